@@ -1,0 +1,24 @@
+import type { CommandModule } from "yargs";
+import { UnsupportedOperationError } from "../../errors.js";
+import { open, reporter, run, type GlobalArgs } from "../common.js";
+
+interface Args extends GlobalArgs {
+  follow: boolean;
+  lines: number;
+}
+
+export const logs: CommandModule<GlobalArgs, Args> = {
+  command: "logs",
+  describe: "the current release's log",
+  builder: (y) =>
+    y
+      .option("follow", { alias: "f", type: "boolean", default: false, describe: "keep printing new lines" })
+      .option("lines", { alias: "n", type: "number", default: 100, describe: "how many lines to show first" })
+      .example("$0 logs -f -n 20", "follow the log"),
+  handler: run(async (args: Args) => {
+    const log = reporter(args);
+    const { spec, driver } = await open(args, log);
+    if (!driver.logs) throw new UnsupportedOperationError(driver.name, "logs");
+    await driver.logs(spec, { follow: args.follow, lines: args.lines });
+  }),
+};

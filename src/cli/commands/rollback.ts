@@ -1,0 +1,27 @@
+import type { CommandModule } from "yargs";
+import { UnsupportedOperationError } from "../../errors.js";
+import { open, print, reporter, run, type GlobalArgs } from "../common.js";
+
+interface Args extends GlobalArgs {
+  version?: string;
+  "lock-wait": number;
+}
+
+export const rollback: CommandModule<GlobalArgs, Args> = {
+  command: "rollback [version]",
+  describe: "switch back to the previous release (or VERSION); deletes nothing",
+  builder: (y) =>
+    y
+      .positional("version", { type: "string", describe: "release to switch to (default: the one before the current)" })
+      .option("lock-wait", { type: "number", default: 0, describe: "seconds to wait for another deploy's lock" })
+      .option("json", { type: "boolean", describe: "print the result as JSON" })
+      .example("$0 rollback", "back to the previous release")
+      .example("$0 rollback 1.3.2", "back to release 1.3.2"),
+  handler: run(async (args: Args) => {
+    const log = reporter(args);
+    const { spec, driver } = await open(args, log, { lockWait: args["lock-wait"] });
+    if (!driver.rollback) throw new UnsupportedOperationError(driver.name, "rollback");
+    const result = await driver.rollback(spec, args.version);
+    print(args, result, () => result.message);
+  }),
+};

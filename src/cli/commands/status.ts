@@ -1,0 +1,27 @@
+import type { CommandModule } from "yargs";
+import { open, print, reporter, run, table, type GlobalArgs } from "../common.js";
+
+export const status: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: "status",
+  describe: "Terraform outputs and the live state of the app (release, health)",
+  builder: (y) =>
+    y.option("json", { type: "boolean", describe: "print one JSON object: app, driver, state, url, version, healthy, outputs, message" }).example("$0 status --json", "machine-readable status"),
+  handler: run(async (args: GlobalArgs) => {
+    const log = reporter({ ...args, quiet: true });
+    const { spec, driver } = await open(args, log);
+    const s = await driver.status(spec);
+    const data = { app: spec.app, driver: driver.name, state: s.state, url: s.url ?? null, version: s.version ?? null, healthy: s.healthy, outputs: s.outputs, message: s.message };
+    print(args, data, () =>
+      table([
+        ["app", spec.app],
+        ["driver", driver.name],
+        ["state", s.state],
+        ["version", s.version ?? "-"],
+        ["url", s.url ?? "-"],
+        ["healthy", s.healthy ? "yes" : "no"],
+        ["message", s.message],
+        ...Object.entries(s.outputs).map(([k, v]) => [`output.${k}`, typeof v === "string" ? v : JSON.stringify(v)] as [string, string]),
+      ]),
+    );
+  }),
+};

@@ -1,0 +1,71 @@
+// The driver registry. Drivers register a factory by name; the built-in drivers are loaded lazily
+// (through drivers/index.ts) so a command pays only for what it uses.
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { TogoError, UnknownDriverError } from "./errors.js";
+import type { Reporter } from "./log.js";
+import type { Driver, RunOptions } from "./spec.js";
+
+export interface DriverContext {
+  log: Reporter;
+  opts: RunOptions;
+}
+
+export type DriverFactory = (ctx: DriverContext) => Driver;
+
+const factories = new Map<string, DriverFactory>();
+let builtinsLoaded = false;
+
+const NAME = /^[a-z][a-z0-9-]{0,40}$/;
+
+export function registerDriver(name: string, factory: DriverFactory): void {
+  if (!NAME.test(name)) throw new TogoError(`driver name "${name}" must match ${NAME}`, 2);
+  factories.set(name, factory);
+}
+
+/** Registered driver names, sorted. */
+export function drivers(): string[] {
+  return [...factories.keys()].sort();
+}
+
+export function hasDriver(name: string): boolean {
+  return factories.has(name);
+}
+
+/** For tests: forget a driver registered by the test itself. */
+export function unregisterDriver(name: string): void {
+  factories.delete(name);
+}
+
+export async function loadBuiltinDrivers(): Promise<void> {
+  if (builtinsLoaded) return;
+  builtinsLoaded = true;
+  await import("../drivers/index.js");
+}
+
+/**
+ * Loads third-party drivers named under `plugins:`: npm packages resolved from the project
+ * directory, whose import calls `registerDriver`.
+ */
+export async function loadPlugins(plugins: string[], projectDir: string): Promise<void> {
+  const require = createRequire(join(projectDir, "package.json"));
+  for (const name of plugins) {
+    let resolved: string;
+    try {
+      resolved = require.resolve(name);
+    } catch {
+      throw new TogoError(
+        `plugin "${name}" (plugins: in togo.yaml) is not installed in ${projectDir}; run: npm install ${name}`,
+        2,
+      );
+    }
+    await import(pathToFileURL(resolved).href);
+  }
+}
+
+export function createDriver(name: string, ctx: DriverContext, source = "deploy.provider"): Driver {
+  const factory = factories.get(name);
+  if (!factory) throw new UnknownDriverError(name, drivers(), source);
+  return factory(ctx);
+}

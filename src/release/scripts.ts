@@ -1,0 +1,291 @@
+// The release engine's remote work, built as data: each function returns a POSIX sh script and
+// does nothing else. A transport (local shell, OpenSSH) runs them. Tests assert the scripts
+// without a host; integration tests run them for real.
+//
+// Layout under app_dir (design.md):
+//   .env  .versions  current -> v<V>  v<V>/  plus togo's own: .env.next (the env of a release
+//   being verified), .failed (failed versions, newest first), .lock/, .uploads/<sha256> (the
+//   content-addressed artifact cache), logs/<V>.log, run/<name>.pid
+import { q, qpath, script } from "../shell.js";
+
+export const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+/** Exit code of a script that found the lock held. */
+export const LOCK_HELD = 75;
+
+export interface Paths {
+  dir: string;
+  env: string;
+  envNext: string;
+  versions: string;
+  failed: string;
+  current: string;
+  lock: string;
+  uploads: string;
+  logs: string;
+  run: string;
+  release(version: string): string;
+  log(version: string): string;
+  pid(name: string): string;
+  upload(sha256: string): string;
+}
+
+/** Paths as quoted shell words (a leading `~/` is left for the target's shell to resolve). */
+export function paths(appDir: string): Paths {
+  const at = (rel: string) => qpath(`${appDir.replace(/\/+$/, "")}/${rel}`);
+  return {
+    dir: qpath(appDir),
+    env: at(".env"),
+    envNext: at(".env.next"),
+    versions: at(".versions"),
+    failed: at(".failed"),
+    current: at("current"),
+    lock: at(".lock"),
+    uploads: at(".uploads"),
+    logs: at("logs"),
+    run: at("run"),
+    release: (v) => at(releaseFolder(v)),
+    log: (v) => at(`logs/${v}.log`),
+    pid: (name) => at(`run/${name}.pid`),
+    upload: (sha) => at(`.uploads/${sha}`),
+  };
+}
+
+export function releaseFolder(version: string): string {
+  if (!VERSION.test(version)) throw new Error(`invalid version "${version}"`);
+  return `v${version}`;
+}
+
+export function layoutScript(appDir: string): string {
+  const p = paths(appDir);
+  return `mkdir -p ${p.dir} ${p.logs} ${p.run} ${p.uploads} && chmod 700 ${p.dir}`;
+}
+
+/** Atomically takes the lock (mkdir); prints the holder's info and exits 75 when it is held. */
+export function lockAcquireScript(appDir: string, info: string): string {
+  const p = paths(appDir);
+  return script(
+    `mkdir -p ${p.dir}`,
+    `if mkdir ${p.lock} 2>/dev/null; then`,
+    `  printf '%s\\n' ${q(info)} > ${p.lock}/info`,
+    `else`,
+    `  cat ${p.lock}/info 2>/dev/null || echo 'unknown holder'`,
+    `  exit ${LOCK_HELD}`,
+    `fi`,
+  );
+}
+
+/** Releases the lock if `token` still holds it (or unconditionally when token is undefined). */
+export function lockReleaseScript(appDir: string, token?: string): string {
+  const p = paths(appDir);
+  if (token === undefined) return `rm -rf ${p.lock}`;
+  return `if grep -qF ${q(token)} ${p.lock}/info 2>/dev/null; then rm -rf ${p.lock}; fi`;
+}
+
+/** Prints `yes` when the artifact with this sha256 is already on the target. */
+export function hasUploadScript(appDir: string, sha256: string): string {
+  return `if [ -e ${paths(appDir).upload(sha256)} ]; then echo yes; else echo no; fi`;
+}
+
+/**
+ * Installs an uploaded artifact as release `version`: a fresh folder, the artifact keeping its file
+ * name, built beside the target name and renamed into place so a half-copied release never exists.
+ */
+export function installScript(appDir: string, version: string, sha256: string, name: string): string {
+  const p = paths(appDir);
+  const rel = p.release(version);
+  const tmp = paths(appDir).release(`${version}.tmp`);
+  return script(
+    `rm -rf ${tmp} && mkdir -p ${tmp}`,
+    `cp -R ${p.upload(sha256)} ${tmp}/${q(name)}`,
+    `printf '%s\\n' ${q(sha256)} > ${tmp}/.togo-sha256`,
+    `rm -rf ${rel} && mv ${tmp} ${rel}`,
+  );
+}
+
+/** Prints the sha256 recorded for an installed release, or nothing. */
+export function releaseShaScript(appDir: string, version: string): string {
+  return `cat ${paths(appDir).release(version)}/.togo-sha256 2>/dev/null || true`;
+}
+
+/** Writes the env of the release being deployed (stdin, so values never appear in a command line). */
+export function writeEnvNextScript(appDir: string): string {
+  const p = paths(appDir);
+  return `umask 077 && cat > ${p.envNext}.tmp && mv -f ${p.envNext}.tmp ${p.envNext}`;
+}
+
+/** Loads an env file the way the service will see it. */
+function loadEnv(envFile: string, port: number): string {
+  return `if [ -f ${envFile} ]; then set -a; . ${envFile}; set +a; fi; PORT=${q(port)}; export PORT`;
+}
+
+export function releaseCmdScript(appDir: string, version: string, cmd: string, port: number): string {
+  const p = paths(appDir);
+  return script(`cd ${p.release(version)} || exit 1`, loadEnv(p.envNext, port), `exec sh -c ${q(cmd)}`);
+}
+
+/** A free TCP port on the target's loopback, read from /proc/net (no tools needed on the host). */
+export function freePortScript(from: number, to: number): string {
+  return script(
+    `p=${from}`,
+    `while [ $p -le ${to} ]; do`,
+    `  h=$(printf '%04X' $p)`,
+    `  if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2}' | grep -qi ":$h\\$"; then echo $p; exit 0; fi`,
+    `  p=$((p+1))`,
+    `done`,
+    `exit 1`,
+  );
+}
+
+// --- the process manager: for targets without systemd (local driver, containers, test hosts) ---
+
+const alive = (pid: string) => `kill -0 ${pid} 2>/dev/null && [ "$(sed 's/.*) //' /proc/${pid}/stat 2>/dev/null | cut -c1)" != Z ]`;
+
+export interface ProcessStart {
+  appDir: string;
+  /** Pid-file name under run/: `app` for the serving release, `candidate` for one being verified. */
+  name: string;
+  version: string;
+  run: string;
+  port: number;
+  /** Which env file to load: the live `.env` or the `.env.next` of a release being verified. */
+  envFile: "env" | "envNext";
+}
+
+/**
+ * Starts a release detached in its own session (so the whole process group can be stopped), with
+ * its output appended to logs/<version>.log. The pid file is written by the process itself.
+ */
+export function processStartScript(s: ProcessStart): string {
+  const p = paths(s.appDir);
+  const pid = p.pid(s.name);
+  return script(
+    `mkdir -p ${p.logs} ${p.run} && rm -f ${pid}`,
+    `cd ${p.release(s.version)} || exit 1`,
+    loadEnv(p[s.envFile], s.port),
+    `TOGO_VERSION=${q(s.version)}; export TOGO_VERSION`,
+    `nohup setsid sh -c 'echo $$ > "$0"; exec sh -c "$1"' ${pid} ${q(s.run)} >> ${p.log(s.version)} 2>&1 < /dev/null &`,
+    `i=0; while [ ! -s ${pid} ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done`,
+    `[ -s ${pid} ] || { echo 'the process did not start' >&2; exit 1; }`,
+  );
+}
+
+/** Stops a managed process: TERM to its process group, KILL after `graceSeconds`. */
+export function processStopScript(appDir: string, name: string, graceSeconds = 10): string {
+  const pid = paths(appDir).pid(name);
+  // No `exit` here: the script is composed with others (a restart is stop + start).
+  return script(
+    `p=$(cat ${pid} 2>/dev/null)`,
+    `if [ -n "$p" ] && ${alive('"$p"')}; then`,
+    `  kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null`,
+    `  i=0; while ${alive('"$p"')} && [ $i -lt ${graceSeconds * 20} ]; do sleep 0.05; i=$((i+1)); done`,
+    `  if ${alive('"$p"')}; then kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; fi`,
+    `fi`,
+    `rm -f ${pid}`,
+  );
+}
+
+/** Prints `running <pid>` or `stopped`. */
+export function processStatusScript(appDir: string, name: string): string {
+  const pid = paths(appDir).pid(name);
+  return `p=$(cat ${pid} 2>/dev/null); if [ -n "$p" ] && ${alive('"$p"')}; then echo "running $p"; else echo stopped; fi`;
+}
+
+// --- switch, record, prune, rollback ---
+
+/**
+ * Points `current` at the release atomically (a new link renamed over the old) and makes the
+ * verified env live, keeping the previous one as .env.prev so a failed cutover can be undone.
+ */
+export function switchScript(appDir: string, version: string, takeNextEnv = true): string {
+  const p = paths(appDir);
+  return script(
+    `cd ${p.dir} || exit 1`,
+    takeNextEnv &&
+      `if [ -f .env.next ]; then if [ -f .env ]; then cp -p .env .env.prev; else rm -f .env.prev; fi; mv -f .env.next .env; fi`,
+    `ln -sfn ${q(releaseFolder(version))} .current.tmp && mv -Tf .current.tmp current`,
+  );
+}
+
+/** Undoes a switch whose cutover failed: back to `previous` and its env, or to nothing at all. */
+export function restoreScript(appDir: string, previous: string | undefined): string {
+  const p = paths(appDir);
+  if (previous === undefined) return script(`cd ${p.dir} || exit 1`, `rm -f current .env .env.prev`);
+  return script(
+    `cd ${p.dir} || exit 1`,
+    `if [ -f .env.prev ]; then mv -f .env.prev .env; fi`,
+    `ln -sfn ${q(releaseFolder(previous))} .current.tmp && mv -Tf .current.tmp current`,
+  );
+}
+
+/** Prints the current version (empty when nothing was switched to yet). */
+export function currentVersionScript(appDir: string): string {
+  return `readlink ${paths(appDir).current} 2>/dev/null | sed 's/^v//' || true`;
+}
+
+/** Puts `version` first in .versions (newest first, no duplicates) and drops it from .failed. */
+export function recordScript(appDir: string, version: string): string {
+  const p = paths(appDir);
+  return script(
+    `cd ${p.dir} || exit 1`,
+    `{ printf '%s\\n' ${q(version)}; grep -vxF ${q(version)} .versions 2>/dev/null; } > .versions.tmp; mv -f .versions.tmp .versions`,
+    `if [ -f .failed ]; then grep -vxF ${q(version)} .failed > .failed.tmp; mv -f .failed.tmp .failed; fi`,
+  );
+}
+
+/** Records a release that failed verification; its folder and log are kept for inspection. */
+export function recordFailedScript(appDir: string, version: string): string {
+  const p = paths(appDir);
+  return script(
+    `cd ${p.dir} || exit 1`,
+    `rm -f .env.next`,
+    `{ printf '%s\\n' ${q(version)}; grep -vxF ${q(version)} .failed 2>/dev/null; } > .failed.tmp; mv -f .failed.tmp .failed`,
+  );
+}
+
+/**
+ * Keeps the newest `keep` releases of .versions and the newest failed one; never removes the
+ * current release. Prints the versions it removed.
+ */
+export function pruneScript(appDir: string, keep: number): string {
+  const p = paths(appDir);
+  return script(
+    `cd ${p.dir} || exit 1`,
+    `cur=$(readlink current 2>/dev/null | sed 's/^v//')`,
+    `n=0; : > .versions.tmp`,
+    `while IFS= read -r v; do`,
+    `  [ -n "$v" ] || continue`,
+    `  n=$((n+1))`,
+    `  if [ $n -le ${keep} ] || [ "$v" = "$cur" ]; then printf '%s\\n' "$v" >> .versions.tmp; else rm -rf "v$v" "logs/$v.log"; echo "$v"; fi`,
+    `done < .versions`,
+    `mv -f .versions.tmp .versions`,
+    `if [ -f .failed ]; then`,
+    `  tail -n +2 .failed | while IFS= read -r v; do [ -n "$v" ] && [ "$v" != "$cur" ] && rm -rf "v$v" "logs/$v.log" && echo "$v"; done`,
+    `  head -n 1 .failed > .failed.tmp; mv -f .failed.tmp .failed`,
+    `fi`,
+  );
+}
+
+/** Prints `current=<version>` then the .versions lines. */
+export function readReleasesScript(appDir: string): string {
+  const p = paths(appDir);
+  return script(
+    `cd ${p.dir} 2>/dev/null || exit 0`,
+    `printf 'current=%s\\n' "$(readlink current 2>/dev/null | sed 's/^v//')"`,
+    `while IFS= read -r v; do [ -n "$v" ] && printf '%s %s\\n' "$v" "$(stat -c %Y "v$v" 2>/dev/null || echo 0)"; done < .versions 2>/dev/null`,
+    `true`,
+  );
+}
+
+/** Moves `version` to the front of .versions (rollback rewrites it; deletes nothing). */
+export function rollbackRecordScript(appDir: string, version: string): string {
+  return recordScript(appDir, version);
+}
+
+/** The last `lines` lines of a release's log. */
+export function tailLogScript(appDir: string, version: string, lines: number, follow = false): string {
+  return `tail -n ${q(lines)}${follow ? " -F" : ""} ${paths(appDir).log(version)} 2>/dev/null || true`;
+}
+
+export function removeAppDirScript(appDir: string): string {
+  return `rm -rf ${paths(appDir).dir}`;
+}

@@ -1,0 +1,30 @@
+// The Service: load and validate the config, resolve the driver (DEPLOY_PROVIDER wins over
+// deploy.provider), and hand both to a command. Nothing runs before all of that has passed.
+import { loadConfig } from "./config/load.js";
+import { ConfigError } from "./errors.js";
+import type { Reporter } from "./log.js";
+import { createDriver, loadBuiltinDrivers, loadPlugins } from "./registry.js";
+import type { Driver, RunOptions, Spec } from "./spec.js";
+
+export interface Opened {
+  spec: Spec;
+  driver: Driver;
+}
+
+export const defaultRunOptions: RunOptions = { force: false, yes: false, lockWait: 0, json: false };
+
+export async function openService(
+  configFile: string,
+  log: Reporter,
+  opts: Partial<RunOptions> = {},
+  env: Record<string, string | undefined> = process.env,
+): Promise<Opened> {
+  const spec = loadConfig(configFile, { env });
+  await loadBuiltinDrivers();
+  await loadPlugins(spec.plugins, spec.dir);
+  const source = env.DEPLOY_PROVIDER ? "DEPLOY_PROVIDER" : "deploy.provider";
+  const driver = createDriver(spec.provider, { log, opts: { ...defaultRunOptions, ...opts } }, source);
+  const problems = driver.validate?.(spec) ?? [];
+  if (problems.length > 0) throw new ConfigError(spec.configFile, problems);
+  return { spec, driver };
+}

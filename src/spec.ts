@@ -1,0 +1,142 @@
+// The contract (../shared/design.md): Spec, Result, Status, Deployer. Everything else hangs on these.
+import type { ConfigProblem } from "./errors.js";
+
+export type Engine = "cdktf" | "terraform";
+
+export interface HealthCheck {
+  /** HTTP path probed on the app port; must answer 2xx (redirects are reported, not followed). */
+  path: string;
+  /** Seconds to wait for the first healthy answer. */
+  timeout: number;
+  /** Seconds between probes. */
+  interval: number;
+}
+
+export interface TerraformSettings {
+  engine: Engine;
+  /** `terraform` or `tofu` (a name on PATH or a path). */
+  binary: string;
+  /** Provider filesystem mirror for offline installs. */
+  pluginMirror?: string;
+}
+
+export interface S3State {
+  backend: "s3";
+  bucket: string;
+  key: string;
+  region: string;
+  useLockfile: boolean;
+  /** S3-compatible store (path-style addressing is used with it). */
+  endpoint?: string;
+  /** Extra backend attributes passed as they are (e.g. skip_* flags for S3-compatible stores). */
+  options: Record<string, unknown>;
+}
+
+export interface Spec {
+  // The contract's fields.
+  app: string;
+  /** Project directory: where togo.yaml and cdktf.json live; cdktf.out/ and state are under it. */
+  dir: string;
+  buildCmd?: string;
+  /** Artifact (file or directory) to ship, relative to `dir`. */
+  binary?: string;
+  image?: string;
+  env: Record<string, string>;
+  host?: string;
+  user?: string;
+  domain?: string;
+  region?: string;
+  options: Record<string, unknown>;
+
+  // What a user needs beside them.
+  provider: string;
+  /** How the release starts; it must listen on $PORT. */
+  run?: string;
+  appPort: number;
+  releaseCmd?: string;
+  healthcheck: HealthCheck;
+  versionsToKeep: number;
+  /** Absolute for `local`; may start with `~/` on remote hosts (resolved there). */
+  appDir: string;
+  /** Secret references (`env:NAME`, `op://…`, …), resolved at deploy time, never logged. */
+  secrets: Record<string, string>;
+  sshPort: number;
+  identityFile?: string;
+  knownHosts?: string;
+  sshConfig?: string;
+  terraform: TerraformSettings;
+  state?: S3State;
+  plugins: string[];
+  /** The config file this spec came from (absolute). */
+  configFile: string;
+}
+
+export interface Result {
+  url?: string;
+  message: string;
+  raw: unknown;
+}
+
+export type State = "ready" | "not-ready" | "not-deployed" | "failed";
+
+export interface Status {
+  state: State;
+  url?: string;
+  version?: string;
+  healthy: boolean;
+  outputs: Record<string, unknown>;
+  message: string;
+}
+
+export interface Deployer {
+  provision(spec: Spec): Promise<Result>;
+  deploy(spec: Spec): Promise<Result>;
+  destroy(spec: Spec): Promise<void>;
+  status(spec: Spec): Promise<Status>;
+}
+
+export interface Release {
+  version: string;
+  current: boolean;
+  /** ISO time the release folder was made, when known. */
+  createdAt?: string;
+}
+
+export interface LogOptions {
+  follow: boolean;
+  lines: number;
+}
+
+/**
+ * A stack a driver provisions. `props` is the stack's whole input (plain JSON): the stack is a pure
+ * function of it, which is what lets an unchanged provision skip synth and apply.
+ */
+export interface StackSource {
+  /** Stack name; also its folder under cdktf.out/stacks/. */
+  name: string;
+  props: Record<string, unknown>;
+  /** Adds the stack to a cdktf App (loaded lazily: provider classes are heavy). */
+  define(app: object): Promise<void>;
+}
+
+/** What the CLI passes to a driver besides the Spec: flags of this run and where to report. */
+export interface RunOptions {
+  version?: string;
+  force: boolean;
+  yes: boolean;
+  lockWait: number;
+  json: boolean;
+}
+
+/** A Deployer plus the optional operations the CLI offers. Missing ones are "unsupported". */
+export interface Driver extends Deployer {
+  readonly name: string;
+  /** Driver-specific checks of the Spec, run with the config validation, before anything is touched. */
+  validate?(spec: Spec): ConfigProblem[];
+  stacks(spec: Spec): StackSource[];
+  rollback?(spec: Spec, version?: string): Promise<Result>;
+  releases?(spec: Spec): Promise<Release[]>;
+  logs?(spec: Spec, opts: LogOptions): Promise<void>;
+  exec?(spec: Spec, command: string[]): Promise<number>;
+  releaseLock?(spec: Spec): Promise<Result>;
+}
