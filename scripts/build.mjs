@@ -2,9 +2,11 @@
 // files instead of hundreds. cdktf, constructs and the providers stay external: they load only when
 // a command synthesizes, and must be the very packages cdktf-cli sees. Type-checking is `tsc --noEmit`.
 import { build } from "esbuild";
-import { rmSync } from "node:fs";
+import { renameSync, rmSync } from "node:fs";
 
-rmSync(new URL("../dist", import.meta.url), { recursive: true, force: true });
+// Built beside dist/ and swapped in, so a run of the CLI never sees a half-written dist/.
+const dist = new URL("../dist", import.meta.url).pathname;
+const next = `${dist}.${process.pid}`;
 await build({
   entryPoints: { togo: "src/cli/main.ts" },
   absWorkingDir: new URL("..", import.meta.url).pathname,
@@ -13,10 +15,12 @@ await build({
   format: "esm",
   platform: "node",
   target: "node20",
-  outdir: "dist",
+  outdir: next,
   chunkNames: "chunks/[name]-[hash]",
   external: ["cdktf", "constructs", "@cdktf/*", "cdktf-cli"],
   // Bundled CommonJS dependencies still call require().
   banner: { js: "import { createRequire as __togoRequire } from 'node:module'; const require = __togoRequire(import.meta.url);" },
   logLevel: "warning",
 });
+rmSync(dist, { recursive: true, force: true });
+renameSync(next, dist);
