@@ -60,7 +60,10 @@ export async function loadPlugins(plugins: string[], projectDir: string): Promis
         2,
       );
     }
-    await import(pathToFileURL(resolved).href);
+    const mod = (await import(pathToFileURL(resolved).href)) as { default?: unknown };
+    // A plugin either calls registerDriver itself (importing togo) or exports a function that
+    // receives it, which keeps it free of a second copy of togo's registry.
+    if (typeof mod.default === "function") await (mod.default as (api: { registerDriver: typeof registerDriver }) => unknown)({ registerDriver });
   }
 }
 

@@ -56,6 +56,10 @@ export interface EngineContext {
   url: string;
   /** Runs after the switch and before the final check (e.g. a Caddy site + reload). */
   afterSwitch?: () => Promise<void>;
+  /** Runs first in the lock stage, before anything on the target (e.g. opening the connection, probing the host). */
+  beforeLock?: () => Promise<void>;
+  /** Runs after verification and before the switch; a failure aborts with the old release serving (e.g. the Caddy site). */
+  beforeSwitch?: () => Promise<void>;
   env?: Record<string, string | undefined>;
 }
 
@@ -145,6 +149,7 @@ export async function deployRelease(ctx: EngineContext): Promise<Result> {
   checkVersion(version);
 
   const lock = await log.stage("lock", async () => {
+    if (ctx.beforeLock) await ctx.beforeLock();
     await transport.run(S.layoutScript(app), { what: "creating the app directory" });
     return acquireLock(ctx, version);
   });
@@ -208,6 +213,8 @@ export async function deployRelease(ctx: EngineContext): Promise<Result> {
       }
     });
 
+    if (ctx.beforeSwitch) await ctx.beforeSwitch();
+
     await log.stage("switch", async () => {
       const prepare = service.prepareScript();
       if (prepare) await transport.run(prepare, { what: "preparing the service" });
@@ -239,6 +246,7 @@ export async function deployRelease(ctx: EngineContext): Promise<Result> {
     await log.stage("prune", async () => {
       const r = await transport.run(S.pruneScript(app, spec.versionsToKeep), { what: "pruning old releases" });
       report.pruned = r.stdout.split("\n").filter(Boolean);
+      await transport.run(S.pruneUploadsScript(app), { what: "pruning the upload cache" });
     });
     const sent = report.uploaded ? `${report.bytes} bytes uploaded` : "artifact already on the target, 0 bytes uploaded";
     return { url: ctx.url, message: `deployed ${spec.app} ${version} (${sent})`, raw: report };

@@ -174,15 +174,33 @@ export function processStopScript(appDir: string, name: string, graceSeconds = 1
   const pid = paths(appDir).pid(name);
   // No `exit` here: the script is composed with others (a restart is stop + start).
   return script(
+    GROUP_ALIVE,
     `p=$(cat ${pid} 2>/dev/null)`,
-    `if [ -n "$p" ] && ${alive('"$p"')}; then`,
-    `  kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null`,
-    `  i=0; while ${alive('"$p"')} && [ $i -lt ${graceSeconds * 20} ]; do sleep 0.05; i=$((i+1)); done`,
-    `  if ${alive('"$p"')}; then kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; fi`,
+    `if [ -n "$p" ] && togo_group_alive "$p"; then`,
+    `  kill -TERM "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null`,
+    `  i=0; while togo_group_alive "$p" && [ $i -lt ${graceSeconds * 20} ]; do sleep 0.05; i=$((i+1)); done`,
+    `  kill -KILL "-$p" 2>/dev/null || true`,
     `fi`,
     `rm -f ${pid}`,
   );
 }
+
+/**
+ * True while any process of group $1 is still running. Read from /proc rather than `kill -0`:
+ * the app may outlive the shell that started it, and a zombie (exited, not yet reaped by init)
+ * no longer holds its port.
+ */
+const GROUP_ALIVE = [
+  "togo_group_alive() {",
+  "  g=$1",
+  "  for f in /proc/[0-9]*/stat; do",
+  '    read -r l < "$f" 2>/dev/null || continue',
+  '    set -- ${l##*")"}',
+  '    if [ "$3" = "$g" ] && [ "$1" != Z ]; then return 0; fi',
+  "  done",
+  "  return 1",
+  "}",
+].join("\n");
 
 /** Prints `running <pid>` or `stopped`. */
 export function processStatusScript(appDir: string, name: string): string {
@@ -263,6 +281,28 @@ export function pruneScript(appDir: string, keep: number): string {
     `  head -n 1 .failed > .failed.tmp; mv -f .failed.tmp .failed`,
     `fi`,
   );
+}
+
+/**
+ * Drops cached uploads no release folder refers to (pruned releases' artifacts, the leftovers of an
+ * interrupted upload), so the cache never outgrows the kept releases. Runs under the deploy lock.
+ */
+export function pruneUploadsScript(appDir: string): string {
+  const p = paths(appDir);
+  return script(
+    `cd ${p.dir} || exit 1`,
+    `keep=$(cat v*/.togo-sha256 2>/dev/null)`,
+    `for f in .uploads/* .uploads/.[!.]*; do`,
+    `  [ -e "$f" ] || continue`,
+    `  printf '%s\\n' "$keep" | grep -qxF "\${f#.uploads/}" || rm -rf "$f"`,
+    `done`,
+  );
+}
+
+/** Runs `argv` in the current release with the live env, replacing the shell (togo exec). */
+export function execInReleaseScript(appDir: string, argv: string[], port: number): string {
+  const p = paths(appDir);
+  return script(`cd ${p.current} || { echo 'no current release; deploy first' >&2; exit 1; }`, loadEnv(p.env, port), `exec ${argv.map(q).join(" ")}`);
 }
 
 /** Prints `current=<version>` then the .versions lines. */

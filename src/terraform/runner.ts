@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { execa } from "execa";
-import { OperationError } from "../errors.js";
+import { LockHeldError, OperationError } from "../errors.js";
 import type { Reporter } from "../log.js";
 import type { Spec, StackSource } from "../spec.js";
 import { TOGO_VERSION } from "../version.js";
@@ -93,17 +93,62 @@ export function engineCommand(spec: Spec, op: "apply" | "destroy", stack: string
   ];
 }
 
-async function runTool(spec: Spec, run: ToolRun, what: string): Promise<string> {
+/**
+ * Terraform's "Error acquiring the state lock" as one clear error naming the holder, or undefined.
+ * Pure, for tests.
+ */
+export function stateLockError(output: string, what: string, chdir?: string): LockHeldError | undefined {
+  if (!/Error acquiring the state lock/.test(output)) return undefined;
+  // Lines may carry cdktf's stack prefix or terraform's box (│) when colour is on.
+  const info = output.slice(output.indexOf("Lock Info:"));
+  const field = (name: string) => new RegExp(`(?:^|[\\s│])${name}:[^\\S\\n]*(.*)$`, "m").exec(info)?.[1]?.trim() || undefined;
+  const [id, who, operation, created, path] = ["ID", "Who", "Operation", "Created", "Path"].map(field);
+  const unlock = id ? ` If no run is active, release it with: terraform${chdir ? ` ${chdir}` : ""} force-unlock ${id}` : "";
+  return new LockHeldError(
+    `${what} failed: the state is locked by ${who ?? "another run"}` +
+      `${operation ? ` (${operation.replace(/^OperationType/, "").toLowerCase()}` : " ("}${created ? ` since ${created}` : ""}${path ? `, lock ${path}` : ""}${id ? `, ID ${id}` : ""}).` +
+      ` Wait for that run to finish and try again.${unlock}`,
+  );
+}
+
+async function runTool(spec: Spec, run: ToolRun, what: string, output: "all" | "stdout" = "all"): Promise<string> {
   const r = await execa(run.file, run.args, { cwd: run.cwd, env: terraformEnv(spec), extendEnv: false, reject: false, all: true });
   const all = String(r.all ?? "");
   if ((r as { code?: string }).code === "ENOENT") {
     throw new OperationError(`${run.file} is not installed or not on PATH (terraform.binary in togo.yaml); install Terraform ≥ 1.5 or OpenTofu`);
   }
   if (r.exitCode !== 0) {
+    const locked = stateLockError(all, what, run.args.find((a) => a.startsWith("-chdir=")));
+    if (locked) throw locked;
     const tail = all.trim().split("\n").slice(-25).join("\n");
     throw new OperationError(`${what} failed (exit ${r.exitCode}): ${[run.file === process.execPath ? "cdktf" : run.file, ...run.args.slice(run.file === process.execPath ? 1 : 0)].join(" ")}\n${tail}`);
   }
-  return all;
+  return output === "stdout" ? String(r.stdout ?? "") : all;
+}
+
+/** What cdktf.json must say for `cdktf diff`/`deploy` to see togo's stacks. */
+export const CDKTF_JSON = { language: "typescript", app: "npx togo synth", output: OUT_DIR, terraformProviders: [], terraformModules: [], context: {} };
+
+/**
+ * The cdktf engine runs cdktf-cli in the project, which needs a cdktf.json there: one is written
+ * when missing (the same file a user commits so `npx cdktf diff` works in pull requests).
+ */
+export function ensureCdktfJson(spec: Spec, log: Reporter): void {
+  const file = join(spec.dir, "cdktf.json");
+  if (!existsSync(file)) {
+    writeFileSync(file, `${JSON.stringify(CDKTF_JSON, null, 2)}\n`);
+    log.info(`wrote ${file} (its app runs togo synth; commit it so cdktf diff works in pull requests)`);
+    return;
+  }
+  let output: unknown;
+  try {
+    output = (JSON.parse(readFileSync(file, "utf8")) as { output?: unknown }).output ?? OUT_DIR;
+  } catch (e) {
+    throw new OperationError(`${file} is not valid JSON (${(e as Error).message}); fix it or delete it and togo writes a fresh one`);
+  }
+  if (output !== OUT_DIR) {
+    throw new OperationError(`${file} has "output": ${JSON.stringify(output)}; togo keeps stacks in "${OUT_DIR}" so cdktf and togo share them: set "output": "${OUT_DIR}"`);
+  }
 }
 
 // --- synth ---
@@ -204,6 +249,7 @@ export async function apply(spec: Spec, stacks: StackSource[], log: Reporter, fo
       results.push({ stack: s.name, applied: false, outputs: await outputs(spec, s.name) });
       continue;
     }
+    if (spec.terraform.engine === "cdktf") ensureCdktfJson(spec, log);
     await log.stage(`apply ${s.name}`, async () => {
       for (const run of engineCommand(spec, "apply", s.name)) await runTool(spec, run, `applying stack ${s.name}`);
     });
@@ -215,6 +261,7 @@ export async function apply(spec: Spec, stacks: StackSource[], log: Reporter, fo
 
 export async function destroy(spec: Spec, stacks: StackSource[], log: Reporter): Promise<void> {
   await log.stage("synth", () => synth(spec, stacks, join(spec.dir, OUT_DIR)));
+  if (spec.terraform.engine === "cdktf") ensureCdktfJson(spec, log);
   for (const s of [...stacks].reverse()) {
     await log.stage(`destroy ${s.name}`, async () => {
       for (const run of engineCommand(spec, "destroy", s.name)) await runTool(spec, run, `destroying stack ${s.name}`);
@@ -248,15 +295,33 @@ export interface PlanResult {
   stack: string;
   /** `terraform show -json` of the saved plan. */
   json: PlanJson;
+  /** The plan as terraform prints it (no colour, without the "saved the plan" trailer). */
   text: string;
 }
 
 export interface PlanJson {
-  resource_changes?: { address: string; type: string; name: string; change: { actions: string[] } }[];
+  resource_changes?: { address: string; type: string; name: string; mode?: string; change: { actions: string[] } }[];
   output_changes?: Record<string, { actions: string[] }>;
 }
 
-/** A saved plan of each stack (what `cdktf diff` shows), as text and as `terraform show -json`. */
+/** Where a stack's saved plan and its `terraform show -json` are kept (for CI artifacts, tools). */
+export const PLAN_FILE = "togo.tfplan";
+export const PLAN_JSON_FILE = "togo.tfplan.json";
+
+/** Terraform's plan output without the lines about the saved file, which mean nothing in a PR. */
+export function planText(stdout: string): string {
+  const lines = stdout.replace(/\r/g, "").split("\n");
+  const saved = lines.findIndex((l) => l.startsWith("Saved the plan to:"));
+  let end = saved === -1 ? lines.length : saved;
+  while (end > 0 && (lines[end - 1].trim() === "" || /^─+$/.test(lines[end - 1].trim()))) end--;
+  return lines.slice(0, end).join("\n").trim();
+}
+
+/**
+ * A saved plan of each stack (what `cdktf diff` shows): terraform's own text and `terraform show
+ * -json`, which is also written beside the plan as togo.tfplan.json. Plan's output is the text, so
+ * the provider starts twice per stack (plan, show -json), not three times.
+ */
 export async function plan(spec: Spec, stacks: StackSource[], log: Reporter, synthFirst = true): Promise<PlanResult[]> {
   if (synthFirst) await log.stage("synth", () => synth(spec, stacks, join(spec.dir, OUT_DIR)));
   const tf = spec.terraform.binary;
@@ -264,11 +329,13 @@ export async function plan(spec: Spec, stacks: StackSource[], log: Reporter, syn
   for (const s of stacks) {
     const dir = stackDir(spec, s.name);
     const result = await log.stage(`plan ${s.name}`, async () => {
+      rmSync(join(dir, PLAN_FILE), { force: true });
+      rmSync(join(dir, PLAN_JSON_FILE), { force: true });
       await runTool(spec, { file: tf, args: [`-chdir=${dir}`, "init", "-input=false", "-no-color"], cwd: spec.dir }, `initialising stack ${s.name}`);
-      await runTool(spec, { file: tf, args: [`-chdir=${dir}`, "plan", "-input=false", "-no-color", "-out=togo.tfplan"], cwd: spec.dir }, `planning stack ${s.name}`);
-      const text = await runTool(spec, { file: tf, args: [`-chdir=${dir}`, "show", "-no-color", "togo.tfplan"], cwd: spec.dir }, `showing the plan of ${s.name}`);
-      const json = await runTool(spec, { file: tf, args: [`-chdir=${dir}`, "show", "-json", "togo.tfplan"], cwd: spec.dir }, `showing the plan of ${s.name}`);
-      return { stack: s.name, text, json: JSON.parse(json.slice(json.indexOf("{"))) as PlanJson };
+      const out = await runTool(spec, { file: tf, args: [`-chdir=${dir}`, "plan", "-input=false", "-no-color", `-out=${PLAN_FILE}`], cwd: spec.dir }, `planning stack ${s.name}`, "stdout");
+      const json = await runTool(spec, { file: tf, args: [`-chdir=${dir}`, "show", "-json", PLAN_FILE], cwd: spec.dir }, `showing the plan of ${s.name}`, "stdout");
+      writeFileSync(join(dir, PLAN_JSON_FILE), json);
+      return { stack: s.name, text: planText(out), json: JSON.parse(json) as PlanJson };
     });
     results.push(result);
   }

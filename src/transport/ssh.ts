@@ -1,0 +1,412 @@
+// The SSH transport: the system OpenSSH client (so ~/.ssh/config, the agent and known_hosts just
+// work), one multiplexed connection (ControlMaster) per transport, closed by close(). Every command
+// line is built by a pure function below; the class only runs them.
+//
+// Why the master runs in the foreground as our child (not `-f` with ControlPersist): we learn the
+// moment it dies (a killed connection), start a new one for the next command and count it, and it
+// never outlives togo. Commands use the master with `ProxyCommand=false`, so if the master is gone
+// they fail instead of quietly opening a second, uncounted connection.
+import { createHmac } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa, type ResultPromise } from "execa";
+import { OperationError, UsageError } from "../errors.js";
+import { q } from "../shell.js";
+import { checkResult, sizeOf } from "./local.js";
+import type { CommandResult, RunOptions, Transport } from "./types.js";
+
+export type HostKeyChecking = "accept-new" | "yes";
+
+export interface SshTarget {
+  host: string;
+  user: string;
+  port: number;
+  identityFile?: string;
+  knownHosts?: string;
+  /** Passed as `ssh -F`. */
+  sshConfig?: string;
+  /** `accept-new` (default: first contact records the key, a changed key fails) or `yes`. Never `no`. */
+  hostKeyChecking?: HostKeyChecking;
+  /** How artifacts travel: rsync when both ends have it (auto), or scp (SFTP). */
+  upload?: "auto" | "rsync" | "scp";
+  /** Upload bandwidth limit in KiB/s (0 = none). */
+  bwlimit?: number;
+}
+
+const HOST = /^[A-Za-z0-9][A-Za-z0-9.-]*$|^[0-9A-Fa-f:]+$/;
+const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+/** Checks what reaches the ssh command line; throws a UsageError naming the key, value and fix. */
+export function validateTarget(t: SshTarget): void {
+  if (!HOST.test(t.host)) throw new UsageError(`deploy.host: got "${t.host}"; expected a host name or IP address`);
+  if (!USER.test(t.user)) throw new UsageError(`deploy.user: got "${t.user}"; expected a Unix user name such as deploy`);
+  if (!Number.isInteger(t.port) || t.port < 1 || t.port > 65535) throw new UsageError(`deploy.port: got ${t.port}; expected an SSH port from 1 to 65535`);
+  for (const [key, p] of [["identity_file", t.identityFile], ["known_hosts", t.knownHosts], ["ssh_config", t.sshConfig]] as const) {
+    // rsync splits its -e command on spaces and honours quotes; a path with a quote cannot be passed safely.
+    if (p !== undefined && /["'\n]/.test(p)) throw new UsageError(`deploy.${key}: got ${JSON.stringify(p)}; the path may not contain quotes or newlines`);
+  }
+  if (t.hostKeyChecking !== undefined && t.hostKeyChecking !== "accept-new" && t.hostKeyChecking !== "yes") {
+    throw new UsageError(`deploy.options.host_key_checking: got "${String(t.hostKeyChecking)}"; expected accept-new or yes (host keys are always verified)`);
+  }
+}
+
+/** `user@host:port`, for messages. */
+export function describeTarget(t: SshTarget): string {
+  return `${t.user}@${t.host.includes(":") ? `[${t.host}]` : t.host}:${t.port}`;
+}
+
+/** The options that open and authenticate a connection (used by the master only). */
+export function connectOptions(t: SshTarget): string[] {
+  const args: string[] = [];
+  if (t.sshConfig) args.push("-F", t.sshConfig);
+  args.push("-p", String(t.port), "-l", t.user);
+  if (t.identityFile) args.push("-i", t.identityFile);
+  args.push(
+    "-o", "BatchMode=yes", // never prompt: a missing key fails with a message instead of hanging
+    "-o", `StrictHostKeyChecking=${t.hostKeyChecking ?? "accept-new"}`,
+  );
+  if (t.knownHosts) args.push("-o", `UserKnownHostsFile=${t.knownHosts}`);
+  args.push("-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4");
+  return args;
+}
+
+/** The master: authenticates once, then carries every command, upload and port forward. */
+export function masterArgs(t: SshTarget, controlPath: string): string[] {
+  return [...connectOptions(t), "-M", "-N", "-S", controlPath, "-o", "ControlPersist=no", t.host];
+}
+
+/**
+ * Options of a command that rides on the master. No user config (`RemoteCommand`, `RequestTTY`…
+ * there would change what runs) and `ProxyCommand=false`: without a live master it fails rather
+ * than opening a new connection.
+ */
+export function muxOptions(controlPath: string): string[] {
+  return ["-F", "/dev/null", "-S", controlPath, "-o", "ControlMaster=no", "-o", "ProxyCommand=false", "-o", "BatchMode=yes"];
+}
+
+/** The remote command: the login shell runs `sh -c '<script>'` (one quoted word). */
+export function remoteCommand(script: string): string {
+  return `sh -c ${q(script)}`;
+}
+
+export function runArgs(t: SshTarget, controlPath: string, script: string, tty = false): string[] {
+  return [...muxOptions(controlPath), ...(tty ? ["-t"] : []), t.host, remoteCommand(script)];
+}
+
+export function controlArgs(t: SshTarget, controlPath: string, op: "check" | "exit"): string[] {
+  return [...muxOptions(controlPath), "-O", op, t.host];
+}
+
+export function forwardArgs(t: SshTarget, controlPath: string, localPort: number, remotePort: number): string[] {
+  return [...muxOptions(controlPath), "-O", "forward", "-L", `127.0.0.1:${localPort}:127.0.0.1:${remotePort}`, t.host];
+}
+
+/** `user@host:path` as rsync and scp want it (IPv6 addresses in brackets). */
+export function remoteSpec(t: SshTarget, path: string): string {
+  return `${t.user}@${t.host.includes(":") ? `[${t.host}]` : t.host}:${path}`;
+}
+
+/** rsync's `-e` value: rsync splits it on spaces and honours double quotes. */
+function rshCommand(controlPath: string): string {
+  return ["ssh", ...muxOptions(controlPath)].map((a) => (/[\s]/.test(a) ? `"${a}"` : a)).join(" ");
+}
+
+/** rsync of a file or a directory's contents to an absolute remote path, printing --stats. */
+export function rsyncArgs(t: SshTarget, controlPath: string, local: string, remotePath: string, isDir: boolean): string[] {
+  return [
+    "-a",
+    "--stats",
+    ...(t.bwlimit ? [`--bwlimit=${t.bwlimit}`] : []),
+    "-e",
+    rshCommand(controlPath),
+    isDir ? `${local.replace(/\/+$/, "")}/` : local,
+    remoteSpec(t, isDir ? `${remotePath}/` : remotePath),
+  ];
+}
+
+/** scp (SFTP protocol) fallback for hosts without rsync. */
+export function scpArgs(t: SshTarget, controlPath: string, local: string, remotePath: string, isDir: boolean): string[] {
+  const mux = muxOptions(controlPath);
+  // scp takes ssh options as -o only; -S means something else to it.
+  const opts = ["-F", "/dev/null", "-o", `ControlPath=${controlPath}`, ...mux.slice(4)];
+  return [...opts, "-p", "-q", ...(t.bwlimit ? ["-l", String(t.bwlimit * 8)] : []), ...(isDir ? ["-r"] : []), local, remoteSpec(t, remotePath)];
+}
+
+/** "Total bytes sent: 1,234" from rsync --stats. */
+export function parseRsyncBytes(stats: string): number | undefined {
+  const m = /Total bytes sent:\s*([\d,.]+)/.exec(stats);
+  return m ? Number(m[1].replace(/[,.]/g, "")) : undefined;
+}
+
+/** What OpenSSH said, turned into what to do about it. */
+export function describeSshFailure(stderr: string, target: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const text = lines.join("\n");
+  let hint = "";
+  if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/.test(text)) {
+    hint = "the host key does not match known_hosts. If the host was rebuilt on purpose, remove the old key (ssh-keygen -R HOST, or the line in deploy.known_hosts) and retry; otherwise do not connect";
+  } else if (/No .*host key is known|host key for .* is unknown/i.test(text)) {
+    hint = "the host key is not in known_hosts and host_key_checking is yes; add it (ssh-keyscan, checked out of band) or use accept-new";
+  } else if (/Permission denied/.test(text)) {
+    hint = "authentication failed: check deploy.user and deploy.identity_file (or load the key into ssh-agent)";
+  } else if (/Connection refused/.test(text)) {
+    hint = "nothing listens on that port: check deploy.host and deploy.port, and that sshd runs";
+  } else if (/timed out|No route to host|Could not resolve/.test(text)) {
+    hint = "the host is not reachable: check deploy.host, deploy.port and the network/firewall";
+  }
+  const shown = lines.filter((l) => !/^@+$|^@/.test(l)).slice(-6).join("\n");
+  return `ssh to ${target} failed${hint ? `: ${hint}` : ""}${shown ? `\n${shown}` : ""}`;
+}
+
+// --- known_hosts: the key terraform's own SSH client must see (stacks/vps.ts) ---
+
+function globToRegExp(pattern: string): RegExp {
+  return new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "i");
+}
+
+function hostPatternMatches(pattern: string, name: string): boolean {
+  if (pattern.startsWith("|1|")) {
+    const [, , salt, hash] = pattern.split("|");
+    if (!salt || !hash) return false;
+    return createHmac("sha1", Buffer.from(salt, "base64")).update(name).digest("base64") === hash;
+  }
+  return globToRegExp(pattern).test(name);
+}
+
+/**
+ * Host keys (`type base64`) recorded for host:port in known_hosts text: plain, wildcard and hashed
+ * entries; `!negated` patterns, @revoked and @cert-authority lines are honoured/skipped.
+ */
+export function knownHostKeys(text: string, host: string, port: number): string[] {
+  const name = port === 22 ? host : `[${host}]:${port}`;
+  const keys: string[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#") || line.startsWith("@")) continue;
+    const [patterns, type, key] = line.split(/\s+/);
+    if (!patterns || !type || !key) continue;
+    let hit = false;
+    let negated = false;
+    for (const p of patterns.split(",")) {
+      if (p.startsWith("!")) negated ||= hostPatternMatches(p.slice(1), name);
+      else hit ||= hostPatternMatches(p, name);
+    }
+    if (hit && !negated) keys.push(`${type} ${key}`);
+  }
+  return [...new Set(keys)];
+}
+
+/** The known_hosts file ssh uses for this target (deploy.known_hosts, else ~/.ssh/known_hosts). */
+export function knownHostsFile(t: SshTarget): string {
+  return t.knownHosts ?? join(homedir(), ".ssh", "known_hosts");
+}
+
+/**
+ * The host key to pin in terraform's connection block. ed25519 first: OpenSSH prefers it, so it is
+ * the key accept-new recorded. Undefined when the host is not in known_hosts yet.
+ */
+export function pinnedHostKey(t: SshTarget): string | undefined {
+  const file = knownHostsFile(t);
+  if (!existsSync(file)) return undefined;
+  const keys = knownHostKeys(readFileSync(file, "utf8"), t.host, t.port);
+  return keys.find((k) => k.startsWith("ssh-ed25519 ")) ?? keys[0];
+}
+
+// --- what the host has, probed once per connection ---
+
+export interface HostFacts {
+  home: string;
+  /** PID 1 is systemd. */
+  systemd: boolean;
+  /** `systemctl --user` answers (a user manager runs: lingering or a session). */
+  userSystemd: boolean;
+  caddy: boolean;
+  rsync: boolean;
+}
+
+export function hostFactsScript(): string {
+  const yn = (name: string, test: string) => `if ${test}; then echo ${name}=yes; else echo ${name}=no; fi`;
+  return [
+    `printf 'home=%s\\n' "$HOME"`,
+    yn("systemd", "[ -d /run/systemd/system ]"),
+    `XDG_RUNTIME_DIR="\${XDG_RUNTIME_DIR:-/run/user/$(id -u)}"; export XDG_RUNTIME_DIR`,
+    yn("user_systemd", "[ -d /run/systemd/system ] && systemctl --user show-environment >/dev/null 2>&1"),
+    yn("caddy", "command -v caddy >/dev/null 2>&1"),
+    yn("rsync", "command -v rsync >/dev/null 2>&1"),
+  ].join("\n");
+}
+
+export function parseHostFacts(out: string): HostFacts {
+  const kv = Object.fromEntries(out.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  return { home: kv.home ?? "", systemd: kv.systemd === "yes", userSystemd: kv.user_systemd === "yes", caddy: kv.caddy === "yes", rsync: kv.rsync === "yes" };
+}
+
+/** A `~/` path made absolute with the remote home (rsync and scp want absolute paths). */
+export function remoteAbsolute(path: string, home: string): string {
+  if (path === "~") return home;
+  return path.startsWith("~/") ? `${home.replace(/\/+$/, "")}/${path.slice(2)}` : path;
+}
+
+function freeLocalPort(): Promise<number> {
+  return import("node:net").then(
+    ({ createServer }) =>
+      new Promise<number>((resolve, reject) => {
+        const srv = createServer();
+        srv.on("error", reject);
+        srv.listen(0, "127.0.0.1", () => {
+          const { port } = srv.address() as { port: number };
+          srv.close(() => resolve(port));
+        });
+      }),
+  );
+}
+
+interface Master {
+  proc: ResultPromise;
+  exited: boolean;
+  stderr: string;
+}
+
+export class SshTransport implements Transport {
+  readonly target: string;
+  readonly stats = { commands: 0, bytesUploaded: 0, connections: 0 };
+  private master?: Master;
+  private starting?: Promise<void>;
+  private controlDir?: string;
+  private forwards = new Map<number, string>();
+  private probed?: HostFacts;
+  private localRsync?: boolean;
+
+  constructor(readonly conn: SshTarget) {
+    validateTarget(conn);
+    this.target = describeTarget(conn);
+  }
+
+  private get controlPath(): string {
+    // Short on purpose: a Unix socket path is limited to ~104 bytes.
+    this.controlDir ??= mkdtempSync(join(tmpdir(), "togo-ssh-"));
+    return join(this.controlDir, "c");
+  }
+
+  /** Opens the connection if none is live (the first command does it; a dead one is replaced). */
+  async connect(): Promise<void> {
+    if (this.master && !this.master.exited) return;
+    this.starting ??= this.startMaster().finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  private async startMaster(): Promise<void> {
+    const cp = this.controlPath;
+    rmSync(cp, { force: true });
+    this.forwards.clear();
+    const proc = execa("ssh", masterArgs(this.conn, cp), { reject: false, stdin: "ignore", stdout: "ignore", stderr: "pipe", buffer: false });
+    const master: Master = { proc, exited: false, stderr: "" };
+    proc.stderr?.on("data", (d: Buffer) => (master.stderr = (master.stderr + d.toString()).slice(-4000)));
+    void proc.then(() => (master.exited = true));
+    this.master = master;
+    this.stats.connections++;
+    // The socket appears once the master has authenticated.
+    while (!master.exited && !existsSync(cp)) await new Promise((r) => setTimeout(r, 10));
+    if (master.exited || !isSocket(cp)) {
+      await proc;
+      throw new OperationError(describeSshFailure(master.stderr, this.target));
+    }
+  }
+
+  /** What the host has (home, systemd, caddy, rsync); probed once per transport. */
+  async facts(): Promise<HostFacts> {
+    if (!this.probed) this.probed = parseHostFacts((await this.run(hostFactsScript(), { what: "probing the host" })).stdout);
+    return this.probed;
+  }
+
+  async run(script: string, opts: RunOptions = {}): Promise<CommandResult> {
+    await this.connect();
+    this.stats.commands++;
+    const r = await execa("ssh", runArgs(this.conn, this.controlPath, script), {
+      input: opts.input ?? "",
+      reject: false,
+      stripFinalNewline: false,
+      ...(opts.inherit ? { stdout: "inherit", stderr: "inherit" } : {}),
+    });
+    const result = { code: r.exitCode ?? 255, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
+    if (result.code === 255 && this.master?.exited) {
+      throw new OperationError(`${opts.what ?? "a command"}: the SSH connection to ${this.target} was lost\n${describeSshFailure(this.master.stderr, this.target)}`);
+    }
+    return checkResult(result, this.target, opts);
+  }
+
+  /** Runs an interactive command (a TTY when this process has one), streaming its output. */
+  async interactive(script: string): Promise<number> {
+    await this.connect();
+    this.stats.commands++;
+    const tty = Boolean(process.stdin.isTTY);
+    const r = await execa("ssh", runArgs(this.conn, this.controlPath, script, tty), { stdio: "inherit", reject: false });
+    return r.exitCode ?? 255;
+  }
+
+  async upload(localPath: string, remotePath: string): Promise<number> {
+    const facts = await this.facts();
+    const dest = remoteAbsolute(remotePath, facts.home);
+    const isDir = statSync(localPath).isDirectory();
+    const method = await this.uploadMethod(facts);
+    this.stats.commands++;
+    const [file, args] = method === "rsync" ? ["rsync", rsyncArgs(this.conn, this.controlPath, localPath, dest, isDir)] : ["scp", scpArgs(this.conn, this.controlPath, localPath, dest, isDir)];
+    const r = await execa(file, args, { reject: false, all: true });
+    if (r.exitCode !== 0) {
+      const lost = this.master?.exited ? ` (the SSH connection was lost)` : "";
+      const tail = String(r.all ?? "").trim().split("\n").slice(-6).join("\n");
+      throw new OperationError(`uploading ${localPath} to ${this.target} with ${method} failed (exit ${r.exitCode})${lost}${tail ? `:\n${tail}` : ""}`);
+    }
+    const bytes = (method === "rsync" ? parseRsyncBytes(String(r.all ?? "")) : undefined) ?? (await sizeOf(localPath));
+    this.stats.bytesUploaded += bytes;
+    return bytes;
+  }
+
+  private async uploadMethod(facts: HostFacts): Promise<"rsync" | "scp"> {
+    const wanted = this.conn.upload ?? "auto";
+    if (wanted === "scp") return "scp";
+    this.localRsync ??= (await execa("rsync", ["--version"], { reject: false })).exitCode === 0;
+    if (this.localRsync && facts.rsync) return "rsync";
+    if (wanted === "rsync") {
+      throw new OperationError(`options.upload is rsync but rsync is missing ${this.localRsync ? `on ${this.target}` : "on this machine"}; install it or use upload: auto`);
+    }
+    return "scp";
+  }
+
+  /** A local port forwarded through the connection to the host's loopback `port`. */
+  async reach(port: number): Promise<string> {
+    await this.connect();
+    const known = this.forwards.get(port);
+    if (known) return known;
+    const local = await freeLocalPort();
+    const r = await execa("ssh", forwardArgs(this.conn, this.controlPath, local, port), { reject: false });
+    if (r.exitCode !== 0) {
+      throw new OperationError(`could not forward a local port to port ${port} on ${this.target} (is AllowTcpForwarding off in sshd_config?): ${String(r.stderr).trim()}`);
+    }
+    const url = `http://127.0.0.1:${local}`;
+    this.forwards.set(port, url);
+    return url;
+  }
+
+  async close(): Promise<void> {
+    const master = this.master;
+    this.master = undefined;
+    if (master && !master.exited) {
+      await execa("ssh", controlArgs(this.conn, this.controlPath, "exit"), { reject: false });
+      const timer = setTimeout(() => master.proc.kill("SIGTERM"), 3000);
+      await master.proc;
+      clearTimeout(timer);
+    }
+    if (this.controlDir) rmSync(this.controlDir, { recursive: true, force: true });
+    this.controlDir = undefined;
+  }
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}

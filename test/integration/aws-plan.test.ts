@@ -1,0 +1,177 @@
+// The aws stack planned for real, offline: `togo diff` synthesizes it, runs `terraform init` against
+// the provider filesystem mirror (hashicorp/aws 5.100.0, no registry) and `terraform plan` with fake
+// credentials, the provider's skip_* flags and every endpoint at 127.0.0.1:1 (nothing may leave the
+// machine). The planned addresses and types are read from `terraform show -json`. Two plans only
+// (with and without a domain): each starts the provider twice (~12 CPU-seconds a start).
+// What cannot run here is the apply against AWS itself.
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { cleanupTempDirs, helloProject, togo } from "../helpers/index.js";
+import type { PlanJson } from "../../src/terraform/runner.js";
+
+afterAll(cleanupTempDirs);
+
+/** The provider mirror (testbed.md); configurable, as users have their own. */
+const MIRROR = process.env.TOGO_TEST_PLUGIN_MIRROR ?? "/opt/tf-plugins";
+const AMI = "ami-0123456789abcdef0";
+const ZONE = "Z0123456789ABCDEFGHIJ";
+
+// Fake credentials, from the environment only; shared config files are kept out of reach.
+const FAKE = { access: "AKIATOGOFAKEKEY00000", secret: "togo-fake-secret-not-a-real-one" };
+const ENV = {
+  AWS_ACCESS_KEY_ID: FAKE.access,
+  AWS_SECRET_ACCESS_KEY: FAKE.secret,
+  AWS_EC2_METADATA_DISABLED: "true",
+  AWS_CONFIG_FILE: "/nonexistent/aws-config",
+  AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
+};
+
+const OFFLINE_PROVIDER = `    aws_provider:
+      skip_credentials_validation: true
+      skip_requesting_account_id: true
+      skip_metadata_api_check: "true"
+      skip_region_validation: true
+      max_retries: 1
+      endpoints:
+        - ec2: http://127.0.0.1:1
+          route53: http://127.0.0.1:1
+          sts: http://127.0.0.1:1
+          iam: http://127.0.0.1:1
+`;
+
+function yaml(extra: { domain?: string; options?: string }): string {
+  return `app: hello
+deploy:
+  provider: aws
+  region: eu-west-1
+  binary: server.js
+  run: node server.js
+${extra.domain ? `  domain: ${extra.domain}\n` : ""}  options:
+    public_key_file: deploy.pub
+    ami: ${AMI}
+${extra.options ?? ""}${OFFLINE_PROVIDER}terraform:
+  engine: terraform
+  plugin_mirror: ${MIRROR}
+`;
+}
+
+async function project(extra: { domain?: string; options?: string }): Promise<{ dir: string; publicKey: string }> {
+  const dir = helloProject(yaml(extra));
+  await execa("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "togo-test", "-f", join(dir, "deploy")]);
+  return { dir, publicKey: readFileSync(join(dir, "deploy.pub"), "utf8").trim() };
+}
+
+type Planned = { address: string; type: string; values: Record<string, unknown> };
+
+function planned(plan: PlanJson & { planned_values?: { root_module: { resources: Planned[] } } }): Planned[] {
+  return plan.planned_values?.root_module.resources ?? [];
+}
+
+const find = (plan: PlanJson, address: string) => planned(plan).find((r) => r.address === address)!.values;
+
+const CORE: [string, string][] = [
+  ["aws_eip.address", "aws_eip"],
+  ["aws_instance.server", "aws_instance"],
+  ["aws_internet_gateway.gateway", "aws_internet_gateway"],
+  ["aws_key_pair.key", "aws_key_pair"],
+  ["aws_route_table.routes", "aws_route_table"],
+  ["aws_route_table_association.public_routes", "aws_route_table_association"],
+  ["aws_security_group.firewall", "aws_security_group"],
+  ["aws_subnet.subnet", "aws_subnet"],
+  ["aws_vpc.vpc", "aws_vpc"],
+  ["aws_vpc_security_group_egress_rule.egress", "aws_vpc_security_group_egress_rule"],
+  ["aws_vpc_security_group_ingress_rule.http", "aws_vpc_security_group_ingress_rule"],
+  ["aws_vpc_security_group_ingress_rule.https", "aws_vpc_security_group_ingress_rule"],
+];
+
+describe("aws stack: a real offline plan (terraform + provider mirror, fake credentials)", () => {
+  test("with a domain and zone: the whole footprint plus the Route53 record, as a PR comment", async () => {
+    const { dir, publicKey } = await project({ domain: "hello.example.com", options: `    zone_id: ${ZONE}\n    ssh_cidrs: [203.0.113.0/24, 198.51.100.7/32]\n` });
+    const r = await togo(["diff", "--markdown"], { cwd: dir, env: ENV });
+    expect(r.stderr).not.toContain("togo:");
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).not.toContain("open to the whole internet");
+
+    // What terraform planned, from `terraform show -json` of the saved plan.
+    const plan = JSON.parse(readFileSync(join(dir, "cdktf.out/stacks/hello-aws/togo.tfplan.json"), "utf8")) as PlanJson;
+    const changes = plan.resource_changes!.map((c) => [c.address, c.type, c.change.actions.join()]);
+    const expected = [
+      ...CORE,
+      ["aws_route53_record.dns", "aws_route53_record"],
+      ["aws_vpc_security_group_ingress_rule.ssh_0", "aws_vpc_security_group_ingress_rule"],
+      ["aws_vpc_security_group_ingress_rule.ssh_1", "aws_vpc_security_group_ingress_rule"],
+    ].map(([a, t]) => [a, t, "create"]);
+    expect(changes.sort()).toEqual(expected.sort());
+    expect(plan.resource_changes!.some((c) => c.mode === "data")).toBe(false); // explicit AMI: no lookup
+
+    expect(find(plan, "aws_instance.server")).toMatchObject({ ami: AMI, instance_type: "t3.micro", metadata_options: [expect.objectContaining({ http_tokens: "required" })] });
+    expect(find(plan, "aws_instance.server").user_data).toContain(publicKey);
+    expect(find(plan, "aws_key_pair.key")).toMatchObject({ public_key: publicKey, key_name_prefix: "togo-hello-" });
+    expect(find(plan, "aws_route53_record.dns")).toMatchObject({ name: "hello.example.com", type: "A", zone_id: ZONE, ttl: 300 });
+    expect(find(plan, "aws_vpc_security_group_ingress_rule.ssh_0")).toMatchObject({ from_port: 22, to_port: 22, cidr_ipv4: "203.0.113.0/24" });
+    expect(find(plan, "aws_vpc_security_group_ingress_rule.ssh_1")).toMatchObject({ cidr_ipv4: "198.51.100.7/32" });
+    expect(find(plan, "aws_instance.server").tags).toEqual({ Name: "hello-server", app: "hello", "managed-by": "togo" });
+    expect(plan.output_changes!.url).toMatchObject({ after: "https://hello.example.com" });
+
+    // The comment: counts, the change list, terraform's own plan folded away.
+    const md = String(r.stdout);
+    expect(md).toContain("**Plan:** 15 to add, 0 to change, 0 to replace, 0 to destroy.");
+    expect(md).toContain("| `hello-aws` | 15 | 0 | 0 | 0 |");
+    for (const [address] of expected) expect(md).toContain(`\n+ ${address}\n`);
+    expect(md).toContain("# aws_route53_record.dns will be created");
+    expect(md).toContain("Plan: 15 to add, 0 to change, 0 to destroy.");
+    expect(md).toMatch(/<details><summary>Full plan<\/summary>/);
+
+    // Only the public key went in: no credentials, no private key, anywhere in what was written.
+    const stackJson = readFileSync(join(dir, "cdktf.out/stacks/hello-aws/cdk.tf.json"), "utf8");
+    for (const text of [stackJson, md, JSON.stringify(plan)]) {
+      expect(text).not.toContain(FAKE.access);
+      expect(text).not.toContain(FAKE.secret);
+      expect(text).not.toContain("PRIVATE KEY");
+    }
+    // The provider came from the mirror.
+    const lock = readFileSync(join(dir, "cdktf.out/stacks/hello-aws/.terraform.lock.hcl"), "utf8");
+    expect(lock).toContain('provider "registry.terraform.io/hashicorp/aws"');
+    expect(lock).toContain('version     = "5.100.0"');
+  });
+
+  test("without a domain, SSH left open: no DNS record, a warning, url is the IP (JSON)", async () => {
+    const { dir } = await project({});
+    const r = await togo(["diff", "--json"], { cwd: dir, env: ENV });
+    expect(r.stderr).not.toContain("togo:");
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toContain("warning: deploy.options.ssh_cidrs is not set: SSH (port 22) will be open to the whole internet (0.0.0.0/0)");
+
+    const [d] = JSON.parse(String(r.stdout)) as { stack: string; counts: Record<string, number>; changes: string[]; plan: PlanJson }[];
+    expect(d.stack).toBe("hello-aws");
+    const expected = [...CORE, ["aws_vpc_security_group_ingress_rule.ssh_0", "aws_vpc_security_group_ingress_rule"]];
+    expect(d.plan.resource_changes!.map((c) => [c.address, c.type]).sort()).toEqual(expected.sort());
+    expect(d.counts).toEqual({ add: 13, change: 0, replace: 0, destroy: 0 });
+    expect(d.changes).not.toContainEqual(expect.stringContaining("route53"));
+    expect(find(d.plan, "aws_vpc_security_group_ingress_rule.ssh_0")).toMatchObject({ from_port: 22, cidr_ipv4: "0.0.0.0/0" });
+    // The no-domain Caddyfile proxies :80 to the app, so the IP is the URL (known after apply).
+    expect(find(d.plan, "aws_instance.server").user_data).toContain("reverse_proxy 127.0.0.1:3000");
+    expect(d.plan.output_changes!.url).toMatchObject({ after_unknown: true });
+    expect(d.plan.output_changes!.ssh_user).toMatchObject({ after: "deploy" });
+  });
+
+  test("bad aws settings are refused before anything runs (exit 2, key, value, fix)", async () => {
+    const { dir } = await project({
+      domain: undefined,
+      options: `    ssh_cidrs: [10.0.0.1, 10.0.0.0/33]\n    instance_type: T3-Micro\n    zone_id: ${ZONE}\n    instance_typ: t3.micro\n`,
+    });
+    const before = readdirSync(dir).sort();
+    const r = await togo(["diff"], { cwd: dir, env: ENV });
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain('deploy.options.ssh_cidrs.0: got "10.0.0.1"; expected an IPv4 CIDR with no host bits set, e.g. 203.0.113.0/24; for one address write 10.0.0.1/32');
+    expect(r.stderr).toContain('deploy.options.ssh_cidrs.1: got "10.0.0.0/33"');
+    expect(r.stderr).toContain('deploy.options.instance_type: got "T3-Micro"; expected an EC2 instance type such as t3.micro');
+    expect(r.stderr).toContain("deploy.options.zone_id");
+    expect(r.stderr).toContain("deploy.domain is not");
+    expect(r.stderr).toContain('deploy.options.instance_typ: unknown option for the aws driver; did you mean "instance_type"?');
+    expect(readdirSync(dir).sort()).toEqual(before);
+    expect(existsSync(join(dir, "cdktf.out"))).toBe(false);
+  });
+});

@@ -1,0 +1,174 @@
+// The docker driver against a real registry (docker-registry on 127.0.0.1) with the real CLI:
+// images built in the test as OCI layouts (no daemon), pushed by togo with skopeo; the digest the
+// registry serves is the one togo recorded and pinned in the stack; a second push sends nothing;
+// rollback re-pins an earlier digest. The kreuzwerker/docker provider is not in the plugin mirror,
+// so every apply stops, clearly and before terraform runs, at the provider check (exit 1).
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanupTempDirs, tempDir, togo, writeFiles } from "../helpers/index.js";
+import { writeOciLayout } from "../helpers/oci.js";
+import { startRegistry, type Registry } from "../helpers/registry.js";
+
+let registry: Registry;
+let dir: string;
+let mirror: string;
+const SECRET = "tok-4f9a-never-printed";
+const env = { API_TOKEN: SECRET };
+
+const imageA = { files: { "/srv/hello.txt": { content: "release A\n" } }, cmd: ["/bin/true"] };
+const imageB = { files: { "/srv/hello.txt": { content: "release B\n" } }, cmd: ["/bin/true"] };
+
+function config(extraOptions = ""): string {
+  return [
+    "app: hello",
+    "deploy:",
+    "  provider: docker",
+    `  image: ${registry.address}/team/hello`,
+    "  app_port: 3000",
+    "  env: { NODE_ENV: production }",
+    "  secrets: { API_TOKEN: 'env:API_TOKEN' }",
+    "  options:",
+    "    source: oci:build/image",
+    "    insecure_registry: true",
+    "    publish: 8080",
+    extraOptions,
+    "terraform:",
+    `  plugin_mirror: ${mirror}`,
+    "",
+  ].join("\n");
+}
+
+const stackJson = () => JSON.parse(readFileSync(join(dir, "cdktf.out", "stacks", "hello-docker", "cdk.tf.json"), "utf8")) as {
+  resource: { docker_image: { image: { name: string } }; docker_container: { container: { env: string[] } } };
+};
+const history = () => JSON.parse(readFileSync(join(dir, ".togo", "docker", "hello", "releases.json"), "utf8")) as { releases: { version: string; digest: string }[] };
+const writes = (requests: string[]) => requests.filter((r) => /^(PUT|POST|PATCH|DELETE) /.test(r));
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  dir = tempDir("togo-docker-reg-");
+  mirror = tempDir("togo-empty-mirror-"); // a plugin mirror without kreuzwerker/docker, as on this machine
+  writeFiles(dir, { "togo.yaml": config() });
+});
+
+afterAll(async () => {
+  await registry?.stop();
+  cleanupTempDirs();
+});
+
+describe("docker driver: push to a real registry", () => {
+  let digestA: string;
+  let digestB: string;
+
+  test("a bad config is refused before anything runs (exit 2, key, value and fix named)", async () => {
+    const bad = tempDir("togo-docker-bad-");
+    writeFiles(bad, {
+      "togo.yaml": `app: hello\ndeploy:\n  provider: docker\n  image: ${registry.address}/hello:latest\n  options:\n    source: oci:nowhere\n    publish: everywhere\n    docker_host: 'ftp://x'\n`,
+    });
+    const r = await togo(["deploy", "--version", "1.0.0"], { cwd: bad, env });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("deploy.image:");
+    expect(r.stderr).toContain("never :latest");
+    expect(r.stderr).toContain('deploy.options.publish: got "everywhere"');
+    expect(r.stderr).toContain("deploy.options.docker_host");
+    expect(r.stderr).toContain("deploy.options.source");
+    expect(existsSync(join(bad, ".togo"))).toBe(false);
+    expect(writes(registry.requests())).toEqual([]);
+  });
+
+  test("deploy pushes the image, records the digest the registry serves, and pins the stack to it", async () => {
+    digestA = writeOciLayout(join(dir, "build", "image"), imageA);
+    const r = await togo(["deploy", "--version", "1.0.0"], { cwd: dir, env });
+    // The push and the record are real; the apply needs the provider, which the mirror lacks.
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain("kreuzwerker/docker 3.x");
+    expect(r.stderr).toContain(`not in the plugin mirror ${mirror}`);
+    expect(r.stderr).toContain(`Version 1.0.0 (${digestA}) is pushed and recorded`);
+    expect(r.stderr).toMatch(/✓ push/);
+    expect(r.stderr).toMatch(/✓ record/);
+
+    const served = await registry.manifestDigest("team/hello", "1.0.0");
+    expect(served).toBe(digestA);
+    expect(history().releases).toEqual([expect.objectContaining({ version: "1.0.0", digest: digestA, repository: `${registry.address}/team/hello` })]);
+    expect(stackJson().resource.docker_image.image.name).toBe(`${registry.address}/team/hello@${digestA}`);
+    // Terraform never started: nothing was initialised, so nothing could have been downloaded.
+    expect(existsSync(join(dir, "cdktf.out", "stacks", "hello-docker", ".terraform"))).toBe(false);
+    // The secret is in neither the stack JSON nor the output.
+    expect(stackJson().resource.docker_container.container.env).toContain("API_TOKEN=${var.secret_API_TOKEN}");
+    expect(readFileSync(join(dir, "cdktf.out", "stacks", "hello-docker", "cdk.tf.json"), "utf8")).not.toContain(SECRET);
+    expect(r.stdout + r.stderr).not.toContain(SECRET);
+  });
+
+  test("a second push of the same image is a no-op: the registry receives no write", async () => {
+    const before = registry.requests().length;
+    const r = await togo(["deploy", "--version", "1.0.0"], { cwd: dir, env });
+    expect(r.exitCode).toBe(1); // the apply, again
+    expect(r.stderr).toContain(`team/hello:1.0.0 is already in the registry as ${digestA}; nothing sent`);
+    const during = registry.requests().slice(before);
+    expect(during.length).toBeGreaterThan(0); // it did ask
+    expect(writes(during)).toEqual([]); // and wrote nothing
+    expect(history().releases.map((x) => x.version)).toEqual(["1.0.0"]);
+  });
+
+  test("a new image under a new version is pushed; releases lists both, newest first", async () => {
+    digestB = writeOciLayout(join(dir, "build", "image"), imageB);
+    expect(digestB).not.toBe(digestA);
+    const r = await togo(["deploy", "--version", "2.0.0"], { cwd: dir, env });
+    expect(r.exitCode).toBe(1);
+    expect(await registry.manifestDigest("team/hello", "2.0.0")).toBe(digestB);
+    expect(stackJson().resource.docker_image.image.name).toBe(`${registry.address}/team/hello@${digestB}`);
+    const rel = await togo(["releases", "--json"], { cwd: dir, env });
+    expect(rel.exitCode).toBe(0);
+    expect(JSON.parse(rel.stdout)).toEqual([
+      expect.objectContaining({ version: "2.0.0", digest: digestB, current: false }),
+      expect.objectContaining({ version: "1.0.0", digest: digestA, current: false }),
+    ]);
+  });
+
+  test("another image under a version already pushed is refused; the registry keeps the original", async () => {
+    const r = await togo(["deploy", "--version", "1.0.0"], { cwd: dir, env });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain(`version 1.0.0 was pushed before as ${digestA}, and this build is ${digestB}`);
+    expect(await registry.manifestDigest("team/hello", "1.0.0")).toBe(digestA);
+  });
+
+  test("rollback re-applies a previous digest from the release history", async () => {
+    const r = await togo(["rollback", "1.0.0"], { cwd: dir, env });
+    expect(r.exitCode).toBe(1); // the apply needs the provider
+    expect(r.stderr).toContain(`Version 1.0.0 (${digestA}) is pushed and recorded`);
+    expect(stackJson().resource.docker_image.image.name).toBe(`${registry.address}/team/hello@${digestA}`);
+  });
+
+  test("rollback to a version only the registry knows finds it by its tag", async () => {
+    const other = tempDir("togo-docker-other-checkout-");
+    writeFiles(other, { "togo.yaml": config().replace("source: oci:build/image", "source: registry") });
+    const r = await togo(["rollback", "2.0.0"], { cwd: other, env });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain(`Version 2.0.0 (${digestB}) is pushed and recorded`);
+    const missing = await togo(["rollback", "9.9.9"], { cwd: other, env });
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain("version 9.9.9 is neither in the release history");
+  });
+
+  test("source: registry deploys an image already pushed (built elsewhere) without pushing", async () => {
+    const ci = tempDir("togo-docker-prebuilt-");
+    writeFiles(ci, { "togo.yaml": config().replace("source: oci:build/image", "source: registry") });
+    const before = registry.requests().length;
+    const r = await togo(["deploy", "--version", "2.0.0"], { cwd: ci, env });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain(`Version 2.0.0 (${digestB}) is pushed and recorded`);
+    expect(writes(registry.requests().slice(before))).toEqual([]);
+    const absent = await togo(["deploy", "--version", "3.0.0"], { cwd: ci, env });
+    expect(absent.exitCode).toBe(1);
+    expect(absent.stderr).toContain("team/hello:3.0.0 is not in the registry");
+  });
+
+  test("a missing secret fails the deploy before anything is pushed, naming the secret only", async () => {
+    writeFileSync(join(dir, "togo.yaml"), config());
+    const before = registry.requests().length;
+    const r = await togo(["deploy", "--version", "4.0.0"], { cwd: dir, env: {} });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain("secret API_TOKEN (env): environment variable API_TOKEN is not set");
+    expect(registry.requests().length).toBe(before);
+  });
+});

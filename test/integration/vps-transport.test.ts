@@ -1,0 +1,140 @@
+// The SSH transport against a real sshd on loopback: one multiplexed connection for many commands,
+// stdin bytes intact, rsync and scp uploads, a port forward, host key verification (accept-new
+// records, a wrong key refuses), and a killed connection replaced by a new, counted one.
+import { createServer, type Server } from "node:http";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { SshTransport, type SshTarget } from "../../src/transport/ssh.js";
+import { cleanupTempDirs, freePort, tempDir } from "../helpers/index.js";
+import { startSshd, type Sshd } from "../helpers/sshd.js";
+
+let sshd: Sshd;
+const target = (extra: Partial<SshTarget> = {}): SshTarget => ({
+  host: "127.0.0.1",
+  port: sshd.port,
+  user: sshd.user,
+  identityFile: sshd.identityFile,
+  knownHosts: sshd.knownHosts,
+  sshConfig: sshd.sshConfig,
+  ...extra,
+});
+
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+
+afterAll(async () => {
+  await sshd?.stop();
+  cleanupTempDirs();
+});
+
+describe("SshTransport", () => {
+  test("runs many commands over one connection and passes stdin bytes exactly", async () => {
+    const before = sshd.accepted();
+    const t = new SshTransport(target());
+    try {
+      for (let i = 0; i < 5; i++) expect((await t.run(`echo ${i}`)).stdout).toBe(`${i}\n`);
+      const tricky = `it's "quoted" $HOME \`date\` \\ back\nnew line ünïcødé 🚀\n`;
+      expect((await t.run("cat", { input: tricky })).stdout).toBe(tricky);
+      expect((await t.run("id -un")).stdout.trim()).toBe(sshd.user);
+      const failed = await t.run("echo oops >&2; exit 3", { check: false });
+      expect(failed.code).toBe(3);
+      expect(failed.stderr).toBe("oops\n");
+      await expect(t.run("exit 4", { what: "a failing step" })).rejects.toThrow(/a failing step failed on .* \(exit 4\)/);
+      expect(t.stats.connections).toBe(1);
+      expect(t.stats.commands).toBe(9);
+    } finally {
+      await t.close();
+    }
+    expect(sshd.accepted() - before).toBe(1);
+  });
+
+  test("uploads a file and a directory with rsync and with scp", async () => {
+    const src = tempDir();
+    writeFileSync(join(src, "one.bin"), Buffer.alloc(100_000, 7));
+    mkdirSync(join(src, "tree", "sub"), { recursive: true });
+    writeFileSync(join(src, "tree", "a.txt"), "a\n");
+    writeFileSync(join(src, "tree", "sub", "b.sh"), "#!/bin/sh\necho b\n", { mode: 0o755 });
+    for (const upload of ["rsync", "scp"] as const) {
+      const t = new SshTransport(target({ upload }));
+      try {
+        await t.run(`mkdir -p ~/up-${upload}`);
+        const bytes = await t.upload(join(src, "one.bin"), `~/up-${upload}/one.bin`);
+        expect(bytes).toBeGreaterThan(0);
+        await t.upload(join(src, "tree"), `~/up-${upload}/tree`);
+        expect(t.stats.connections).toBe(1);
+      } finally {
+        await t.close();
+      }
+      const base = join(sshd.home, `up-${upload}`);
+      expect(readFileSync(join(base, "one.bin")).equals(Buffer.alloc(100_000, 7))).toBe(true);
+      expect(readFileSync(join(base, "tree", "a.txt"), "utf8")).toBe("a\n");
+      expect(statSync(join(base, "tree", "sub", "b.sh")).mode & 0o111).not.toBe(0);
+      expect(statSync(join(base, "one.bin")).uid).toBe(sshd.uid);
+    }
+  });
+
+  test("reaches a port on the host's loopback through the connection", async () => {
+    const port = await freePort();
+    const server: Server = createServer((_, res) => res.end("through the tunnel\n"));
+    await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+    const t = new SshTransport(target());
+    try {
+      const base = await t.reach(port);
+      expect(base).not.toBe(`http://127.0.0.1:${port}`);
+      expect(await (await fetch(base)).text()).toBe("through the tunnel\n");
+      expect(await t.reach(port)).toBe(base); // one forward a port
+      expect(t.stats.connections).toBe(1);
+    } finally {
+      await t.close();
+      server.close();
+    }
+  });
+
+  test("accept-new records an unknown host key; a wrong key is refused with what to do", async () => {
+    const dir = tempDir();
+    const empty = join(dir, "known_hosts");
+    writeFileSync(empty, "");
+    const t = new SshTransport(target({ knownHosts: empty }));
+    try {
+      await t.run("true");
+    } finally {
+      await t.close();
+    }
+    expect(readFileSync(empty, "utf8")).toContain(sshd.hostKey.split(" ")[1]);
+
+    const wrong = join(dir, "wrong_hosts");
+    // Another valid ed25519 key recorded for this host:port.
+    writeFileSync(wrong, `[127.0.0.1]:${sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n`);
+    const bad = new SshTransport(target({ knownHosts: wrong }));
+    try {
+      await expect(bad.run("true")).rejects.toThrow(/host key does not match known_hosts/);
+      expect(bad.stats.commands).toBe(0);
+    } finally {
+      await bad.close();
+    }
+
+    const strict = new SshTransport(target({ knownHosts: join(dir, "none"), hostKeyChecking: "yes" }));
+    try {
+      await expect(strict.run("true")).rejects.toThrow(/ssh to .* failed/);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  test("a killed connection fails the command in flight; the next command opens a new, counted one", async () => {
+    const t = new SshTransport(target());
+    try {
+      await t.run("true");
+      const inFlight = t.run("sleep 30", { what: "a long step" });
+      await new Promise((r) => setTimeout(r, 300));
+      sshd.killSessions();
+      await expect(inFlight).rejects.toThrow(/a long step/);
+      expect((await t.run("echo back")).stdout).toBe("back\n");
+      expect(t.stats.connections).toBe(2);
+    } finally {
+      await t.close();
+    }
+  });
+});
