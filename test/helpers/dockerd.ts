@@ -115,7 +115,9 @@ export async function startDockerd(netns: Netns, insecureRegistries: string[]): 
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         process.kill(child.pid!, "SIGTERM");
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 20_000)))]);
+        clearTimeout(timer);
         if (child.exitCode === null && child.signalCode === null) {
           process.kill(child.pid!, "SIGKILL");
           await exited;

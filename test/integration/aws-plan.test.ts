@@ -4,6 +4,7 @@
 // machine). The planned addresses and types are read from `terraform show -json`. Two plans only
 // (with and without a domain): each starts the provider twice (~12 CPU-seconds a start).
 // What cannot run here is the apply against AWS itself.
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -70,6 +71,14 @@ function planned(plan: PlanJson & { planned_values?: { root_module: { resources:
 
 const find = (plan: PlanJson, address: string) => planned(plan).find((r) => r.address === address)!.values;
 
+/** The cloud-init text in the synthesized stack; the provider plans its SHA-1, so that must match too. */
+function userData(dir: string, plan: PlanJson): string {
+  const stack = JSON.parse(readFileSync(join(dir, "cdktf.out/stacks/hello-aws/cdk.tf.json"), "utf8"));
+  const text = stack.resource.aws_instance.server.user_data as string;
+  expect(find(plan, "aws_instance.server").user_data).toBe(createHash("sha1").update(text).digest("hex"));
+  return text;
+}
+
 const CORE: [string, string][] = [
   ["aws_eip.address", "aws_eip"],
   ["aws_instance.server", "aws_instance"],
@@ -106,7 +115,7 @@ describe("aws stack: a real offline plan (terraform + provider mirror, fake cred
     expect(plan.resource_changes!.some((c) => c.mode === "data")).toBe(false); // explicit AMI: no lookup
 
     expect(find(plan, "aws_instance.server")).toMatchObject({ ami: AMI, instance_type: "t3.micro", metadata_options: [expect.objectContaining({ http_tokens: "required" })] });
-    expect(find(plan, "aws_instance.server").user_data).toContain(publicKey);
+    expect(userData(dir, plan)).toContain(publicKey);
     expect(find(plan, "aws_key_pair.key")).toMatchObject({ public_key: publicKey, key_name_prefix: "togo-hello-" });
     expect(find(plan, "aws_route53_record.dns")).toMatchObject({ name: "hello.example.com", type: "A", zone_id: ZONE, ttl: 300 });
     expect(find(plan, "aws_vpc_security_group_ingress_rule.ssh_0")).toMatchObject({ from_port: 22, to_port: 22, cidr_ipv4: "203.0.113.0/24" });
@@ -151,7 +160,7 @@ describe("aws stack: a real offline plan (terraform + provider mirror, fake cred
     expect(d.changes).not.toContainEqual(expect.stringContaining("route53"));
     expect(find(d.plan, "aws_vpc_security_group_ingress_rule.ssh_0")).toMatchObject({ from_port: 22, cidr_ipv4: "0.0.0.0/0" });
     // The no-domain Caddyfile proxies :80 to the app, so the IP is the URL (known after apply).
-    expect(find(d.plan, "aws_instance.server").user_data).toContain("reverse_proxy 127.0.0.1:3000");
+    expect(userData(dir, d.plan)).toContain("reverse_proxy 127.0.0.1:3000");
     expect(d.plan.output_changes!.url).toMatchObject({ after_unknown: true });
     expect(d.plan.output_changes!.ssh_user).toMatchObject({ after: "deploy" });
   });

@@ -130,6 +130,15 @@ describe("docker driver: push to a real registry", () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain(`version 1.0.0 was pushed before as ${digestA}, and this build is ${digestB}`);
     expect(await registry.manifestDigest("team/hello", "1.0.0")).toBe(digestA);
+    // The registry's tag is checked too: another checkout (no local history) cannot move it either.
+    const other = tempDir("togo-docker-other-");
+    writeFiles(other, { "togo.yaml": config().replace("source: oci:build/image", `source: oci:${join(dir, "build", "image")}`) });
+    const before = registry.requests().length;
+    const o = await togo(["deploy", "--version", "1.0.0"], { cwd: other, env });
+    expect(o.exitCode).toBe(1);
+    expect(o.stderr).toContain(`the registry already has ${registry.address}/team/hello:1.0.0 as ${digestA}, and this build is ${digestB}`);
+    expect(writes(registry.requests().slice(before))).toEqual([]);
+    expect(await registry.manifestDigest("team/hello", "1.0.0")).toBe(digestA);
   });
 
   test("rollback re-applies a previous digest from the release history", async () => {

@@ -24,6 +24,8 @@ import { parse } from "yaml";
 import type {} from "cdktf/lib/testing/adapters/jest.js";
 import { AwsStack, architectureOf, caddyfileText, cloudInit, ownedDirs, type AwsStackProps } from "../../stacks/aws.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
+import { awsSettings, isIpv4Cidr } from "../../drivers/aws.js";
+import { parseConfig } from "../../src/config/load.js";
 
 afterAll(cleanupTempDirs);
 
@@ -271,5 +273,99 @@ describe("aws stack: provider overrides and backend", () => {
 
   test("local backend by default, at cdktf's path", () => {
     expect(JSON.parse(synth(props())).terraform.backend.local.path).toBe("/tmp/project/terraform.hello-aws.tfstate");
+  });
+});
+
+describe("aws driver settings (validated before anything runs)", () => {
+  const dir = tempDir("togo-aws-settings-");
+  writeFileSync(join(dir, "deploy.pub"), `${KEY}\n`);
+  writeFileSync(join(dir, "id_ed25519"), "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n");
+  writeFileSync(join(dir, "notakey.pub"), "hello world\n");
+
+  const spec = (deploy: string) =>
+    parseConfig(`app: hello\ndeploy:\n  provider: aws\n  region: eu-west-1\n  binary: server.js\n  run: node server.js\n${deploy}`, join(dir, "togo.yaml"), {});
+  const problems = (deploy: string) => awsSettings(spec(deploy)).problems;
+
+  test("defaults: t3.micro, looked-up AMI, 20 GiB, user deploy, ~/ is the deploy user's home, shipping's Caddy dir", () => {
+    const s = awsSettings(spec("  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: [203.0.113.0/24]\n"));
+    expect(s.problems).toEqual([]);
+    expect(s.warnings).toEqual([]);
+    expect(s.props).toEqual({
+      app: "hello",
+      region: "eu-west-1",
+      instanceType: "t3.micro",
+      sshCidrs: ["203.0.113.0/24"],
+      publicKey: KEY,
+      sshUser: "deploy",
+      appDir: "/home/deploy/apps/hello",
+      appPort: 3000,
+      caddyDir: "/etc/caddy/togo.d",
+      caddyfile: "/etc/caddy/Caddyfile",
+      https: true,
+      volumeSize: 20,
+      providerOverrides: {},
+    });
+  });
+
+  test("ssh_cidrs left out: allowed, with a warning naming the key", () => {
+    const s = awsSettings(spec("  options:\n    public_key_file: deploy.pub\n"));
+    expect(s.problems).toEqual([]);
+    expect(s.props?.sshCidrs).toEqual(["0.0.0.0/0"]);
+    expect(s.warnings.join("\n")).toContain("deploy.options.ssh_cidrs is not set: SSH (port 22) will be open to the whole internet");
+  });
+
+  test("a domain without a zone: a warning that DNS is the user's", () => {
+    const s = awsSettings(spec("  domain: hello.example.com\n  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: [203.0.113.0/24]\n"));
+    expect(s.problems).toEqual([]);
+    expect(s.warnings).toEqual(["deploy.domain is hello.example.com but deploy.options.zone_id is not set: no DNS record is made; point hello.example.com at the public_ip output yourself"]);
+  });
+
+  test.each<[string, string, string, string]>([
+    ["no public key", "  options: {}\n", "deploy.options.public_key_file", "is required for the aws driver"],
+    ["a missing key file", "  options:\n    public_key_file: nope.pub\n", "deploy.options.public_key_file", "no such file"],
+    ["a private key", "  options:\n    public_key_file: id_ed25519\n", "deploy.options.public_key_file", "this is a PRIVATE key"],
+    ["not a key", "  options:\n    public_key_file: notakey.pub\n", "deploy.options.public_key_file", "does not look like an OpenSSH public key"],
+    ["a bare address", "  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: [198.51.100.7]\n", "deploy.options.ssh_cidrs.0", "write 198.51.100.7/32"],
+    ["host bits set", "  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: [10.0.0.1/8]\n", "deploy.options.ssh_cidrs.0", "no host bits set"],
+    ["an empty list", "  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: []\n", "deploy.options.ssh_cidrs", "non-empty list"],
+    ["a bad AMI", "  options:\n    public_key_file: deploy.pub\n    ami: ubuntu\n", "deploy.options.ami", "ami-0123456789abcdef0"],
+    ["a bad zone", "  domain: hello.example.com\n  options:\n    public_key_file: deploy.pub\n    zone_id: example.com\n", "deploy.options.zone_id", "Route53 hosted zone id"],
+    ["a zone without a domain", "  options:\n    public_key_file: deploy.pub\n    zone_id: Z0123456789ABCDEFGHIJ\n", "deploy.options.zone_id", "deploy.domain is not"],
+    ["credentials in the provider", "  options:\n    public_key_file: deploy.pub\n    aws_provider: { secret_key: x }\n", "deploy.options.aws_provider.secret_key", "credentials never go in the stack"],
+    ["region in the provider", "  options:\n    public_key_file: deploy.pub\n    aws_provider: { region: us-east-1 }\n", "deploy.options.aws_provider.region", "deploy.region"],
+    ["a tiny volume", "  options:\n    public_key_file: deploy.pub\n    volume_size: 2\n", "deploy.options.volume_size", "8 to 16384"],
+    ["root", "  user: root\n  options:\n    public_key_file: deploy.pub\n", "deploy.user", "unprivileged user"],
+    ["a typo", "  options:\n    public_key_file: deploy.pub\n    amii: ami-0123456789abcdef0\n", "deploy.options.amii", 'did you mean "ami"?'],
+  ])("refused: %s", (_name, deploy, path, fragment) => {
+    const found = problems(deploy).filter((p) => p.path === path);
+    expect(found.map((p) => p.expected).join("\n")).toContain(fragment);
+  });
+
+  test("the private key's content is never echoed", () => {
+    const [p] = problems("  options:\n    public_key_file: id_ed25519\n");
+    expect(JSON.stringify(p)).not.toContain("b3BlbnNzaC1rZXktdjEAAAAA");
+  });
+
+  test("region, run and binary are required", () => {
+    const s = parseConfig(`app: hello\ndeploy:\n  provider: aws\n  options:\n    public_key_file: deploy.pub\n`, join(dir, "togo.yaml"), {});
+    expect(awsSettings(s).problems.map((p) => p.path)).toEqual(["deploy.region", "deploy.run", "deploy.binary"]);
+  });
+
+  test("the vps shipping's options are known here too", () => {
+    expect(problems("  options:\n    public_key_file: deploy.pub\n    https: false\n    service: systemd\n")).toEqual([]);
+    expect(awsSettings(spec("  options:\n    public_key_file: deploy.pub\n    https: false\n    caddy_dir: /etc/caddy/sites\n")).props).toMatchObject({ https: false, caddyDir: "/etc/caddy/sites" });
+  });
+
+  test.each([
+    ["203.0.113.0/24", true],
+    ["0.0.0.0/0", true],
+    ["198.51.100.7/32", true],
+    ["10.0.0.1/8", false],
+    ["256.0.0.0/8", false],
+    ["10.0.0.0/33", false],
+    ["::/0", false],
+    ["10.0.0.0", false],
+  ])("isIpv4Cidr(%s) is %s", (cidr, ok) => {
+    expect(isIpv4Cidr(cidr)).toBe(ok);
   });
 });
