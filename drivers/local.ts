@@ -65,12 +65,12 @@ export class LocalDriver implements Driver {
   }
 
   async status(spec: Spec): Promise<Status> {
-    const out = await outputs(spec, localStackName(spec));
+    const e = this.engine(spec);
+    // Outputs and the live probe are independent: read both at once (status is meant to be fast).
+    const [out, live] = await Promise.all([outputs(spec, localStackName(spec)), liveStatus(spec, e.transport, e.service)]);
     if (Object.keys(out).length === 0) {
       return { state: "not-deployed", healthy: false, outputs: out, message: "not provisioned (run togo provision)" };
     }
-    const e = this.engine(spec);
-    const live = await liveStatus(spec, e.transport, e.service);
     return { ...live, url: out.url as string, outputs: out };
   }
 
@@ -100,7 +100,8 @@ export class LocalDriver implements Driver {
   }
 
   async exec(spec: Spec, command: string[]): Promise<number> {
-    const r = await execa(command[0], command.slice(1), { cwd: `${spec.appDir}/current`, stdio: "inherit", reject: false });
+    // Same directory and env as the running release; the terminal stays attached.
+    const r = await execa("sh", ["-c", S.execInReleaseScript(spec.appDir, command, spec.appPort)], { stdio: "inherit", reject: false });
     return r.exitCode ?? 1;
   }
 

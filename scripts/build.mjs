@@ -20,6 +20,9 @@ await build({
   external: ["cdktf", "constructs", "@cdktf/*", "cdktf-cli"],
   // Bundled CommonJS dependencies still call require().
   banner: { js: "import { createRequire as __togoRequire } from 'node:module'; const require = __togoRequire(import.meta.url);" },
+  minify: true,
+  // Names stay readable in stack traces (TOGO_DEBUG=1).
+  keepNames: true,
   logLevel: "warning",
 });
 rmSync(dist, { recursive: true, force: true });

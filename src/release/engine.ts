@@ -96,6 +96,27 @@ async function releaseLock(ctx: EngineContext, lock: LockInfo): Promise<void> {
   await ctx.transport.run(S.lockReleaseScript(ctx.spec.appDir, lock.token), { check: false });
 }
 
+/**
+ * Runs `cleanup` then exits 130/143 when the user interrupts; `dispose()` unhooks it. Without this a
+ * Ctrl-C would leave the lock held until someone runs `togo lock release`.
+ */
+function onInterrupt(cleanup: () => Promise<void>): { dispose(): void } {
+  const handler = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n${signal}: cleaning up (stopping the unverified release, releasing the lock)\n`);
+    cleanup()
+      .catch(() => undefined)
+      .finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+  return {
+    dispose() {
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
+    },
+  };
+}
+
 /** Runs build_cmd in the project, showing its last lines if it fails. */
 export async function build(spec: Spec): Promise<void> {
   if (!spec.buildCmd) return;
@@ -152,6 +173,12 @@ export async function deployRelease(ctx: EngineContext): Promise<Result> {
     if (ctx.beforeLock) await ctx.beforeLock();
     await transport.run(S.layoutScript(app), { what: "creating the app directory" });
     return acquireLock(ctx, version);
+  });
+  // Ctrl-C mid-deploy: stop a half-verified release and give the lock back before exiting.
+  const interrupted = onInterrupt(async () => {
+    await transport.run(S.processStopScript(app, "candidate"), { check: false });
+    await transport.run(S.recordFailedScript(app, version), { check: false });
+    await releaseLock(ctx, lock);
   });
   try {
     const report: DeployReport = { version, sha256, uploaded: false, bytes: 0, pruned: [] };
@@ -251,6 +278,7 @@ export async function deployRelease(ctx: EngineContext): Promise<Result> {
     const sent = report.uploaded ? `${report.bytes} bytes uploaded` : "artifact already on the target, 0 bytes uploaded";
     return { url: ctx.url, message: `deployed ${spec.app} ${version} (${sent})`, raw: report };
   } finally {
+    interrupted.dispose();
     await releaseLock(ctx, lock).catch(() => undefined);
   }
 }

@@ -44,8 +44,14 @@ export function testEnv(extra: Record<string, string> = {}): Record<string, stri
 }
 
 /** Runs the built togo CLI (bin/togo.js → dist/) as a user would. Never throws on a non-zero exit. */
-export function togo(args: string[], opts: { cwd: string; env?: Record<string, string>; input?: string; timeout?: number }): Promise<Result> {
-  return execa(process.execPath, [BIN, ...args], {
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function togo(args: string[], opts: { cwd: string; env?: Record<string, string>; input?: string; timeout?: number }): Promise<CliResult> {
+  const r: Result = await execa(process.execPath, [BIN, ...args], {
     cwd: opts.cwd,
     env: testEnv(opts.env),
     extendEnv: false,
@@ -53,6 +59,7 @@ export function togo(args: string[], opts: { cwd: string; env?: Record<string, s
     input: opts.input ?? "",
     timeout: opts.timeout ?? 300_000,
   });
+  return { exitCode: r.exitCode ?? 1, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
 }
 
 /** Writes files (path → content) under dir. */
