@@ -65,7 +65,8 @@ export interface EngineContext {
 
 /** A lock stays valid this long; an older one is reported as stale with how to break it. */
 export const LOCK_TTL_SECONDS = 30 * 60;
-const CANDIDATE_PORTS: [number, number] = [41000, 41999];
+/** Where a new release is verified: below Linux's ephemeral range, so it never meets a client port. */
+const CANDIDATE_PORTS: [number, number] = [20000, 29999];
 
 interface LockInfo {
   token: string;
@@ -221,7 +222,7 @@ export async function deployRelease(ctx: EngineContext): Promise<Result> {
 
     // Verify the new release on a spare port while the old one keeps serving.
     await log.stage("verify", async () => {
-      const port = Number((await transport.run(S.freePortScript(...CANDIDATE_PORTS), { what: "finding a free port" })).stdout.trim());
+      const port = Number((await transport.run(S.freePortScript(...CANDIDATE_PORTS, CANDIDATE_PORTS[0] + Math.floor(Math.random() * (CANDIDATE_PORTS[1] - CANDIDATE_PORTS[0]))), { what: "finding a free port" })).stdout.trim());
       await transport.run(S.processStartScript({ appDir: app, name: "candidate", version, run, port, envFile: "envNext" }), { what: `starting release ${version}` });
       const base = await transport.reach(port);
       const health = await waitHealthy(`${base}${spec.healthcheck.path}`, {

@@ -123,14 +123,18 @@ export function releaseCmdScript(appDir: string, version: string, cmd: string, p
   return script(`cd ${p.release(version)} || exit 1`, loadEnv(p.envNext, port), `exec sh -c ${q(cmd)}`);
 }
 
-/** A free TCP port on the target's loopback, read from /proc/net (no tools needed on the host). */
-export function freePortScript(from: number, to: number): string {
+/**
+ * A free TCP port on the target's loopback, read from /proc/net (no tools needed on the host):
+ * scans [from, to] beginning at `start` and wrapping around, so concurrent deploys that start at
+ * different places do not race for the same port.
+ */
+export function freePortScript(from: number, to: number, start = from): string {
   return script(
-    `p=${from}`,
-    `while [ $p -le ${to} ]; do`,
+    `p=${start}; n=0`,
+    `while [ $n -le ${to - from} ]; do`,
     `  h=$(printf '%04X' $p)`,
-    `  if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2}' | grep -qi ":$h\\$"; then echo $p; exit 0; fi`,
-    `  p=$((p+1))`,
+    `  if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{print $2}' | grep -qi ":$h\$"; then echo $p; exit 0; fi`,
+    `  p=$((p+1)); n=$((n+1)); if [ $p -gt ${to} ]; then p=${from}; fi`,
     `done`,
     `exit 1`,
   );

@@ -277,7 +277,7 @@ function initialised(spec: Spec, name: string): boolean {
 
 /**
  * A stack's outputs as `{name: value}`, read by `terraform output -json` in the stack folder.
- * Returns undefined when the stack was never applied (no state).
+ * Empty when the stack was never applied (no state).
  */
 export async function outputs(spec: Spec, name: string): Promise<Record<string, unknown>> {
   if (!spec.state && !existsSync(localStatePath(spec, name))) return {};
