@@ -41,9 +41,9 @@ export function skopeoPush(src: string, dest: string, digestFile: string, tlsVer
   return { file: "skopeo", args: ["copy", "--quiet", "--preserve-digests", "--digestfile", digestFile, ...tls("--dest-tls-verify", tlsVerify), src, dest] };
 }
 
-/** Turns a `docker save` tarball into a local OCI layout with gzip layers (a stable, small manifest). */
+/** Turns a `docker save` tarball into a local OCI layout (skopeo gzips uncompressed layers for `oci:`). */
 export function skopeoToOciLayout(src: string, layout: string): Command {
-  return { file: "skopeo", args: ["copy", "--quiet", "--dest-compress", "--dest-compress-format", "gzip", src, `oci:${layout}:build`] };
+  return { file: "skopeo", args: ["copy", "--quiet", src, `oci:${layout}:build`] };
 }
 
 // --- docker CLI (build where a daemon is reachable; status) ---

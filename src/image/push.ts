@@ -37,9 +37,14 @@ export interface PushOutcome {
   pushed: boolean;
 }
 
-/** Pushes `src` to `dest` (repo:tag) unless the registry already serves `digest` there. */
+/** Pushes `src` to `dest` (repo:tag) unless the registry already serves `digest` there; never moves an existing tag. */
 export async function pushImage(src: string, digest: string, dest: string, tlsVerify: boolean): Promise<PushOutcome> {
-  if ((await remoteDigest(dest, tlsVerify)) === digest) return { digest, pushed: false };
+  const existing = await remoteDigest(dest, tlsVerify);
+  if (existing === digest) return { digest, pushed: false };
+  if (existing !== undefined) {
+    // A release version names one image: never move a tag someone may be running or rolling back to.
+    throw new OperationError(`the registry already has ${dest} as ${existing}, and this build is ${digest}; deploy the change under a new version (--version, or commit so git describe changes)`);
+  }
   const tmp = mkdtempSync(join(tmpdir(), "togo-push-"));
   try {
     const file = join(tmp, "digest");

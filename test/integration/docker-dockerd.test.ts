@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Result } from "execa";
+import type { CliResult as Result } from "../helpers/index.js";
 import { cleanupTempDirs, tempDir, togo, writeFiles } from "../helpers/index.js";
 import { createNetns, engine, runStackContainer, startDockerd, type Dockerd, type Netns } from "../helpers/dockerd.js";
 import { nodeServerImage } from "../helpers/oci.js";
@@ -98,7 +98,7 @@ describe("docker driver: a real dockerd runs the pushed image by digest", () => 
     expect(r.stderr).toContain("kreuzwerker/docker 3.x");
     digest = (JSON.parse(readFileSync(join(dir, ".togo", "docker", "hello", "releases.json"), "utf8")) as { releases: { digest: string }[] }).releases[0].digest;
     expect(await registry!.manifestDigest("hello", "1.0.0")).toBe(digest);
-    expect(r.stdout + r.stderr).not.toContain(SECRET);
+    expect(String(r.stdout) + String(r.stderr)).not.toContain(SECRET);
   });
 
   test("the container the stack describes, run by digest, is reported ready", async () => {

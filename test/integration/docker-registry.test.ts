@@ -96,7 +96,7 @@ describe("docker driver: push to a real registry", () => {
     // The secret is in neither the stack JSON nor the output.
     expect(stackJson().resource.docker_container.container.env).toContain("API_TOKEN=${var.secret_API_TOKEN}");
     expect(readFileSync(join(dir, "cdktf.out", "stacks", "hello-docker", "cdk.tf.json"), "utf8")).not.toContain(SECRET);
-    expect(r.stdout + r.stderr).not.toContain(SECRET);
+    expect(String(r.stdout) + String(r.stderr)).not.toContain(SECRET);
   });
 
   test("a second push of the same image is a no-op: the registry receives no write", async () => {
@@ -119,7 +119,7 @@ describe("docker driver: push to a real registry", () => {
     expect(stackJson().resource.docker_image.image.name).toBe(`${registry.address}/team/hello@${digestB}`);
     const rel = await togo(["releases", "--json"], { cwd: dir, env });
     expect(rel.exitCode).toBe(0);
-    expect(JSON.parse(rel.stdout)).toEqual([
+    expect(JSON.parse(String(rel.stdout))).toEqual([
       expect.objectContaining({ version: "2.0.0", digest: digestB, current: false }),
       expect.objectContaining({ version: "1.0.0", digest: digestA, current: false }),
     ]);

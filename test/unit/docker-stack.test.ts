@@ -74,7 +74,7 @@ describe("the docker stack (synth matchers)", () => {
 
   test("sets env with PORT, and secrets as sensitive variables, never their values", () => {
     expect(json).toHaveResourceWithProperties(Container, {
-      env: ["NODE_ENV=production", "PORT=8080", "API_TOKEN=${var.secret_API_TOKEN}"],
+      env: ["NODE_ENV=production", "PORT=8080", "TOGO_VERSION=1.2.0", "API_TOKEN=${var.secret_API_TOKEN}"],
     });
     const parsed = JSON.parse(json) as { variable: Record<string, { sensitive: boolean; type: string }> };
     expect(parsed.variable.secret_API_TOKEN).toMatchObject({ sensitive: true, type: "string" });
@@ -130,7 +130,7 @@ describe("the docker stack (synth matchers)", () => {
     const t = spec("  run: node server.js\n  options:\n    source: registry\n    publish: false\n    healthcheck_cmd: [node, probe.js]\n");
     const j = synth(dockerStackProps(t, release));
     expect(j).toHaveProviderWithProperties(DockerProvider, { host: "unix:///var/run/docker.sock" });
-    expect(j).toHaveResourceWithProperties(Container, { ports: [], command: ["/bin/sh", "-c", "node server.js"], healthcheck: expect.objectContaining({ test: ["CMD", "node", "probe.js"] }) });
+    expect(j).toHaveResourceWithProperties(Container, { env: ["PORT=3000", "TOGO_VERSION=1.2.0"], ports: [], command: ["/bin/sh", "-c", "node server.js"], healthcheck: expect.objectContaining({ test: ["CMD", "node", "probe.js"] }) });
     const u = spec("  options:\n    source: registry\n    healthcheck_cmd: false\n");
     expect(JSON.parse(synth(dockerStackProps(u, release))).resource.docker_container.container.healthcheck).toBeUndefined();
   });
