@@ -125,16 +125,9 @@ function secretsFingerprint(spec: Spec, secrets: Record<string, string>): string
   return h.digest("hex");
 }
 
-/** Sets TF_VAR_secret_<NAME> for the duration of fn: how secrets reach the stack (never its JSON). */
-async function withSecretVars<T>(secrets: Record<string, string>, fn: () => Promise<T>): Promise<T> {
-  const names = Object.keys(secrets).map((k) => `TF_VAR_secret_${k}`);
-  const saved = names.map((n) => process.env[n]);
-  Object.entries(secrets).forEach(([k, v]) => (process.env[`TF_VAR_secret_${k}`] = v));
-  try {
-    return await fn();
-  } finally {
-    names.forEach((n, i) => (saved[i] === undefined ? delete process.env[n] : (process.env[n] = saved[i])));
-  }
+/** How secrets reach the stack (never its JSON): TF_VAR_secret_<NAME> in terraform's environment. */
+function secretVars(secrets: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`TF_VAR_secret_${k}`, v]));
 }
 
 export class DockerDriver implements Driver {
@@ -185,7 +178,7 @@ export class DockerDriver implements Driver {
       );
     }
     const force = this.ctx.opts.force || (h.appliedSecrets !== undefined && h.appliedSecrets !== fingerprint);
-    const [r] = await withSecretVars(secrets, () => apply(spec, [stack], log, force));
+    const [r] = await apply(spec, [stack], log, force, secretVars(secrets));
     const after: History = release ? markApplied(h, release.version, new Date().toISOString()) : { ...h };
     writeHistory(this.historyPath(spec), { ...after, appliedSecrets: fingerprint });
     return r;
@@ -302,7 +295,7 @@ export class DockerDriver implements Driver {
     if (problem) throw new OperationError(problem);
     // The secret variables need values to destroy; what they were does not matter.
     const placeholders = Object.fromEntries(Object.keys(spec.secrets).map((k) => [k, ""]));
-    await withSecretVars(placeholders, () => destroy(spec, [stack], this.ctx.log));
+    await destroy(spec, [stack], this.ctx.log, secretVars(placeholders));
     const h = this.history(spec);
     writeHistory(this.historyPath(spec), { releases: h.releases, appliedSecrets: h.appliedSecrets });
   }

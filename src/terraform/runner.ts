@@ -111,8 +111,8 @@ export function stateLockError(output: string, what: string, chdir?: string): Lo
   );
 }
 
-async function runTool(spec: Spec, run: ToolRun, what: string, output: "all" | "stdout" = "all"): Promise<string> {
-  const r = await execa(run.file, run.args, { cwd: run.cwd, env: terraformEnv(spec), extendEnv: false, reject: false, all: true });
+async function runTool(spec: Spec, run: ToolRun, what: string, output: "all" | "stdout" = "all", env: Record<string, string> = {}): Promise<string> {
+  const r = await execa(run.file, run.args, { cwd: run.cwd, env: { ...terraformEnv(spec), ...env }, extendEnv: false, reject: false, all: true });
   const all = String(r.all ?? "");
   if ((r as { code?: string }).code === "ENOENT") {
     throw new OperationError(`${run.file} is not installed or not on PATH (terraform.binary in togo.yaml); install Terraform ≥ 1.5 or OpenTofu`);
@@ -230,8 +230,9 @@ export interface ApplyOutcome {
 /**
  * Applies the stacks. Work that cannot change anything is skipped: when a stack's props are what
  * was last applied and its JSON and state are untouched, neither synth nor apply runs.
+ * `env` reaches terraform only (e.g. TF_VAR_* for sensitive variables kept out of the stack JSON).
  */
-export async function apply(spec: Spec, stacks: StackSource[], log: Reporter, force = false): Promise<ApplyOutcome[]> {
+export async function apply(spec: Spec, stacks: StackSource[], log: Reporter, force = false, env: Record<string, string> = {}): Promise<ApplyOutcome[]> {
   const unchanged = (s: StackSource) => {
     const rec = readRecord(spec, s.name);
     return !force && rec?.propsHash === propsHash(s) && isRecordCurrent(spec, s.name, rec, stackJsonHash(spec, s.name));
@@ -251,7 +252,7 @@ export async function apply(spec: Spec, stacks: StackSource[], log: Reporter, fo
     }
     if (spec.terraform.engine === "cdktf") ensureCdktfJson(spec, log);
     await log.stage(`apply ${s.name}`, async () => {
-      for (const run of engineCommand(spec, "apply", s.name)) await runTool(spec, run, `applying stack ${s.name}`);
+      for (const run of engineCommand(spec, "apply", s.name)) await runTool(spec, run, `applying stack ${s.name}`, "all", env);
     });
     writeRecord(spec, s, stackHash);
     results.push({ stack: s.name, applied: true, outputs: await outputs(spec, s.name) });
@@ -259,12 +260,12 @@ export async function apply(spec: Spec, stacks: StackSource[], log: Reporter, fo
   return results;
 }
 
-export async function destroy(spec: Spec, stacks: StackSource[], log: Reporter): Promise<void> {
+export async function destroy(spec: Spec, stacks: StackSource[], log: Reporter, env: Record<string, string> = {}): Promise<void> {
   await log.stage("synth", () => synth(spec, stacks, join(spec.dir, OUT_DIR)));
   if (spec.terraform.engine === "cdktf") ensureCdktfJson(spec, log);
   for (const s of [...stacks].reverse()) {
     await log.stage(`destroy ${s.name}`, async () => {
-      for (const run of engineCommand(spec, "destroy", s.name)) await runTool(spec, run, `destroying stack ${s.name}`);
+      for (const run of engineCommand(spec, "destroy", s.name)) await runTool(spec, run, `destroying stack ${s.name}`, "all", env);
     });
     rmSync(recordPath(spec, s.name), { force: true });
   }
