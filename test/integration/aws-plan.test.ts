@@ -5,10 +5,11 @@
 // (with and without a domain): each starts the provider twice (~12 CPU-seconds a start).
 // What cannot run here is the apply against AWS itself.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { cleanupTempDirs, helloProject, togo } from "../helpers/index.js";
+import { parse } from "yaml";
+import { cleanupTempDirs, helloProject, ROOT, tempDir, togo } from "../helpers/index.js";
 import type { PlanJson } from "../../src/terraform/runner.js";
 
 afterAll(cleanupTempDirs);
@@ -108,8 +109,8 @@ describe("aws stack: a real offline plan (terraform + provider mirror, fake cred
     const expected = [
       ...CORE,
       ["aws_route53_record.dns", "aws_route53_record"],
-      ["aws_vpc_security_group_ingress_rule.ssh_0", "aws_vpc_security_group_ingress_rule"],
-      ["aws_vpc_security_group_ingress_rule.ssh_1", "aws_vpc_security_group_ingress_rule"],
+      ["aws_vpc_security_group_ingress_rule.ssh_203_0_113_0_24", "aws_vpc_security_group_ingress_rule"],
+      ["aws_vpc_security_group_ingress_rule.ssh_198_51_100_7_32", "aws_vpc_security_group_ingress_rule"],
     ].map(([a, t]) => [a, t, "create"]);
     expect(changes.sort()).toEqual(expected.sort());
     expect(plan.resource_changes!.some((c) => c.mode === "data")).toBe(false); // explicit AMI: no lookup
@@ -118,8 +119,8 @@ describe("aws stack: a real offline plan (terraform + provider mirror, fake cred
     expect(userData(dir, plan)).toContain(publicKey);
     expect(find(plan, "aws_key_pair.key")).toMatchObject({ public_key: publicKey, key_name_prefix: "togo-hello-" });
     expect(find(plan, "aws_route53_record.dns")).toMatchObject({ name: "hello.example.com", type: "A", zone_id: ZONE, ttl: 300 });
-    expect(find(plan, "aws_vpc_security_group_ingress_rule.ssh_0")).toMatchObject({ from_port: 22, to_port: 22, cidr_ipv4: "203.0.113.0/24" });
-    expect(find(plan, "aws_vpc_security_group_ingress_rule.ssh_1")).toMatchObject({ cidr_ipv4: "198.51.100.7/32" });
+    expect(find(plan, "aws_vpc_security_group_ingress_rule.ssh_203_0_113_0_24")).toMatchObject({ from_port: 22, to_port: 22, cidr_ipv4: "203.0.113.0/24" });
+    expect(find(plan, "aws_vpc_security_group_ingress_rule.ssh_198_51_100_7_32")).toMatchObject({ cidr_ipv4: "198.51.100.7/32" });
     expect(find(plan, "aws_instance.server").tags).toEqual({ Name: "hello-server", app: "hello", "managed-by": "togo" });
     expect(plan.output_changes!.url).toMatchObject({ after: "https://hello.example.com" });
 
@@ -154,11 +155,11 @@ describe("aws stack: a real offline plan (terraform + provider mirror, fake cred
 
     const [d] = JSON.parse(String(r.stdout)) as { stack: string; counts: Record<string, number>; changes: string[]; plan: PlanJson }[];
     expect(d.stack).toBe("hello-aws");
-    const expected = [...CORE, ["aws_vpc_security_group_ingress_rule.ssh_0", "aws_vpc_security_group_ingress_rule"]];
+    const expected = [...CORE, ["aws_vpc_security_group_ingress_rule.ssh_0_0_0_0_0", "aws_vpc_security_group_ingress_rule"]];
     expect(d.plan.resource_changes!.map((c) => [c.address, c.type]).sort()).toEqual(expected.sort());
     expect(d.counts).toEqual({ add: 13, change: 0, replace: 0, destroy: 0 });
     expect(d.changes).not.toContainEqual(expect.stringContaining("route53"));
-    expect(find(d.plan, "aws_vpc_security_group_ingress_rule.ssh_0")).toMatchObject({ from_port: 22, cidr_ipv4: "0.0.0.0/0" });
+    expect(find(d.plan, "aws_vpc_security_group_ingress_rule.ssh_0_0_0_0_0")).toMatchObject({ from_port: 22, cidr_ipv4: "0.0.0.0/0" });
     // The no-domain Caddyfile proxies :80 to the app, so the IP is the URL (known after apply).
     expect(userData(dir, d.plan)).toContain("reverse_proxy 127.0.0.1:3000");
     expect(d.plan.output_changes!.url).toMatchObject({ after_unknown: true });
@@ -182,5 +183,37 @@ describe("aws stack: a real offline plan (terraform + provider mirror, fake cred
     expect(r.stderr).toContain('deploy.options.instance_typ: unknown option for the aws driver; did you mean "instance_type"?');
     expect(readdirSync(dir).sort()).toEqual(before);
     expect(existsSync(join(dir, "cdktf.out"))).toBe(false);
+  });
+});
+
+describe("examples/aws", () => {
+  test("its togo.yaml is valid and synthesizes: S3 state with locking, looked-up AMI, the DNS record", async () => {
+    const dir = tempDir("togo-example-aws-");
+    cpSync(join(ROOT, "examples", "aws"), dir, { recursive: true });
+    const r = await togo(["synth"], { cwd: dir });
+    expect(r.stderr).not.toContain("togo:");
+    expect(r.stderr).not.toContain("warning");
+    expect(r.exitCode).toBe(0);
+    const stack = JSON.parse(readFileSync(join(dir, "cdktf.out/stacks/hello-aws/cdk.tf.json"), "utf8"));
+    expect(stack.terraform.backend.s3).toEqual({ bucket: "my-company-tf-state", key: "togo/hello.tfstate", region: "eu-west-1", use_lockfile: true });
+    expect(Object.keys(stack.data.aws_ami)).toEqual(["ubuntu"]);
+    expect(stack.resource.aws_route53_record.dns).toMatchObject({ name: "hello.example.com", zone_id: "Z0123456789ABCDEFGHIJ" });
+    expect(JSON.parse(readFileSync(join(dir, "cdktf.json"), "utf8"))).toMatchObject({ app: "npx togo synth", output: "cdktf.out" });
+  });
+
+  test("its workflow runs togo diff --markdown and cdktf diff on pull requests and comments once", () => {
+    const wf = parse(readFileSync(join(ROOT, "examples/aws/.github/workflows/togo-diff.yml"), "utf8")) as {
+      on: { pull_request: unknown };
+      permissions: Record<string, string>;
+      jobs: { diff: { steps: { run?: string; uses?: string; with?: Record<string, unknown> }[] } };
+    };
+    expect(wf.on.pull_request).toBeDefined();
+    expect(wf.permissions).toMatchObject({ "pull-requests": "write", "id-token": "write" });
+    const runs = wf.jobs.diff.steps.map((s) => s.run ?? "");
+    expect(runs).toContain("npx togo diff --markdown > togo-diff.md");
+    expect(runs).toContain("npx cdktf diff hello-aws");
+    const comment = wf.jobs.diff.steps.find((s) => s.uses?.startsWith("actions/github-script"))!;
+    expect(String(comment.with?.script)).toContain("togo-diff.md");
+    expect(String(comment.with?.script)).toContain("updateComment");
   });
 });

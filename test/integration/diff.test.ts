@@ -54,9 +54,10 @@ describe("togo diff on the local stack", () => {
   });
 
   test("after provision: no changes", async () => {
-    expect((await togo(["provision", "--yes"], { cwd: dir })).exitCode).toBe(0);
+    const p = await togo(["provision", "--yes"], { cwd: dir });
+    expect({ exit: p.exitCode, stderr: p.stderr }).toMatchObject({ exit: 0 });
     const r = await togo(["diff", "--markdown"], { cwd: dir });
-    expect(r.exitCode).toBe(0);
+    expect({ exit: r.exitCode, stderr: r.stderr }).toMatchObject({ exit: 0 });
     expect(r.stdout).toContain("**No changes.** The infrastructure matches the configuration.");
     expect(r.stdout).toContain("| `hello-local` | 0 | 0 | 0 | 0 |");
     expect(r.stdout).toContain("#### `hello-local`\n\nNo changes.\n");
@@ -66,7 +67,7 @@ describe("togo diff on the local stack", () => {
   test("a changed app_dir: the change in JSON, text and Markdown", async () => {
     writeFileSync(join(dir, "togo.yaml"), yaml(".togo/two"));
     const json = await togo(["diff", "--json"], { cwd: dir });
-    expect(json.exitCode).toBe(0);
+    expect({ exit: json.exitCode, stderr: json.stderr }).toMatchObject({ exit: 0 });
     const [d] = JSON.parse(String(json.stdout)) as JsonDiff[];
     expect(d.stack).toBe("hello-local");
     // terraform_data takes a new input in place (only triggers_replace would replace it).

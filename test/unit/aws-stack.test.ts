@@ -203,6 +203,12 @@ describe("aws stack: SSH CIDRs", () => {
     const ssh = Object.values(resources(json, "aws_vpc_security_group_ingress_rule")).filter((r) => r.from_port === 22);
     expect(ssh.map((r) => r.cidr_ipv4).sort()).toEqual(["198.51.100.7/32", "203.0.113.0/24"]);
   });
+
+  test("rules are named by their CIDR: dropping one leaves the others' addresses alone", () => {
+    const names = (cidrs: string[]) => Object.keys(resources(synth(props({ sshCidrs: cidrs })), "aws_vpc_security_group_ingress_rule")).filter((n) => n.startsWith("ssh_"));
+    expect(names(["203.0.113.0/24", "198.51.100.7/32"]).sort()).toEqual(["ssh_198_51_100_7_32", "ssh_203_0_113_0_24"]);
+    expect(names(["198.51.100.7/32"])).toEqual(["ssh_198_51_100_7_32"]);
+  });
 });
 
 describe("aws stack: cloud-init", () => {

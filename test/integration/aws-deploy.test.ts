@@ -1,0 +1,112 @@
+// The aws driver's Deploy and Status: the vps shipping aimed at the host and user the stack's
+// outputs name, never at a host from the user. The one thing that cannot run here is the EC2
+// instance, so the stack's state is the one an apply would leave (its outputs, written as
+// terraform writes them) and the "instance" is a real sshd on 127.0.0.1 with a fresh user. Reading
+// the outputs (terraform init from the provider mirror + output -json), the SSH shipping, the
+// release on the host and the live status all run for real.
+import { cpSync, existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { cleanupTempDirs, EXAMPLE, freePort, tempDir, togo } from "../helpers/index.js";
+import { startSshd, type Sshd } from "../helpers/sshd.js";
+
+const MIRROR = process.env.TOGO_TEST_PLUGIN_MIRROR ?? "/opt/tf-plugins";
+const INSTANCE = "i-0123456789abcdef0";
+
+let sshd: Sshd;
+let dir: string;
+let appPort: number;
+
+const yaml = () => `app: hello
+deploy:
+  provider: aws
+  region: eu-west-1
+  port: ${sshd.port}
+  user: ${sshd.user}
+  identity_file: ${sshd.identityFile}
+  known_hosts: ${sshd.knownHosts}
+  ssh_config: ${sshd.sshConfig}
+  binary: server.js
+  run: node server.js
+  app_port: ${appPort}
+  healthcheck: { path: /up, timeout: 8, interval: 0.1 }
+  env:
+    GREETING: hello
+  options:
+    public_key_file: ${sshd.identityFile}.pub
+    ssh_cidrs: [127.0.0.1/32]
+    ami: ami-0123456789abcdef0
+terraform:
+  engine: terraform
+  plugin_mirror: ${MIRROR}
+`;
+
+/** Runs togo and parses its JSON output; a failure shows the exit code and stderr. */
+async function json<T>(args: string[]): Promise<T> {
+  const r = await togo(args, { cwd: dir });
+  expect({ args, exit: r.exitCode, stderr: r.stderr }).toMatchObject({ exit: 0 });
+  return JSON.parse(String(r.stdout)) as T;
+}
+
+/** The local state an apply of the aws stack leaves, as far as togo reads it: its outputs. */
+function appliedState(outputs: Record<string, string>): string {
+  return JSON.stringify({
+    version: 4,
+    terraform_version: "1.11.4",
+    serial: 1,
+    lineage: randomUUID(),
+    outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { value: v, type: "string" }])),
+    resources: [],
+    check_results: null,
+  });
+}
+
+beforeAll(async () => {
+  sshd = await startSshd();
+  appPort = await freePort();
+  dir = tempDir("togo-aws-deploy-");
+  cpSync(join(EXAMPLE, "server.js"), join(dir, "server.js"));
+  writeFileSync(join(dir, "togo.yaml"), yaml());
+});
+
+afterAll(async () => {
+  await sshd?.stop(); // ends the app the deploy started (the user's processes), by PID
+  cleanupTempDirs();
+});
+
+test("before provision: deploy refuses with what to run; status says not deployed", async () => {
+  const r = await togo(["deploy", "--version", "1"], { cwd: dir });
+  expect(r.exitCode).toBe(1);
+  expect(r.stderr).toContain("hello has no server yet (no public_ip output in stack hello-aws); run: togo provision");
+  const s = await json<{ state: string }>(["status", "--json"]);
+  expect(s.state).toBe("not-deployed");
+  expect(sshd.accepted()).toBe(0);
+});
+
+test("deploy and status go to the public_ip and ssh_user outputs", async () => {
+  // What `togo provision` leaves: the synthesized stack and its state with the instance's outputs.
+  const synth = await togo(["synth"], { cwd: dir });
+  expect({ exit: synth.exitCode, stderr: synth.stderr }).toMatchObject({ exit: 0 });
+  writeFileSync(
+    join(dir, "terraform.hello-aws.tfstate"),
+    appliedState({ public_ip: "127.0.0.1", instance_id: INSTANCE, ssh_user: sshd.user, url: "http://127.0.0.1", region: "eu-west-1" }),
+  );
+
+  const r = await togo(["deploy", "--version", "1", "--json"], { cwd: dir });
+  expect({ exit: r.exitCode, stderr: r.stderr }).toMatchObject({ exit: 0 });
+  expect(r.stderr).not.toContain("deploy.host");
+  expect(JSON.parse(String(r.stdout)).url).toBe("http://127.0.0.1"); // the stack's url (Caddy on :80), not app_port
+  expect(sshd.accepted()).toBeGreaterThan(0);
+  const appDir = join(sshd.home, "apps", "hello");
+  expect(readlinkSync(join(appDir, "current"))).toBe("v1");
+  expect(readFileSync(join(appDir, ".versions"), "utf8")).toBe("1\n");
+  expect(await (await fetch(`http://127.0.0.1:${appPort}/`)).text()).toBe("hello from 1\n");
+
+  const s = await json<Record<string, any>>(["status", "--json"]);
+  expect(s).toMatchObject({ app: "hello", driver: "aws", state: "ready", healthy: true, version: "1", url: "http://127.0.0.1" });
+  expect(s.outputs).toMatchObject({ public_ip: "127.0.0.1", instance_id: INSTANCE, ssh_user: sshd.user });
+
+  const releases = await json<{ version: string; current: boolean }[]>(["releases", "--json"]);
+  expect(releases).toEqual([expect.objectContaining({ version: "1", current: true })]);
+  expect(existsSync(join(dir, "terraform.hello-aws.tfstate"))).toBe(true);
+});
