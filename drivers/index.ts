@@ -1,3 +1,9 @@
-// The built-in drivers. Each module registers itself; stacks and provider classes load only when
-// an operation needs them.
-import "./local.js";
+// The built-in drivers, by name. Each module registers itself when loaded; it is loaded only when
+// its driver is asked for, so `togo status` on one driver pays nothing for the others (and stacks
+// and provider classes load only when an operation synthesizes).
+export const builtinDrivers: Record<string, () => Promise<unknown>> = {
+  aws: () => import("./aws.js"),
+  docker: () => import("./docker.js"),
+  local: () => import("./local.js"),
+  vps: () => import("./vps.js"),
+};

@@ -15,6 +15,8 @@ export interface DriverContext {
 export type DriverFactory = (ctx: DriverContext) => Driver;
 
 const factories = new Map<string, DriverFactory>();
+/** Built-in drivers not loaded yet: name → the import that registers it. */
+const lazy = new Map<string, () => Promise<unknown>>();
 let builtinsLoaded = false;
 
 const NAME = /^[a-z][a-z0-9-]{0,40}$/;
@@ -24,13 +26,13 @@ export function registerDriver(name: string, factory: DriverFactory): void {
   factories.set(name, factory);
 }
 
-/** Registered driver names, sorted. */
+/** Registered driver names (built-ins included, loaded or not), sorted. */
 export function drivers(): string[] {
-  return [...factories.keys()].sort();
+  return [...new Set([...factories.keys(), ...lazy.keys()])].sort();
 }
 
 export function hasDriver(name: string): boolean {
-  return factories.has(name);
+  return factories.has(name) || lazy.has(name);
 }
 
 /** For tests: forget a driver registered by the test itself. */
@@ -38,10 +40,12 @@ export function unregisterDriver(name: string): void {
   factories.delete(name);
 }
 
+/** Makes the built-in drivers known by name; each module is imported when it is first asked for. */
 export async function loadBuiltinDrivers(): Promise<void> {
   if (builtinsLoaded) return;
   builtinsLoaded = true;
-  await import("../drivers/index.js");
+  const { builtinDrivers } = await import("../drivers/index.js");
+  for (const [name, load] of Object.entries(builtinDrivers)) if (!factories.has(name)) lazy.set(name, load);
 }
 
 /**
@@ -67,7 +71,12 @@ export async function loadPlugins(plugins: string[], projectDir: string): Promis
   }
 }
 
-export function createDriver(name: string, ctx: DriverContext, source = "deploy.provider"): Driver {
+export async function createDriver(name: string, ctx: DriverContext, source = "deploy.provider"): Promise<Driver> {
+  const load = lazy.get(name);
+  if (load && !factories.has(name)) {
+    await load();
+    lazy.delete(name);
+  }
   const factory = factories.get(name);
   if (!factory) throw new UnknownDriverError(name, drivers(), source);
   return factory(ctx);

@@ -23,7 +23,7 @@ export async function openService(
   await loadBuiltinDrivers();
   await loadPlugins(spec.plugins, spec.dir);
   const source = env.DEPLOY_PROVIDER ? "DEPLOY_PROVIDER" : "deploy.provider";
-  const driver = createDriver(spec.provider, { log, opts: { ...defaultRunOptions, ...opts } }, source);
+  const driver = await createDriver(spec.provider, { log, opts: { ...defaultRunOptions, ...opts } }, source);
   const problems = driver.validate?.(spec) ?? [];
   if (problems.length > 0) throw new ConfigError(spec.configFile, problems);
   return { spec, driver };

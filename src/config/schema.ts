@@ -1,5 +1,5 @@
 // The togo.yaml schema (snake_case keys, as design.md fixes them). Strict: unknown keys are errors.
-import { z } from "zod";
+import * as z from "zod";
 
 export const APP_NAME = /^[a-z][a-z0-9-]{0,40}$/;
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -32,15 +32,19 @@ test("drivers() lists registered names sorted, built-ins included", async () => 
   }
 });
 
-test("an unknown driver is a usage error that lists the known ones", () => {
+test("an unknown driver is a usage error that lists the known ones", async () => {
+  await loadBuiltinDrivers();
   const ctx = { log: quiet, opts: { force: false, yes: false, lockWait: 0, json: false } } as DriverContext;
-  expect(() => createDriver("nope", ctx)).toThrow(UnknownDriverError);
-  expect(() => createDriver("nope", ctx)).toThrow(/known drivers: .*local/);
-  try {
-    createDriver("nope", ctx);
-  } catch (e) {
-    expect((e as UnknownDriverError).exitCode).toBe(2);
-  }
+  await expect(createDriver("nope", ctx)).rejects.toThrow(UnknownDriverError);
+  await expect(createDriver("nope", ctx)).rejects.toThrow(/known drivers: aws, docker, local, vps/);
+  await expect(createDriver("nope", ctx)).rejects.toMatchObject({ exitCode: 2 });
+});
+
+test("built-in drivers are known by name before their modules load, and load when asked for", async () => {
+  await loadBuiltinDrivers();
+  expect(drivers()).toEqual(expect.arrayContaining(["aws", "docker", "local", "vps"]));
+  const ctx = { log: quiet, opts: { force: false, yes: false, lockWait: 0, json: false } } as DriverContext;
+  expect((await createDriver("local", ctx)).name).toBe("local");
 });
 
 test("a driver name must be a plain name", () => {
