@@ -102,14 +102,19 @@ async function releaseLock(ctx: EngineContext, lock: LockInfo): Promise<void> {
  * Ctrl-C would leave the lock held until someone runs `togo lock release`.
  */
 function onInterrupt(cleanup: () => Promise<void>): { dispose(): void } {
+  let started = false;
   const handler = (signal: NodeJS.Signals) => {
+    if (started) return; // a second Ctrl-C while cleaning up: keep cleaning up
+    started = true;
     process.stderr.write(`\n${signal}: cleaning up (stopping the unverified release, releasing the lock)\n`);
     cleanup()
       .catch(() => undefined)
       .finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
   };
-  process.once("SIGINT", handler);
-  process.once("SIGTERM", handler);
+  // `on`, not `once`: execa's child cleanup (signal-exit) re-raises a signal that no other listener
+  // is left to handle, which would kill togo in the middle of this cleanup.
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
   return {
     dispose() {
       process.off("SIGINT", handler);

@@ -162,7 +162,7 @@ export function describeSshFailure(stderr: string, target: string): string {
 // --- known_hosts: the key terraform's own SSH client must see (stacks/vps.ts) ---
 
 function globToRegExp(pattern: string): RegExp {
-  return new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "i");
+  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "i");
 }
 
 function hostPatternMatches(pattern: string, name: string): boolean {
@@ -300,10 +300,21 @@ export class SshTransport implements Transport {
     const cp = this.controlPath;
     rmSync(cp, { force: true });
     this.forwards.clear();
-    const proc = execa("ssh", masterArgs(this.conn, cp), { reject: false, stdin: "ignore", stdout: "ignore", stderr: "pipe", buffer: false });
+    // Its own process group: a Ctrl-C on the terminal must not cut the connection the cleanup
+    // (stop the candidate, release the lock) still needs; the exit hook ends it with togo.
+    const proc = execa("ssh", masterArgs(this.conn, cp), { reject: false, stdin: "ignore", stdout: "ignore", stderr: "pipe", buffer: false, detached: true });
     const master: Master = { proc, exited: false, stderr: "" };
+    const dir = this.controlDir;
+    const endWithTogo = () => {
+      proc.kill("SIGTERM");
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    };
+    process.once("exit", endWithTogo);
     proc.stderr?.on("data", (d: Buffer) => (master.stderr = (master.stderr + d.toString()).slice(-4000)));
-    void proc.then(() => (master.exited = true));
+    void proc.then(() => {
+      master.exited = true;
+      process.off("exit", endWithTogo);
+    });
     this.master = master;
     this.stats.connections++;
     // The socket appears once the master has authenticated.

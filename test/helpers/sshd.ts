@@ -30,6 +30,8 @@ export interface Sshd {
   accepted(): number;
   /** Kills every process of the server's live sessions (the way a dropped connection ends them). */
   killSessions(): number[];
+  /** Processes of the server's live sessions (empty when no connection is open). */
+  sessions(): number[];
   /** Processes owned by the test user. */
   userPids(): number[];
   stop(): Promise<void>;
@@ -162,6 +164,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
       return pids;
     },
     userPids,
+    sessions: () => descendants(pid),
     async stop() {
       for (const p of descendants(pid)) kill(p, "SIGKILL");
       kill(pid, "SIGTERM");

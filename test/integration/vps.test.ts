@@ -3,11 +3,12 @@
 // prune, rollback, status, logs, exec, the lock, a failing health check, an upload cut off by
 // killing the SSH connection, and destroy. The test host's PID 1 is not systemd, so releases run
 // under togo's process manager here (the systemd unit is checked in test/unit/systemd.test.ts).
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
-import { cleanupTempDirs, EXAMPLE, freePort, tempDir, togo } from "../helpers/index.js";
+import { execa } from "execa";
+import { BIN, cleanupTempDirs, EXAMPLE, freePort, tempDir, testEnv, togo } from "../helpers/index.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
 
 const SECRET = `it's "quoted" $HOME \${PATH} \`id\` back\\slash\nsecond line ünïcødé 🚀`;
@@ -210,11 +211,11 @@ test("releases, rollback (deletes nothing), rollback to a named version", async 
 
 test("logs -n and exec -- CMD run over SSH in the current release", async () => {
   const logs = await togo(["logs", "-n", "5"], { cwd: dir, env: env() });
-  expect(logs.exitCode).toBe(0);
+  expect({ exit: logs.exitCode, stderr: logs.stderr }).toMatchObject({ exit: 0 });
   expect(logs.stdout).toContain(`hello 3 listening on 127.0.0.1:${appPort}`);
 
   const ex = await togo(["exec", "--", "node", "-e", "console.log(process.env.GREETING, process.env.T_PLAIN === process.argv[1], process.cwd())", PLAIN_SECRET], { cwd: dir, env: env() });
-  expect(ex.exitCode).toBe(0);
+  expect({ exit: ex.exitCode, stderr: ex.stderr }).toMatchObject({ exit: 0 });
   expect(ex.stdout.trim()).toBe(`hello true ${join(appDir, "v3")}`);
   const failing = await togo(["exec", "--", "sh", "-c", "exit 7"], { cwd: dir, env: env() });
   expect(failing.exitCode).toBe(7);
@@ -234,7 +235,7 @@ test("a concurrent deploy is refused by the remote lock; --lock-wait waits; lock
   expect(second.stderr).toContain("togo lock release");
 
   const waiting = deploy("6", ["--lock-wait", "60"]);
-  rmSync(hold);
+  rmSync(hold, { force: true });
   expect((await first).exitCode).toBe(0);
   expect((await waiting).exitCode).toBe(0);
   expect(current()).toBe("v6");
@@ -244,13 +245,38 @@ test("a concurrent deploy is refused by the remote lock; --lock-wait waits; lock
   // A lock left by a crashed deploy an hour ago: reported as stale with how to break it.
   mkdirSync(join(appDir, ".lock"));
   writeFileSync(info, `holder=ci@runner:1:1 time=${new Date(Date.now() - 3600_000).toISOString()} version=0 app=hello\n`);
+  chownSync(join(appDir, ".lock"), sshd.uid, sshd.uid);
+  chownSync(info, sshd.uid, sshd.uid);
   const stale = await deploy("7");
   expect(stale.exitCode).toBe(1);
   expect(stale.stderr).toMatch(/stale \(60 min old\)/);
   const released = await togo(["lock", "release"], { cwd: dir, env: env() });
-  expect(released.exitCode).toBe(0);
+  expect({ exit: released.exitCode, stderr: released.stderr }).toMatchObject({ exit: 0 });
   expect(released.stderr).toContain("holder=ci@runner");
   expect(existsSync(join(appDir, ".lock"))).toBe(false);
+});
+
+test("Ctrl-C during a deploy stops it, releases the lock and leaves no SSH connection behind", async () => {
+  writeFileSync(hold, "");
+  const run = execa(process.execPath, [BIN, "deploy", "--version", "7"], { cwd: dir, env: testEnv(env()), extendEnv: false, reject: false });
+  let r;
+  try {
+    // Wait until it is inside the release stage (release_cmd waits for the hold file).
+    let err = "";
+    run.stderr?.on("data", (d) => (err += d));
+    for (let i = 0; i < 400 && !err.includes("✓ install"); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(existsSync(join(appDir, ".lock", "info"))).toBe(true);
+    run.kill("SIGINT"); // the CLI only, as a shell's Ctrl-C reaches it (the SSH master has its own process group)
+    r = await run;
+  } finally {
+    rmSync(hold, { force: true });
+  }
+  expect({ exit: r.exitCode, signal: r.signal, stderr: r.stderr }).toMatchObject({ exit: 130 });
+  expect(r.stderr).toContain("SIGINT: cleaning up");
+  expect(existsSync(join(appDir, ".lock"))).toBe(false);
+  expect(current()).toBe("v6");
+  for (let i = 0; i < 200 && sshd.sessions().length > 0; i++) await new Promise((r) => setTimeout(r, 25));
+  expect(sshd.sessions()).toEqual([]);
 });
 
 test("a failing health check keeps the previous release serving and exits 1 with the last log lines", async () => {
@@ -258,7 +284,7 @@ test("a failing health check keeps the previous release serving and exits 1 with
     join(dir, "broken.js"),
     `require("node:http").createServer((q, s) => { s.writeHead(q.url === "/up" ? 500 : 200); s.end("broken\\n"); }).listen(+process.env.PORT, "127.0.0.1", () => console.log("broken app up on " + process.env.PORT));\n`,
   );
-  writeFileSync(join(dir, "broken.yaml"), yaml("", "broken.js"));
+  writeFileSync(join(dir, "broken.yaml"), yaml("", "broken.js").replace("timeout: 8", "timeout: 3"));
   const r = await togo(["deploy", "-c", "broken.yaml", "--version", "8"], { cwd: dir, env: env() });
   expect(r.exitCode).toBe(1);
   expect(r.stderr).toContain("release 8 failed its health check");
