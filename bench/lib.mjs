@@ -1,6 +1,6 @@
 // Shared bench helpers: timing commands, medians, printing ratios. Plain JS (runs on the built CLI).
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir, cpus, totalmem } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,6 +25,8 @@ export function freePort() {
 export const benchEnv = (extra = {}) => {
   const env = { ...process.env, NO_COLOR: "1", CHECKPOINT_DISABLE: "1", CI: "1", ...extra };
   delete env.NODE_OPTIONS;
+  // A CLI config that does not exist only makes terraform warn on every run.
+  if (env.TF_CLI_CONFIG_FILE && !existsSync(env.TF_CLI_CONFIG_FILE)) delete env.TF_CLI_CONFIG_FILE;
   return env;
 };
 
@@ -50,7 +52,7 @@ export function machine() {
   const node = process.version;
   let tf = "";
   try {
-    tf = execFileSync("terraform", ["version"], { encoding: "utf8", env: benchEnv() }).split("\n")[0];
+    tf = execFileSync("terraform", ["version"], { encoding: "utf8", env: benchEnv(), stdio: ["ignore", "pipe", "ignore"] }).split("\n")[0];
   } catch {
     tf = "terraform: not found";
   }

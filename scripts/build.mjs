@@ -1,6 +1,7 @@
-// Builds the CLI into dist/: one ESM bundle (plus lazily loaded chunks) so `togo status` loads a few
-// files instead of hundreds. cdktf, constructs and the providers stay external: they load only when
-// a command synthesizes, and must be the very packages cdktf-cli sees. Type-checking is `tsc --noEmit`.
+// Builds the CLI into dist/togo.cjs: one bundle, so a command loads one file instead of hundreds,
+// and CommonJS, so bin/togo.js can run it with a V8 code cache (Node 20 has no compile cache for
+// ES modules). cdktf, constructs and the providers stay external: they load only when a command
+// synthesizes, and must be the very packages cdktf-cli sees. Type-checking is `tsc --noEmit`.
 import { build } from "esbuild";
 import { renameSync, rmSync } from "node:fs";
 
@@ -11,15 +12,15 @@ await build({
   entryPoints: { togo: "src/cli/main.ts" },
   absWorkingDir: new URL("..", import.meta.url).pathname,
   bundle: true,
-  splitting: true,
-  format: "esm",
+  format: "cjs",
+  outExtension: { ".js": ".cjs" },
   platform: "node",
   target: "node20",
   outdir: next,
-  chunkNames: "chunks/[name]-[hash]",
   external: ["cdktf", "constructs", "@cdktf/*", "cdktf-cli"],
-  // Bundled CommonJS dependencies still call require().
-  banner: { js: "import { createRequire as __togoRequire } from 'node:module'; const require = __togoRequire(import.meta.url);" },
+  // The sources are ES modules; in the bundle import.meta.url is the bundle's own URL.
+  define: { "import.meta.url": "__togo_url" },
+  banner: { js: "const __togo_url = require('node:url').pathToFileURL(__filename).href;" },
   minify: true,
   // Names stay readable in stack traces (TOGO_DEBUG=1).
   keepNames: true,

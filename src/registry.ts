@@ -64,11 +64,20 @@ export async function loadPlugins(plugins: string[], projectDir: string): Promis
         2,
       );
     }
-    const mod = (await import(pathToFileURL(resolved).href)) as { default?: unknown };
+    const mod = (await importModule(pathToFileURL(resolved).href)) as { default?: unknown };
     // A plugin either calls registerDriver itself (importing togo) or exports a function that
     // receives it, which keeps it free of a second copy of togo's registry.
     if (typeof mod.default === "function") await (mod.default as (api: { registerDriver: typeof registerDriver }) => unknown)({ registerDriver });
   }
+}
+
+/**
+ * `import()` of a file outside the bundle. Inside the code-cached bundle V8 loses the loader a
+ * dynamic import needs, so bin/togo.js (a real ES module) lends its own; from source, plain import().
+ */
+function importModule(url: string): Promise<unknown> {
+  const lent = (globalThis as { __togoImport?: (url: string) => Promise<unknown> }).__togoImport;
+  return lent ? lent(url) : import(url);
 }
 
 export async function createDriver(name: string, ctx: DriverContext, source = "deploy.provider"): Promise<Driver> {

@@ -3,7 +3,7 @@
 // and state, run directly), and outputs read with `terraform output -json` (never by re-synth).
 // This and stacks/ are the only places that know cdktf, so a move to its fork is a rename.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { execa } from "execa";
@@ -193,7 +193,12 @@ function localStateIdentity(spec: Spec, name: string): { lineage?: string; seria
   const file = localStatePath(spec, name);
   if (!existsSync(file)) return undefined;
   try {
-    const s = JSON.parse(readFileSync(file, "utf8")) as { lineage?: string; serial?: number; resources?: unknown[] };
+    const text = readFileSync(file, "utf8");
+    // Terraform writes serial and lineage at the top of the file: no need to parse a large state.
+    const serial = /"serial":\s*(\d+)/.exec(text.slice(0, 400));
+    const lineage = /"lineage":\s*"([^"]+)"/.exec(text.slice(0, 400));
+    if (serial && lineage) return { lineage: lineage[1], serial: Number(serial[1]) };
+    const s = JSON.parse(text) as { lineage?: string; serial?: number };
     return { lineage: s.lineage, serial: s.serial };
   } catch {
     return undefined;
@@ -277,17 +282,39 @@ function initialised(spec: Spec, name: string): boolean {
 }
 
 /**
- * A stack's outputs as `{name: value}`, read by `terraform output -json` in the stack folder.
- * Empty when the stack was never applied (no state).
+ * A stack's outputs as `{name: value}` (sensitive ones masked), read by `terraform output -json`;
+ * empty when the stack was never applied. With the local backend the answer is kept beside the
+ * project, keyed on the state's lineage and serial (which every state write changes), so `togo
+ * status` spawns terraform only after the state changed.
  */
 export async function outputs(spec: Spec, name: string): Promise<Record<string, unknown>> {
-  if (!spec.state && !existsSync(localStatePath(spec, name))) return {};
+  if (spec.state) return terraformOutputs(spec, name, [`-chdir=${stackDir(spec, name)}`]);
+  const identity = localStateIdentity(spec, name);
+  if (!identity) return {};
+  const cacheFile = join(spec.dir, ".togo", "outputs", `${name}.json`);
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile, "utf8")) as { lineage: string; serial: number; outputs: Record<string, unknown> };
+    if (cached.lineage === identity.lineage && cached.serial === identity.serial) return cached.outputs;
+  } catch {
+    // no answer kept yet
+  }
+  // Without an initialised stack folder (cdktf.out/ removed), terraform reads the state file itself.
+  const where = initialised(spec, name) ? [`-chdir=${stackDir(spec, name)}`] : [`-state=${localStatePath(spec, name)}`];
+  const result = await terraformOutputs(spec, name, where);
+  mkdirSync(dirname(cacheFile), { recursive: true });
+  writeFileSync(`${cacheFile}.${process.pid}`, JSON.stringify({ ...identity, outputs: result }));
+  renameSync(`${cacheFile}.${process.pid}`, cacheFile);
+  return result;
+}
+
+async function terraformOutputs(spec: Spec, name: string, where: string[]): Promise<Record<string, unknown>> {
   const dir = stackDir(spec, name);
-  if (!initialised(spec, name)) {
+  if (where[0].startsWith("-chdir") && !initialised(spec, name)) {
     if (!existsSync(join(dir, "cdk.tf.json"))) return {};
     await runTool(spec, { file: spec.terraform.binary, args: [`-chdir=${dir}`, "init", "-input=false", "-no-color"], cwd: spec.dir }, `initialising stack ${name}`);
   }
-  const out = await runTool(spec, { file: spec.terraform.binary, args: [`-chdir=${dir}`, "output", "-json"], cwd: spec.dir }, `reading outputs of ${name}`);
+  const args = where[0].startsWith("-chdir") ? [where[0], "output", "-json"] : ["output", where[0], "-json"];
+  const out = await runTool(spec, { file: spec.terraform.binary, args, cwd: spec.dir }, `reading outputs of ${name}`);
   const parsed = JSON.parse(out.slice(out.indexOf("{"))) as Record<string, { value: unknown; sensitive?: boolean }>;
   return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, v.sensitive ? "(sensitive)" : v.value]));
 }

@@ -8,6 +8,7 @@
 // they fail instead of quietly opening a second, uncounted connection.
 import { createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa, type ResultPromise } from "execa";
@@ -249,17 +250,14 @@ export function remoteAbsolute(path: string, home: string): string {
 }
 
 function freeLocalPort(): Promise<number> {
-  return import("node:net").then(
-    ({ createServer }) =>
-      new Promise<number>((resolve, reject) => {
-        const srv = createServer();
-        srv.on("error", reject);
-        srv.listen(0, "127.0.0.1", () => {
-          const { port } = srv.address() as { port: number };
-          srv.close(() => resolve(port));
-        });
-      }),
-  );
+  return new Promise<number>((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 interface Master {

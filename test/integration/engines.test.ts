@@ -78,3 +78,31 @@ describe("examples/hello as a user's repo: its cdktf.json runs `npx togo synth`"
     expect(r.all).toMatch(/Plan: 1 to add, 0 to change, 0 to destroy|No changes/);
   });
 });
+
+test("status keeps terraform's answer only while the state is unchanged: an apply outside togo is seen", async () => {
+  const dir = await project("terraform");
+  const stack = "eng-terraform-local";
+  expect((await togo(["provision", "--yes"], { cwd: dir })).exitCode).toBe(0);
+  const before = JSON.parse((await togo(["status", "--json"], { cwd: dir })).stdout);
+  expect(existsSync(join(dir, ".togo", "outputs", `${stack}.json`))).toBe(true);
+
+  // Change the stack and apply it by hand, the way a teammate's `terraform apply` would.
+  const newPort = await freePort();
+  const yaml = readFileSync(join(dir, "togo.yaml"), "utf8").replace(/app_port: \d+/, `app_port: ${newPort}`);
+  writeFileSync(join(dir, "togo.yaml"), yaml);
+  expect((await togo(["synth"], { cwd: dir })).exitCode).toBe(0);
+  const applied = await terraform([`-chdir=${join(dir, "cdktf.out", "stacks", stack)}`, "apply", "-auto-approve", "-input=false", "-no-color"], dir);
+  expect(applied.exitCode).toBe(0);
+
+  const after = JSON.parse((await togo(["status", "--json"], { cwd: dir })).stdout);
+  expect(before.outputs.url).not.toBe(after.outputs.url);
+  expect(after.outputs.url).toBe(`http://127.0.0.1:${newPort}`);
+
+  // With cdktf.out/ gone, terraform reads the state file itself: status still knows the outputs.
+  rmSync(join(dir, "cdktf.out"), { recursive: true, force: true });
+  rmSync(join(dir, ".togo", "outputs"), { recursive: true, force: true });
+  const bare = JSON.parse((await togo(["status", "--json"], { cwd: dir })).stdout);
+  expect(bare.outputs.url).toBe(`http://127.0.0.1:${newPort}`);
+  expect(bare.state).toBe("not-deployed"); // provisioned, but no release yet
+  expect((await togo(["destroy", "--yes"], { cwd: dir })).exitCode).toBe(0);
+});
