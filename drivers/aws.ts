@@ -4,7 +4,6 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
-import { closest } from "../src/config/suggest.js";
 import type { ConfigProblem } from "../src/errors.js";
 import { OperationError } from "../src/errors.js";
 import { registerDriver, type DriverContext } from "../src/registry.js";
@@ -12,7 +11,7 @@ import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } f
 import { apply, destroy, outputs } from "../src/terraform/runner.js";
 import type { AwsStackProps } from "../stacks/aws.js";
 import { backendProps } from "./shared.js";
-import { readVpsOptions, VpsDriver } from "./vps.js";
+import { readVpsOptions, unknownOptionProblems, VPS_OPTION_KEYS, VpsDriver } from "./vps.js";
 
 export const DEFAULT_INSTANCE_TYPE = "t3.micro";
 export const DEFAULT_SSH_USER = "deploy";
@@ -21,9 +20,8 @@ const OPEN_TO_ALL = "0.0.0.0/0";
 
 /** `deploy.options` keys the aws driver reads. */
 export const AWS_OPTIONS = ["public_key_file", "ssh_cidrs", "instance_type", "ami", "zone_id", "volume_size", "aws_provider"] as const;
-/** The vps shipping's options, which apply here too (drivers/vps.ts readVpsOptions). */
-export const SHIPPING_OPTIONS = ["service", "install_caddy", "caddy_dir", "caddyfile", "https", "unit_template", "caddy_template", "host_key_checking", "upload", "bwlimit"] as const;
-const KNOWN_OPTIONS: string[] = [...AWS_OPTIONS, ...SHIPPING_OPTIONS];
+/** Plus the vps shipping's options, which apply here too. */
+const KNOWN_OPTIONS: string[] = [...AWS_OPTIONS, ...VPS_OPTION_KEYS];
 
 const PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) AAAA[A-Za-z0-9+/]+={0,3}( [^\n]*)?$/;
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
@@ -65,11 +63,7 @@ export function awsSettings(spec: Spec): AwsSettings {
   const o = spec.options;
   const at = (k: string) => `deploy.options.${k}`;
 
-  for (const k of Object.keys(o)) {
-    if (KNOWN_OPTIONS.includes(k)) continue;
-    const guess = closest(k, KNOWN_OPTIONS);
-    problems.push({ path: at(k), expected: `unknown option for the aws driver${guess ? `; did you mean "${guess}"?` : ""} (known: ${KNOWN_OPTIONS.join(", ")})` });
-  }
+  problems.push(...unknownOptionProblems(spec, KNOWN_OPTIONS, "aws"));
   const shipping = readVpsOptions(spec);
 
   if (!spec.region) problems.push({ path: "deploy.region", expected: "is required for the aws driver: the AWS region to create the server in, e.g. eu-west-1" });

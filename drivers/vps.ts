@@ -21,6 +21,7 @@ import { removeUnitScript, systemdManager, unitValues } from "../src/release/sys
 import { q, qpath, script } from "../src/shell.js";
 import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../src/spec.js";
 import { readTemplate, unknownPlaceholders } from "../src/template.js";
+import { closest } from "../src/config/suggest.js";
 import { apply, destroy, outputs } from "../src/terraform/runner.js";
 import { knownHostKeys, SshTransport, type HostFacts, type HostKeyChecking, type SshTarget } from "../src/transport/ssh.js";
 import type { VpsStackProps } from "../stacks/vps.js";
@@ -48,6 +49,19 @@ export interface VpsOptions {
 }
 
 const SAFE_PATH = /^(~\/|\/)[A-Za-z0-9._/-]+$/;
+
+/** `deploy.options` keys the vps shipping reads (the aws driver accepts them too). */
+export const VPS_OPTION_KEYS = ["service", "install_caddy", "caddy_dir", "caddyfile", "https", "unit_template", "caddy_template", "host_key_checking", "upload", "bwlimit"];
+
+/** Options nobody reads are typos: name each with the closest known key. */
+export function unknownOptionProblems(spec: Spec, known: string[], driver: string): ConfigProblem[] {
+  return Object.keys(spec.options)
+    .filter((k) => !known.includes(k))
+    .map((k) => {
+      const guess = closest(k, known);
+      return { path: `deploy.options.${k}`, expected: `unknown option for the ${driver} driver${guess ? `; did you mean "${guess}"?` : ""} (known: ${known.join(", ")})` };
+    });
+}
 
 /** deploy.options as the vps driver reads them, with every problem named. Unknown keys are left to other drivers sharing the options. */
 export function readVpsOptions(spec: Spec): { options: VpsOptions; problems: ConfigProblem[] } {
@@ -263,7 +277,7 @@ export class VpsDriver implements Driver {
     }
     if (spec.identityFile && !existsSync(spec.identityFile)) problems.push({ path: "deploy.identity_file", value: spec.identityFile, expected: "no such file; point it at the private key, or remove the key to use ssh-agent" });
     if (spec.sshConfig && !existsSync(spec.sshConfig)) problems.push({ path: "deploy.ssh_config", value: spec.sshConfig, expected: "no such file" });
-    problems.push(...readVpsOptions(spec).problems);
+    problems.push(...unknownOptionProblems(spec, VPS_OPTION_KEYS, "vps"), ...readVpsOptions(spec).problems);
     return problems;
   }
 

@@ -44,6 +44,8 @@ const INVALID: [string, string, string, string][] = [
   ["unknown provider", base("").replace("provider: local", "provider: heroku"), "heroku", "known drivers"],
   ["local driver without run", "app: hello\ndeploy:\n  provider: local\n  binary: server.js\n", "deploy.run", "is required"],
   ["TOGO_PORT not a number", base(""), "deploy.port (from TOGO_PORT)", '"abc"'],
+  ["vps option misspelt", base("  host: 10.0.0.5\n  user: deploy\n  options: { instal_caddy: true }\n").replace("provider: local", "provider: vps"), "deploy.options.instal_caddy", 'did you mean "install_caddy"'],
+  ["vps without host", base("  user: deploy\n").replace("provider: local", "provider: vps"), "deploy.host", "is required for the vps driver"],
 ];
 
 describe("invalid togo.yaml is refused before anything runs", () => {
