@@ -277,7 +277,9 @@ export class VpsDriver implements Driver {
     }
     if (spec.identityFile && !existsSync(spec.identityFile)) problems.push({ path: "deploy.identity_file", value: spec.identityFile, expected: "no such file; point it at the private key, or remove the key to use ssh-agent" });
     if (spec.sshConfig && !existsSync(spec.sshConfig)) problems.push({ path: "deploy.ssh_config", value: spec.sshConfig, expected: "no such file" });
-    problems.push(...unknownOptionProblems(spec, VPS_OPTION_KEYS, "vps"), ...readVpsOptions(spec).problems);
+    // The aws driver ships through this one with options of its own; it checks the union itself.
+    if (spec.provider === "vps") problems.push(...unknownOptionProblems(spec, VPS_OPTION_KEYS, "vps"));
+    problems.push(...readVpsOptions(spec).problems);
     return problems;
   }
 

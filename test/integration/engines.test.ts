@@ -75,7 +75,8 @@ describe("examples/hello as a user's repo: its cdktf.json runs `npx togo synth`"
     const r = await execa("npx", ["cdktf", "diff", "--skip-provider-lock"], { cwd: EXAMPLE, env: testEnv({ CI: "1" }), extendEnv: false, reject: false, all: true });
     expect({ exit: r.exitCode, out: r.all }).toMatchObject({ exit: 0 });
     // A fresh clone has no state (1 to add); after the demo ran, the stack is applied (no changes).
-    expect(r.all).toMatch(/Plan: 1 to add, 0 to change, 0 to destroy|No changes/);
+    const plain = String(r.all).replace(/\x1b\[[0-9;]*m/g, ""); // cdktf colours terraform's output regardless of NO_COLOR
+    expect(plain).toMatch(/Plan: 1 to add, 0 to change, 0 to destroy|No changes/);
   });
 });
 
