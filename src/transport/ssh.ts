@@ -323,6 +323,17 @@ export class SshTransport implements Transport {
     }
   }
 
+  /**
+   * ssh's own exit code 255 may mean the connection just died while its master has not exited yet:
+   * give the master a moment to go, so this command reports the loss and the next one reconnects
+   * instead of riding a dead socket.
+   */
+  private async settle(): Promise<void> {
+    const m = this.master;
+    if (!m || m.exited) return;
+    await Promise.race([m.proc.then(() => undefined, () => undefined), new Promise((r) => setTimeout(r, 1000))]);
+  }
+
   /** What the host has (home, systemd, caddy, rsync); probed once per transport. */
   async facts(): Promise<HostFacts> {
     if (!this.probed) this.probed = parseHostFacts((await this.run(hostFactsScript(), { what: "probing the host" })).stdout);
@@ -339,6 +350,7 @@ export class SshTransport implements Transport {
       ...(opts.inherit ? { stdout: "inherit", stderr: "inherit" } : {}),
     });
     const result = { code: r.exitCode ?? 255, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
+    if (result.code === 255) await this.settle();
     if (result.code === 255 && this.master?.exited) {
       throw new OperationError(`${opts.what ?? "a command"}: the SSH connection to ${this.target} was lost\n${describeSshFailure(this.master.stderr, this.target)}`);
     }
@@ -363,6 +375,7 @@ export class SshTransport implements Transport {
     const [file, args] = method === "rsync" ? ["rsync", rsyncArgs(this.conn, this.controlPath, localPath, dest, isDir)] : ["scp", scpArgs(this.conn, this.controlPath, localPath, dest, isDir)];
     const r = await execa(file, args, { reject: false, all: true });
     if (r.exitCode !== 0) {
+      await this.settle();
       const lost = this.master?.exited ? ` (the SSH connection was lost)` : "";
       const tail = String(r.all ?? "").trim().split("\n").slice(-6).join("\n");
       throw new OperationError(`uploading ${localPath} to ${this.target} with ${method} failed (exit ${r.exitCode})${lost}${tail ? `:\n${tail}` : ""}`);
