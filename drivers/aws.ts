@@ -2,8 +2,8 @@
 // commands = the vps driver's SSH shipping, aimed at the instance the stack made (its public_ip and
 // ssh_user outputs), so the host is never asked of the user.
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { homedir } from "node:os";
-import { isAbsolute, join } from "node:path";
+import { join } from "node:path";
+import { projectPath } from "../src/home.js";
 import type { ConfigProblem } from "../src/errors.js";
 import { OperationError } from "../src/errors.js";
 import { registerDriver, type DriverContext } from "../src/registry.js";
@@ -46,10 +46,6 @@ export function isIpv4Cidr(value: string): boolean {
   return addr % hostBits === 0;
 }
 
-function expandHome(p: string): string {
-  return p === "~" ? homedir() : p.startsWith("~/") ? join(homedir(), p.slice(2)) : p;
-}
-
 /** The aws driver's settings from a Spec, with every problem found (nothing is touched). */
 export interface AwsSettings {
   props?: Omit<AwsStackProps, keyof ReturnType<typeof backendProps>>;
@@ -83,7 +79,7 @@ export function awsSettings(spec: Spec): AwsSettings {
   } else if (typeof keyFile !== "string" || keyFile === "") {
     problems.push({ path: at("public_key_file"), value: keyFile, expected: "expected a path to an SSH public key file, e.g. ~/.ssh/id_ed25519.pub" });
   } else {
-    const path = isAbsolute(expandHome(keyFile)) ? expandHome(keyFile) : join(spec.dir, keyFile);
+    const path = projectPath(spec.dir, keyFile);
     if (!existsSync(path) || !statSync(path).isFile()) {
       problems.push({ path: at("public_key_file"), value: keyFile, expected: `no such file (${path}); make one with ssh-keygen -t ed25519, then point at its .pub` });
     } else {

@@ -1,9 +1,9 @@
 // togo.yaml → Spec. The whole file is validated before anything runs; every problem names the key
 // path, the value and what is expected. Nothing here touches the disk beyond reading.
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parseDocument } from "yaml";
+import { expandHome, projectPath } from "../home.js";
 import { ConfigError, type ConfigProblem } from "../errors.js";
 import type { Spec } from "../spec.js";
 import { configSchema, KNOWN_KEYS, type RawConfig } from "./schema.js";
@@ -160,10 +160,6 @@ function toProblems(issue: Issue, data: unknown): ConfigProblem[] {
   return [{ path: at, value: secret ? "(redacted)" : value, expected: issue.message }];
 }
 
-function expandHome(p: string): string {
-  return p === "~" ? homedir() : p.startsWith("~/") ? join(homedir(), p.slice(2)) : p;
-}
-
 /** Cross-key checks and defaults; the schema has already checked each key on its own. */
 function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[]): Spec {
   const dir = dirname(file);
@@ -180,7 +176,7 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
   for (const k of Object.keys(d.secrets ?? {})) {
     if (k in envVars) problems.push({ path: `deploy.secrets.${k}`, expected: `${k} is also under deploy.env; keep it in one of the two` });
   }
-  const rel = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(expandHome(p)) ? expandHome(p) : join(dir, p));
+  const rel = (p: string | undefined) => (p === undefined ? undefined : projectPath(dir, p));
   const mirror = raw.terraform?.plugin_mirror;
   const pluginMirror = rel(mirror);
   if (pluginMirror && !existsSync(pluginMirror)) {

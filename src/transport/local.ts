@@ -1,14 +1,10 @@
 // The local transport: scripts run under this machine's sh.
 import { cp, mkdir, rm, stat, readdir } from "node:fs/promises";
-import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { OperationError } from "../errors.js";
+import { expandHome } from "../home.js";
 import type { CommandResult, RunOptions, Transport } from "./types.js";
-
-export function expandHome(p: string): string {
-  return p === "~" ? homedir() : p.startsWith("~/") ? join(homedir(), p.slice(2)) : p;
-}
 
 export async function sizeOf(path: string): Promise<number> {
   const s = await stat(path);
