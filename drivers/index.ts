@@ -2,8 +2,8 @@
 // its driver is asked for, so `togo status` on one driver pays nothing for the others (and stacks
 // and provider classes load only when an operation synthesizes).
 export const builtinDrivers: Record<string, () => Promise<unknown>> = {
-  aws: () => import("./aws.js"),
-  docker: () => import("./docker.js"),
-  local: () => import("./local.js"),
-  vps: () => import("./vps.js"),
+  aws: () => import("./aws/index.js"),
+  docker: () => import("./docker/index.js"),
+  local: () => import("./local/index.js"),
+  vps: () => import("./vps/index.js"),
 };

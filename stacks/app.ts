@@ -2,7 +2,7 @@
 // cdktf.json's `app` runs) and `togo provision` both come here, so a hand-run `cdktf diff` sees
 // exactly the stacks togo applies.
 import { App } from "cdktf";
-import type { StackSource } from "../src/spec.js";
+import type { StackSource } from "../src/core/spec.js";
 
 export interface SynthResult {
   outdir: string;

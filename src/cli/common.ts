@@ -1,10 +1,10 @@
 // What every command shares: global options, opening the Service, printing data, exit codes.
 import { createInterface } from "node:readline/promises";
 import type { Argv } from "yargs";
-import { TogoError, UsageError } from "../errors.js";
-import { createReporter, type Reporter } from "../log.js";
-import { openService, type Opened } from "../service.js";
-import type { RunOptions } from "../spec.js";
+import { TogoError, UsageError } from "../core/errors.js";
+import { createReporter, type Reporter } from "../core/log.js";
+import { openService, type Opened } from "./service.js";
+import type { RunOptions } from "../core/spec.js";
 
 export interface GlobalArgs {
   config: string;

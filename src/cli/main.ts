@@ -15,7 +15,7 @@ import { rollback } from "./commands/rollback.js";
 import { status } from "./commands/status.js";
 import { synth } from "./commands/synth.js";
 import type { GlobalArgs } from "./common.js";
-import { TOGO_VERSION } from "../version.js";
+import { TOGO_VERSION } from "../core/version.js";
 
 function wantsHelp(argv: string[]): boolean {
   return argv.length === 0 || argv.some((a) => a === "--help" || a === "-h" || a === "help");

@@ -3,9 +3,9 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parseDocument } from "yaml";
-import { expandHome, projectPath } from "../home.js";
-import { ConfigError, type ConfigProblem } from "../errors.js";
-import type { Spec } from "../spec.js";
+import { expandHome, projectPath } from "../core/home.js";
+import { ConfigError, type ConfigProblem } from "../core/errors.js";
+import type { Spec } from "../core/spec.js";
 import { configSchema, KNOWN_KEYS, type RawConfig } from "./schema.js";
 import { closest } from "./suggest.js";
 

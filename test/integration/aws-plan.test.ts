@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { parse } from "yaml";
 import { cleanupTempDirs, helloProject, ROOT, tempDir, togo } from "../helpers/index.js";
-import type { PlanJson } from "../../src/terraform/runner.js";
+import type { PlanJson } from "../../src/infra/runner.js";
 
 afterAll(cleanupTempDirs);
 

@@ -4,8 +4,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupTempDirs, helloProject, togo } from "../helpers/index.js";
-import { COMMENT_LIMIT, renderPlanMarkdown } from "../../src/terraform/plan-report.js";
-import type { PlanJson } from "../../src/terraform/runner.js";
+import { COMMENT_LIMIT, renderPlanMarkdown } from "../../src/infra/plan-report.js";
+import type { PlanJson } from "../../src/infra/runner.js";
 
 afterAll(cleanupTempDirs);
 

@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:http";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { SshTransport, type SshTarget } from "../../src/transport/ssh.js";
+import { SshTransport, type SshTarget } from "../../src/exec/ssh.js";
 import { cleanupTempDirs, freePort, tempDir } from "../helpers/index.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
 

@@ -24,7 +24,7 @@ import { parse } from "yaml";
 import type {} from "cdktf/lib/testing/adapters/jest.js";
 import { AwsStack, architectureOf, caddyfileText, cloudInit, ownedDirs, type AwsStackProps } from "../../stacks/aws.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
-import { awsSettings, isIpv4Cidr } from "../../drivers/aws.js";
+import { awsSettings, isIpv4Cidr } from "../../drivers/aws/index.js";
 import { parseConfig } from "../../src/config/load.js";
 
 afterAll(cleanupTempDirs);

@@ -3,7 +3,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { applySiteScript, importLine, renderSite, siteFileName, type CaddySite } from "../../src/caddy.js";
+import { applySiteScript, importLine, renderSite, siteFileName, type CaddySite } from "../../src/ship/caddy.js";
 import { cleanupTempDirs, freePort, tempDir } from "../helpers/index.js";
 
 afterAll(cleanupTempDirs);

@@ -3,7 +3,7 @@
 import { readdirSync } from "node:fs";
 import { cleanupTempDirs, helloProject, togo } from "../helpers/index.js";
 import { parseConfig } from "../../src/config/load.js";
-import { ConfigError } from "../../src/errors.js";
+import { ConfigError } from "../../src/core/errors.js";
 
 afterAll(cleanupTempDirs);
 

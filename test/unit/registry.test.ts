@@ -1,11 +1,11 @@
 // The driver registry and the Service's choice of driver.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createReporter } from "../../src/log.js";
-import { createDriver, drivers, loadBuiltinDrivers, registerDriver, unregisterDriver, type DriverContext } from "../../src/registry.js";
-import { openService } from "../../src/service.js";
-import type { Driver } from "../../src/spec.js";
-import { UnknownDriverError, UnsupportedOperationError } from "../../src/errors.js";
+import { createReporter } from "../../src/core/log.js";
+import { createDriver, drivers, loadBuiltinDrivers, registerDriver, unregisterDriver, type DriverContext } from "../../src/core/registry.js";
+import { openService } from "../../src/cli/service.js";
+import type { Driver } from "../../src/core/spec.js";
+import { UnknownDriverError, UnsupportedOperationError } from "../../src/core/errors.js";
 import { cleanupTempDirs, tempDir, togo, writeFiles } from "../helpers/index.js";
 
 afterAll(cleanupTempDirs);

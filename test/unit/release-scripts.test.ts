@@ -1,10 +1,10 @@
 // The release engine's scripts, asserted as data, and the pieces run under a real sh.
 import { execa } from "execa";
 import { createServer } from "node:http";
-import { formatDotenv, parseDotenv } from "../../src/release/dotenv.js";
-import * as S from "../../src/release/scripts.js";
-import { probe, waitHealthy } from "../../src/health.js";
-import { q, qpath } from "../../src/shell.js";
+import { formatDotenv, parseDotenv } from "../../src/ship/dotenv.js";
+import * as S from "../../src/ship/scripts.js";
+import { probe, waitHealthy } from "../../src/ship/health.js";
+import { q, qpath } from "../../src/core/shell.js";
 
 const sh = (script: string, input = "") => execa("sh", ["-c", script], { input, reject: false });
 

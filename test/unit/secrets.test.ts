@@ -4,7 +4,7 @@
 // prints; cmd: runs a real shell command. Errors name the secret and adapter, never the value.
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { resolveSecrets, secretCommand } from "../../src/secrets.js";
+import { resolveSecrets, secretCommand } from "../../src/config/secrets.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
 
 afterAll(cleanupTempDirs);

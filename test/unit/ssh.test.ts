@@ -21,7 +21,7 @@ import {
   scpArgs,
   validateTarget,
   type SshTarget,
-} from "../../src/transport/ssh.js";
+} from "../../src/exec/ssh.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
 
 afterAll(cleanupTempDirs);

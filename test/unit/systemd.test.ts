@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { installUnitScript, removeUnitScript, renderUnit, stopUnitScript, systemdManager, unitArg, unitName, unitPath, unitStatusScript, type UnitInput } from "../../src/release/systemd.js";
+import { installUnitScript, removeUnitScript, renderUnit, stopUnitScript, systemdManager, unitArg, unitName, unitPath, unitStatusScript, type UnitInput } from "../../src/ship/service/systemd.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
 
 afterAll(cleanupTempDirs);

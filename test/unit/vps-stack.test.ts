@@ -6,10 +6,10 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { Testing } from "cdktf";
 import type {} from "cdktf/lib/testing/adapters/jest.js";
-import { appUrl, bootstrapScript, chooseService, pinHostKey, readVpsOptions, VpsDriver } from "../../drivers/vps.js";
+import { appUrl, bootstrapScript, chooseService, pinHostKey, readVpsOptions, VpsDriver } from "../../drivers/vps/index.js";
 import { parseConfig } from "../../src/config/load.js";
-import { createReporter } from "../../src/log.js";
-import type { Spec } from "../../src/spec.js";
+import { createReporter } from "../../src/core/log.js";
+import type { Spec } from "../../src/core/spec.js";
 import { UNKNOWN_HOST_KEY, VpsStack, type VpsStackProps } from "../../stacks/vps.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
 

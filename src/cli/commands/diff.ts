@@ -1,6 +1,6 @@
 import type { CommandModule } from "yargs";
-import { changeLines, countChanges, renderPlanMarkdown, renderPlanText } from "../../terraform/plan-report.js";
-import { plan } from "../../terraform/runner.js";
+import { changeLines, countChanges, renderPlanMarkdown, renderPlanText } from "../../infra/plan-report.js";
+import { plan } from "../../infra/runner.js";
 import { open, reporter, run, type GlobalArgs } from "../common.js";
 
 interface Args extends GlobalArgs {

@@ -1,5 +1,5 @@
 import type { CommandModule } from "yargs";
-import { drivers as registered, loadBuiltinDrivers } from "../../registry.js";
+import { drivers as registered, loadBuiltinDrivers } from "../../core/registry.js";
 import { print, run, type GlobalArgs } from "../common.js";
 
 export const drivers: CommandModule<GlobalArgs, GlobalArgs> = {

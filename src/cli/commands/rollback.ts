@@ -1,5 +1,5 @@
 import type { CommandModule } from "yargs";
-import { UnsupportedOperationError } from "../../errors.js";
+import { UnsupportedOperationError } from "../../core/errors.js";
 import { open, print, reporter, run, type GlobalArgs } from "../common.js";
 
 interface Args extends GlobalArgs {

@@ -1,5 +1,5 @@
 import type { CommandModule } from "yargs";
-import { outDir, synth as synthStacks } from "../../terraform/runner.js";
+import { outDir, synth as synthStacks } from "../../infra/runner.js";
 import { open, reporter, run, type GlobalArgs } from "../common.js";
 
 export const synth: CommandModule<GlobalArgs, GlobalArgs> = {

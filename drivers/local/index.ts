@@ -3,16 +3,16 @@
 // manager; Status = outputs + process + HTTP probe. No cloud account needed.
 import { isAbsolute } from "node:path";
 import { execa } from "execa";
-import type { ConfigProblem } from "../src/errors.js";
-import { OperationError } from "../src/errors.js";
-import { registerDriver, type DriverContext } from "../src/registry.js";
-import { deployRelease, listReleases, liveStatus, processManager, rollbackRelease, type EngineContext } from "../src/release/engine.js";
-import * as S from "../src/release/scripts.js";
-import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../src/spec.js";
-import { apply, destroy, outputs } from "../src/terraform/runner.js";
-import { LocalTransport } from "../src/transport/local.js";
-import type { LocalStackProps } from "../stacks/local.js";
-import { backendProps } from "./shared.js";
+import type { ConfigProblem } from "../../src/core/errors.js";
+import { OperationError } from "../../src/core/errors.js";
+import { registerDriver, type DriverContext } from "../../src/core/registry.js";
+import { deployRelease, listReleases, liveStatus, processManager, rollbackRelease, type EngineContext } from "../../src/ship/engine.js";
+import * as S from "../../src/ship/scripts.js";
+import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../../src/core/spec.js";
+import { apply, destroy, outputs } from "../../src/infra/runner.js";
+import { LocalTransport } from "../../src/exec/local.js";
+import type { LocalStackProps } from "../../stacks/local.js";
+import { backendProps } from "../../src/infra/backend.js";
 
 export function localStackName(spec: Spec): string {
   return `${spec.app}-local`;
@@ -37,7 +37,7 @@ export class LocalDriver implements Driver {
       {
         name,
         props: props as unknown as Record<string, unknown>,
-        define: async (app) => (await import("../stacks/local.js")).defineLocalStack(app, name, props),
+        define: async (app) => (await import("../../stacks/local.js")).defineLocalStack(app, name, props),
       },
     ];
   }

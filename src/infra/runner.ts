@@ -7,10 +7,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { execa } from "execa";
-import { LockHeldError, OperationError } from "../errors.js";
-import type { Reporter } from "../log.js";
-import type { Spec, StackSource } from "../spec.js";
-import { TOGO_VERSION } from "../version.js";
+import { LockHeldError, OperationError } from "../core/errors.js";
+import type { Reporter } from "../core/log.js";
+import type { Spec, StackSource } from "../core/spec.js";
+import { TOGO_VERSION } from "../core/version.js";
 
 export const OUT_DIR = "cdktf.out";
 

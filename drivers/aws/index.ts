@@ -3,15 +3,15 @@
 // ssh_user outputs), so the host is never asked of the user.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { projectPath } from "../src/home.js";
-import type { ConfigProblem } from "../src/errors.js";
-import { OperationError } from "../src/errors.js";
-import { registerDriver, type DriverContext } from "../src/registry.js";
-import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../src/spec.js";
-import { apply, destroy, outputs } from "../src/terraform/runner.js";
-import type { AwsStackProps } from "../stacks/aws.js";
-import { backendProps } from "./shared.js";
-import { readVpsOptions, unknownOptionProblems, VPS_OPTION_KEYS, VpsDriver } from "./vps.js";
+import { projectPath } from "../../src/core/home.js";
+import type { ConfigProblem } from "../../src/core/errors.js";
+import { OperationError } from "../../src/core/errors.js";
+import { registerDriver, type DriverContext } from "../../src/core/registry.js";
+import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../../src/core/spec.js";
+import { apply, destroy, outputs } from "../../src/infra/runner.js";
+import type { AwsStackProps } from "../../stacks/aws.js";
+import { backendProps } from "../../src/infra/backend.js";
+import { readVpsOptions, unknownOptionProblems, VPS_OPTION_KEYS, VpsDriver } from "../vps/index.js";
 
 export const DEFAULT_INSTANCE_TYPE = "t3.micro";
 export const DEFAULT_SSH_USER = "deploy";
@@ -203,7 +203,7 @@ export class AwsDriver implements Driver {
       {
         name,
         props: props as unknown as Record<string, unknown>,
-        define: async (app) => (await import("../stacks/aws.js")).defineAwsStack(app, name, props),
+        define: async (app) => (await import("../../stacks/aws.js")).defineAwsStack(app, name, props),
       },
     ];
   }

@@ -11,21 +11,21 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
-import { applySiteScript, DEFAULT_CADDY_DIR, DEFAULT_CADDYFILE, DEFAULT_SITE_TEMPLATE, importLine, removeSiteScript, renderSite, siteValues } from "../src/caddy.js";
-import type { ConfigProblem } from "../src/errors.js";
-import { OperationError, UsageError } from "../src/errors.js";
-import { registerDriver, type DriverContext } from "../src/registry.js";
-import { deployRelease, listReleases, liveStatus, processManager, rollbackRelease, type EngineContext, type ServiceManager } from "../src/release/engine.js";
-import * as S from "../src/release/scripts.js";
-import { removeUnitScript, systemdManager, unitValues } from "../src/release/systemd.js";
-import { q, qpath, script } from "../src/shell.js";
-import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../src/spec.js";
-import { readTemplate, unknownPlaceholders } from "../src/template.js";
-import { closest } from "../src/config/suggest.js";
-import { apply, destroy, outputs } from "../src/terraform/runner.js";
-import { knownHostKeys, SshTransport, type HostFacts, type HostKeyChecking, type SshTarget } from "../src/transport/ssh.js";
-import type { VpsStackProps } from "../stacks/vps.js";
-import { backendProps } from "./shared.js";
+import { applySiteScript, DEFAULT_CADDY_DIR, DEFAULT_CADDYFILE, DEFAULT_SITE_TEMPLATE, importLine, removeSiteScript, renderSite, siteValues } from "../../src/ship/caddy.js";
+import type { ConfigProblem } from "../../src/core/errors.js";
+import { OperationError, UsageError } from "../../src/core/errors.js";
+import { registerDriver, type DriverContext } from "../../src/core/registry.js";
+import { deployRelease, listReleases, liveStatus, processManager, rollbackRelease, type EngineContext, type ServiceManager } from "../../src/ship/engine.js";
+import * as S from "../../src/ship/scripts.js";
+import { removeUnitScript, systemdManager, unitValues } from "../../src/ship/service/systemd.js";
+import { q, qpath, script } from "../../src/core/shell.js";
+import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../../src/core/spec.js";
+import { readTemplate, unknownPlaceholders } from "../../src/core/template.js";
+import { closest } from "../../src/config/suggest.js";
+import { apply, destroy, outputs } from "../../src/infra/runner.js";
+import { knownHostKeys, SshTransport, type HostFacts, type HostKeyChecking, type SshTarget } from "../../src/exec/ssh.js";
+import type { VpsStackProps } from "../../stacks/vps.js";
+import { backendProps } from "../../src/infra/backend.js";
 
 export function vpsStackName(spec: Spec): string {
   return `${spec.app}-vps`;
@@ -322,7 +322,7 @@ export class VpsDriver implements Driver {
       {
         name,
         props: props as unknown as Record<string, unknown>,
-        define: async (app) => (await import("../stacks/vps.js")).defineVpsStack(app, name, props),
+        define: async (app) => (await import("../../stacks/vps.js")).defineVpsStack(app, name, props),
       },
     ];
   }

@@ -1,8 +1,8 @@
 // A container's live state, read with `docker inspect` (the docker CLI: one way to reach a local
 // socket, tcp:// with TLS settings and ssh:// alike), and mapped onto togo's four states.
-import type { State } from "../spec.js";
+import type { State } from "../../../src/core/spec.js";
 import * as C from "./commands.js";
-import { OperationError } from "../errors.js";
+import { OperationError } from "../../../src/core/errors.js";
 
 /** The parts of `docker inspect` (a container) togo reads. */
 export interface ContainerInspect {

@@ -2,8 +2,8 @@
 // reported as a ConfigProblem (key path, value, what to write instead). Pure: no disk, no network.
 import { existsSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import type { ConfigProblem } from "../errors.js";
-import type { Spec } from "../spec.js";
+import type { ConfigProblem } from "../../../src/core/errors.js";
+import type { Spec } from "../../../src/core/spec.js";
 import { DOCKER_HOST_FORMS, parseDockerHost } from "./host.js";
 import { parseImageRef } from "./ref.js";
 

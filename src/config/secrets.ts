@@ -3,8 +3,8 @@
 import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { execa } from "execa";
-import { OperationError } from "./errors.js";
-import { parseDotenv } from "./release/dotenv.js";
+import { OperationError } from "../core/errors.js";
+import { parseDotenv } from "../ship/dotenv.js";
 
 type Env = Record<string, string | undefined>;
 

@@ -6,10 +6,10 @@ import { createHmac, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
-import type { ConfigProblem } from "../src/errors.js";
-import { OperationError, UsageError } from "../src/errors.js";
-import * as C from "../src/image/commands.js";
-import { dockerHostOf, sshOpts } from "../src/image/host.js";
+import type { ConfigProblem } from "../../src/core/errors.js";
+import { OperationError, UsageError } from "../../src/core/errors.js";
+import * as C from "./image/commands.js";
+import { dockerHostOf, sshOpts } from "./image/host.js";
 import {
   currentRelease,
   historyFile,
@@ -20,20 +20,20 @@ import {
   writeHistory,
   type History,
   type ImageRelease,
-} from "../src/image/history.js";
-import { readDockerOptions, type DockerOptions } from "../src/image/options.js";
-import { providerProblem } from "../src/image/provider.js";
-import { dockerBuildToLayout, localDigest, pushImage, remoteDigest } from "../src/image/push.js";
-import { parseImageRef, repository, versionTag, withTag } from "../src/image/ref.js";
-import { inspectContainer, LABEL_APP, mapContainer } from "../src/image/status.js";
-import { registerDriver, type DriverContext } from "../src/registry.js";
-import { build } from "../src/release/engine.js";
-import { VERSION } from "../src/release/scripts.js";
-import { resolveSecrets } from "../src/secrets.js";
-import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../src/spec.js";
-import { apply, destroy, outputs, stackDir, synth } from "../src/terraform/runner.js";
-import type { DockerStackProps } from "../stacks/docker.js";
-import { backendProps } from "./shared.js";
+} from "./image/history.js";
+import { readDockerOptions, type DockerOptions } from "./image/options.js";
+import { providerProblem } from "./image/provider.js";
+import { dockerBuildToLayout, localDigest, pushImage, remoteDigest } from "./image/push.js";
+import { parseImageRef, repository, versionTag, withTag } from "./image/ref.js";
+import { inspectContainer, LABEL_APP, mapContainer } from "./image/status.js";
+import { registerDriver, type DriverContext } from "../../src/core/registry.js";
+import { build } from "../../src/ship/engine.js";
+import { VERSION } from "../../src/ship/scripts.js";
+import { resolveSecrets } from "../../src/config/secrets.js";
+import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../../src/core/spec.js";
+import { apply, destroy, outputs, stackDir, synth } from "../../src/infra/runner.js";
+import type { DockerStackProps } from "../../stacks/docker.js";
+import { backendProps } from "../../src/infra/backend.js";
 
 export function dockerStackName(spec: Spec): string {
   return `${spec.app}-docker`;
@@ -152,7 +152,7 @@ export class DockerDriver implements Driver {
     return {
       name,
       props: props as unknown as Record<string, unknown>,
-      define: async (app) => (await import("../stacks/docker.js")).defineDockerStack(app, name, props),
+      define: async (app) => (await import("../../stacks/docker.js")).defineDockerStack(app, name, props),
     };
   }
 

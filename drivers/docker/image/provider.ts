@@ -3,7 +3,7 @@
 // the provider means the apply cannot work: say so before terraform starts, never download.
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Spec } from "../spec.js";
+import type { Spec } from "../../../src/core/spec.js";
 
 export const DOCKER_PROVIDER = "registry.terraform.io/kreuzwerker/docker";
 /** The major version @cdktf/provider-docker 12 is generated from (3.6.2, constraint ~> 3.0). */

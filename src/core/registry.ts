@@ -44,7 +44,7 @@ export function unregisterDriver(name: string): void {
 export async function loadBuiltinDrivers(): Promise<void> {
   if (builtinsLoaded) return;
   builtinsLoaded = true;
-  const { builtinDrivers } = await import("../drivers/index.js");
+  const { builtinDrivers } = await import("../../drivers/index.js");
   for (const [name, load] of Object.entries(builtinDrivers)) if (!factories.has(name)) lazy.set(name, load);
 }
 

@@ -2,9 +2,9 @@
 import { cp, mkdir, rm, stat, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
-import { OperationError } from "../errors.js";
-import { expandHome } from "../home.js";
-import type { CommandResult, RunOptions, Transport } from "./types.js";
+import { OperationError } from "../core/errors.js";
+import { expandHome } from "../core/home.js";
+import type { CommandResult, RunOptions, Transport } from "./transport.js";
 
 export async function sizeOf(path: string): Promise<number> {
   const s = await stat(path);

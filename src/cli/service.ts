@@ -1,10 +1,10 @@
 // The Service: load and validate the config, resolve the driver (DEPLOY_PROVIDER wins over
 // deploy.provider), and hand both to a command. Nothing runs before all of that has passed.
-import { loadConfig } from "./config/load.js";
-import { ConfigError } from "./errors.js";
-import type { Reporter } from "./log.js";
-import { createDriver, loadBuiltinDrivers, loadPlugins } from "./registry.js";
-import type { Driver, RunOptions, Spec } from "./spec.js";
+import { loadConfig } from "../config/load.js";
+import { ConfigError } from "../core/errors.js";
+import type { Reporter } from "../core/log.js";
+import { createDriver, loadBuiltinDrivers, loadPlugins } from "../core/registry.js";
+import type { Driver, RunOptions, Spec } from "../core/spec.js";
 
 export interface Opened {
   spec: Spec;

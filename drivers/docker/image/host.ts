@@ -1,6 +1,6 @@
 // The Docker host a container runs on: a local socket, `tcp://host:port` or `ssh://user@host[:port]`.
 // One value feeds the stack's docker provider (`host`), the docker CLI (`DOCKER_HOST`) and the URL.
-import type { Spec } from "../spec.js";
+import type { Spec } from "../../../src/core/spec.js";
 
 export const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
 

@@ -1,6 +1,6 @@
 // Pieces every driver's stacks share.
-import type { Spec } from "../src/spec.js";
-import type { BackendProps } from "../stacks/backend.js";
+import type { Spec } from "../core/spec.js";
+import type { BackendProps } from "../../stacks/backend.js";
 
 /** The backend part of a stack's props: the local backend at cdktf's path, or `state:`'s S3. */
 export function backendProps(spec: Spec): BackendProps {

@@ -12,10 +12,10 @@ import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa, type ResultPromise } from "execa";
-import { OperationError, UsageError } from "../errors.js";
-import { q } from "../shell.js";
+import { OperationError, UsageError } from "../core/errors.js";
+import { q } from "../core/shell.js";
 import { checkResult, sizeOf } from "./local.js";
-import type { CommandResult, RunOptions, Transport } from "./types.js";
+import type { CommandResult, RunOptions, Transport } from "./transport.js";
 
 export type HostKeyChecking = "accept-new" | "yes";
 

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { OperationError } from "../errors.js";
+import { OperationError } from "../../../src/core/errors.js";
 import * as C from "./commands.js";
 import type { ImageSource } from "./options.js";
 import { isDigest } from "./ref.js";

@@ -1,8 +1,8 @@
 // Caddy in front of an app: one site file per app in a directory the main Caddyfile imports
 // (the vps bootstrap sets that up), written only when it changed, then a graceful `caddy reload`.
 // A reload Caddy rejects leaves it serving the old config, and the old file is put back.
-import { q, qpath, script } from "./shell.js";
-import { renderTemplate } from "./template.js";
+import { q, qpath, script } from "../core/shell.js";
+import { renderTemplate } from "../core/template.js";
 
 export interface CaddySite {
   app: string;

@@ -4,7 +4,7 @@
 // is looked up there by `togo rollback VERSION`.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { OperationError } from "../errors.js";
+import { OperationError } from "../../../src/core/errors.js";
 
 export interface ImageRelease {
   version: string;

@@ -6,7 +6,7 @@
 //   .env  .versions  current -> v<V>  v<V>/  plus togo's own: .env.next (the env of a release
 //   being verified), .failed (failed versions, newest first), .lock/, .uploads/<sha256> (the
 //   content-addressed artifact cache), logs/<V>.log, run/<name>.pid
-import { q, qpath, script } from "../shell.js";
+import { q, qpath, script } from "../core/shell.js";
 
 export const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 /** Exit code of a script that found the lock held. */

@@ -8,10 +8,10 @@
 //
 // The unit is rewritten on every restart with the version baked in (TOGO_VERSION, the log file), so
 // deploy and rollback are the same operation. Secrets are only in the EnvironmentFile (.env, 0600).
-import type { ServiceManager } from "./engine.js";
-import * as S from "./scripts.js";
-import { q, script } from "../shell.js";
-import { renderTemplate } from "../template.js";
+import type { ServiceManager } from "../engine.js";
+import * as S from "../scripts.js";
+import { q, script } from "../../core/shell.js";
+import { renderTemplate } from "../../core/template.js";
 
 export function unitName(app: string): string {
   return `togo-${app}.service`;

@@ -2,7 +2,7 @@
 // command arrays (asserted by unit tests without a daemon or registry), and one executor runs them.
 // No secret ever appears in a command: the container's secrets travel to Terraform by environment.
 import { execa } from "execa";
-import { OperationError } from "../errors.js";
+import { OperationError } from "../../../src/core/errors.js";
 import type { ImageSource } from "./options.js";
 
 export interface Command {
