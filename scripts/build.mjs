@@ -9,7 +9,7 @@ import { renameSync, rmSync } from "node:fs";
 const dist = new URL("../dist", import.meta.url).pathname;
 const next = `${dist}.${process.pid}`;
 await build({
-  entryPoints: { togo: "src/cli/main.ts" },
+  entryPoints: { togo: "bin/cli.ts" },
   absWorkingDir: new URL("..", import.meta.url).pathname,
   bundle: true,
   format: "cjs",

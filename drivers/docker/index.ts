@@ -27,16 +27,17 @@ import { dockerBuildToLayout, localDigest, pushImage, remoteDigest } from "./ima
 import { parseImageRef, repository, versionTag, withTag } from "./image/ref.js";
 import { inspectContainer, LABEL_APP, mapContainer } from "./image/status.js";
 import { registerDriver, type DriverContext } from "../../src/core/registry.js";
-import { build } from "../../src/ship/engine.js";
+import { runBuildCmd } from "../../src/ship/deploy.js";
 import { VERSION } from "../../src/ship/scripts.js";
 import { resolveSecrets } from "../../src/config/secrets.js";
 import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../../src/core/spec.js";
 import { apply, destroy, outputs, stackDir, synth } from "../../src/infra/runner.js";
 import type { DockerStackProps } from "../../stacks/docker.js";
+import { workspaceOf } from "../../src/core/workspace.js";
 import { backendProps } from "../../src/infra/backend.js";
 
 export function dockerStackName(spec: Spec): string {
-  return `${spec.app}-docker`;
+  return workspaceOf(spec).stackName("docker");
 }
 
 function options(spec: Spec): DockerOptions {
@@ -114,7 +115,7 @@ function checkVersion(version: string): void {
  * fingerprint says nothing about the values.
  */
 function secretsFingerprint(spec: Spec, secrets: Record<string, string>): string {
-  const keyFile = join(spec.dir, ".togo", "docker", spec.app, "secrets.key");
+  const keyFile = join(workspaceOf(spec).driverDir("docker"), "secrets.key");
   if (!existsSync(keyFile)) {
     mkdirSync(dirname(keyFile), { recursive: true });
     writeFileSync(keyFile, randomBytes(32).toString("hex"), { mode: 0o600 });
@@ -139,7 +140,7 @@ export class DockerDriver implements Driver {
   }
 
   private historyPath(spec: Spec): string {
-    return historyFile(spec.dir, spec.app);
+    return historyFile(workspaceOf(spec).driverDir("docker"));
   }
 
   private history(spec: Spec): History {
@@ -194,11 +195,11 @@ export class DockerDriver implements Driver {
 
   /** Builds (or finds) the image and returns its skopeo source and digest; undefined source = already in the registry. */
   private async buildImage(spec: Spec, o: DockerOptions): Promise<{ src?: string; digest?: string }> {
-    await build(spec);
+    await runBuildCmd(spec, this.ctx.signal);
     const s = o.source;
     if (s.kind === "registry") return {};
     let src: string;
-    if (s.kind === "dockerfile") src = await dockerBuildToLayout(s, join(spec.dir, ".togo", "docker", spec.app, "build"), spec.app);
+    if (s.kind === "dockerfile") src = await dockerBuildToLayout(s, join(workspaceOf(spec).driverDir("docker"), "build"), spec.app);
     else {
       if (!existsSync(s.path)) throw new OperationError(`the image source ${s.path} (deploy.options.source) does not exist after build_cmd`);
       src = C.sourceRef(s);

@@ -1,32 +1,46 @@
 // The `local` driver: this machine as the target. Provision = a stack of Terraform built-ins that
-// makes the app directory; Deploy = the release engine over the local transport with togo's process
-// manager; Status = outputs + process + HTTP probe. No cloud account needed.
+// makes the app directory; Deploy = the versioned-release strategy over the local shell with togo's
+// process manager; Status = outputs + process + HTTP probe. No cloud account needed.
 import { isAbsolute } from "node:path";
-import { execa } from "execa";
+import { options, parseOptions } from "../../src/config/options.js";
 import type { ConfigProblem } from "../../src/core/errors.js";
 import { OperationError } from "../../src/core/errors.js";
 import { registerDriver, type DriverContext } from "../../src/core/registry.js";
-import { deployRelease, listReleases, liveStatus, processManager, rollbackRelease, type EngineContext } from "../../src/ship/engine.js";
-import * as S from "../../src/ship/scripts.js";
-import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../../src/core/spec.js";
-import { apply, destroy, outputs } from "../../src/infra/runner.js";
-import { LocalTransport } from "../../src/exec/local.js";
-import type { LocalStackProps } from "../../stacks/local.js";
+import type { Driver, LogOptions, Release, Result, Shipping, Spec, StackSource, Status, Target } from "../../src/core/spec.js";
+import { workspaceOf } from "../../src/core/workspace.js";
 import { backendProps } from "../../src/infra/backend.js";
+import { apply, destroy, outputs } from "../../src/infra/runner.js";
+import { shippingOptions, shippingSchema } from "../../src/ship/options.js";
+import { versionedRelease } from "../../src/ship/release.js";
+import type { LocalStackProps } from "../../stacks/local.js";
+
+/** The local driver takes no options: the app runs under togo's process manager on this machine. */
+const localOptions = options({});
 
 export function localStackName(spec: Spec): string {
-  return `${spec.app}-local`;
+  return workspaceOf(spec).stackName("local");
 }
 
 export class LocalDriver implements Driver {
   readonly name = "local";
-  constructor(private readonly ctx: DriverContext) {}
+  private readonly shipping: Shipping;
+
+  constructor(private readonly ctx: DriverContext) {
+    this.shipping = versionedRelease({
+      driver: this.name,
+      ctx,
+      options: shippingOptions(shippingSchema.parse({ service: "process" })),
+      caddy: false,
+      open: { serviceMode: "process" },
+    });
+  }
 
   validate(spec: Spec): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
     if (!spec.run) problems.push({ path: "deploy.run", expected: "is required for the local driver: the command that starts the app on $PORT, e.g. node server.js" });
     if (!spec.binary) problems.push({ path: "deploy.binary", expected: "is required for the local driver: the file or directory to ship, e.g. server.js" });
     if (!isAbsolute(spec.appDir)) problems.push({ path: "deploy.app_dir", value: spec.appDir, expected: "expected a local directory" });
+    problems.push(...parseOptions(spec.options, localOptions, this.name).problems);
     return problems;
   }
 
@@ -42,15 +56,8 @@ export class LocalDriver implements Driver {
     ];
   }
 
-  private engine(spec: Spec): EngineContext {
-    return {
-      spec,
-      transport: new LocalTransport(),
-      log: this.ctx.log,
-      service: processManager(spec),
-      opts: this.ctx.opts,
-      url: `http://127.0.0.1:${spec.appPort}`,
-    };
+  private targets(spec: Spec): Target[] {
+    return [{ appDir: spec.appDir, url: `http://127.0.0.1:${spec.appPort}` }];
   }
 
   async provision(spec: Spec): Promise<Result> {
@@ -61,13 +68,12 @@ export class LocalDriver implements Driver {
   async deploy(spec: Spec): Promise<Result> {
     const out = await outputs(spec, localStackName(spec));
     if (!out.app_dir) throw new OperationError(`${spec.app} is not provisioned yet (no outputs in stack ${localStackName(spec)}); run: togo provision`);
-    return deployRelease(this.engine(spec));
+    return this.shipping.deploy(spec, this.targets(spec));
   }
 
   async status(spec: Spec): Promise<Status> {
-    const e = this.engine(spec);
     // Outputs and the live probe are independent: read both at once (status is meant to be fast).
-    const [out, live] = await Promise.all([outputs(spec, localStackName(spec)), liveStatus(spec, e.transport, e.service)]);
+    const [out, live] = await Promise.all([outputs(spec, localStackName(spec)), this.shipping.live(spec, this.targets(spec))]);
     if (Object.keys(out).length === 0) {
       return { state: "not-deployed", healthy: false, outputs: out, message: "not provisioned (run togo provision)" };
     }
@@ -75,39 +81,28 @@ export class LocalDriver implements Driver {
   }
 
   async destroy(spec: Spec): Promise<void> {
-    const e = this.engine(spec);
-    await this.ctx.log.stage("stop", async () => {
-      await e.transport.run(e.service.stopScript(), { check: false });
-      await e.transport.run(S.processStopScript(spec.appDir, "candidate"), { check: false });
-    });
+    await this.shipping.remove(spec, this.targets(spec));
     await destroy(spec, this.stacks(spec), this.ctx.log);
-    await this.ctx.log.stage("clean", () => e.transport.run(S.removeAppDirScript(spec.appDir), { what: "removing the app directory" }));
   }
 
-  async rollback(spec: Spec, version?: string): Promise<Result> {
-    return rollbackRelease(this.engine(spec), version);
+  rollback(spec: Spec, version?: string): Promise<Result> {
+    return this.shipping.rollback(spec, this.targets(spec), version);
   }
 
-  async releases(spec: Spec): Promise<Release[]> {
-    return listReleases(new LocalTransport(), spec.appDir);
+  releases(spec: Spec): Promise<Release[]> {
+    return this.shipping.releases(spec, this.targets(spec));
   }
 
-  async logs(spec: Spec, opts: LogOptions): Promise<void> {
-    const t = new LocalTransport();
-    const version = (await t.run(S.currentVersionScript(spec.appDir))).stdout.trim();
-    if (!version) throw new OperationError(`${spec.app} has no current release; nothing to show`);
-    await t.run(S.tailLogScript(spec.appDir, version, opts.lines, opts.follow), { inherit: true, check: false });
+  logs(spec: Spec, opts: LogOptions): Promise<void> {
+    return this.shipping.logs(spec, this.targets(spec), opts);
   }
 
-  async exec(spec: Spec, command: string[]): Promise<number> {
-    // Same directory and env as the running release; the terminal stays attached.
-    const r = await execa("sh", ["-c", S.execInReleaseScript(spec.appDir, command, spec.appPort)], { stdio: "inherit", reject: false });
-    return r.exitCode ?? 1;
+  exec(spec: Spec, command: string[]): Promise<number> {
+    return this.shipping.exec(spec, this.targets(spec), command);
   }
 
-  async releaseLock(spec: Spec): Promise<Result> {
-    await new LocalTransport().run(S.lockReleaseScript(spec.appDir), { what: "releasing the lock" });
-    return { message: `released the deploy lock of ${spec.app}`, raw: {} };
+  releaseLock(spec: Spec): Promise<Result> {
+    return this.shipping.releaseLock(spec, this.targets(spec));
   }
 }
 

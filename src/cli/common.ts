@@ -3,6 +3,7 @@ import { createInterface } from "node:readline/promises";
 import type { Argv } from "yargs";
 import { TogoError, UsageError } from "../core/errors.js";
 import { createReporter, type Reporter } from "../core/log.js";
+import { trapInterrupts } from "../pipeline/interrupt.js";
 import { openService, type Opened } from "./service.js";
 import type { RunOptions } from "../core/spec.js";
 
@@ -16,8 +17,18 @@ export function reporter(args: { json?: boolean; quiet?: boolean }): Reporter {
   return createReporter({ quiet: args.quiet });
 }
 
-export async function open(args: GlobalArgs, log: Reporter, opts: Partial<RunOptions> = {}): Promise<Opened> {
-  return openService(args.config, log, { json: Boolean(args.json), ...opts });
+export async function open(args: GlobalArgs, log: Reporter, opts: Partial<RunOptions> = {}, signal?: AbortSignal): Promise<Opened> {
+  return openService(args.config, log, { json: Boolean(args.json), ...opts }, process.env, signal);
+}
+
+/** Runs fn with Ctrl-C/SIGTERM turned into an abort signal (the pipeline cleans up, then exits 130/143). */
+export async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const trap = trapInterrupts();
+  try {
+    return await fn(trap.signal);
+  } finally {
+    trap.dispose();
+  }
 }
 
 /** Data goes to stdout: JSON with --json, else the human form. */

@@ -1,7 +1,6 @@
 // The togo CLI: one yargs module a command (src/cli/commands/). Exit codes: 0 ok, 1 the operation
 // failed, 2 bad usage or bad config.
 import yargs from "yargs";
-import { hideBin } from "yargs/helpers";
 import { deploy } from "./commands/deploy.js";
 import { destroy } from "./commands/destroy.js";
 import { diff } from "./commands/diff.js";
@@ -53,8 +52,3 @@ export async function main(argv: string[]): Promise<void> {
   await cli.parseAsync();
   if (usageFailed) process.exitCode = 2;
 }
-
-main(hideBin(process.argv)).catch((err: unknown) => {
-  process.stderr.write(`togo: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
-});

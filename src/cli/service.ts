@@ -3,7 +3,7 @@
 import { loadConfig } from "../config/load.js";
 import { ConfigError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
-import { createDriver, loadBuiltinDrivers, loadPlugins } from "../core/registry.js";
+import { createDriver, loadPlugins, registerDriver } from "../core/registry.js";
 import type { Driver, RunOptions, Spec } from "../core/spec.js";
 
 export interface Opened {
@@ -18,12 +18,12 @@ export async function openService(
   log: Reporter,
   opts: Partial<RunOptions> = {},
   env: Record<string, string | undefined> = process.env,
+  signal?: AbortSignal,
 ): Promise<Opened> {
   const spec = loadConfig(configFile, { env });
-  await loadBuiltinDrivers();
-  await loadPlugins(spec.plugins, spec.dir);
+  await loadPlugins(spec.plugins, spec.dir, { registerDriver });
   const source = env.DEPLOY_PROVIDER ? "DEPLOY_PROVIDER" : "deploy.provider";
-  const driver = await createDriver(spec.provider, { log, opts: { ...defaultRunOptions, ...opts } }, source);
+  const driver = await createDriver(spec.provider, { log, opts: { ...defaultRunOptions, ...opts }, signal }, source);
   const problems = driver.validate?.(spec) ?? [];
   if (problems.length > 0) throw new ConfigError(spec.configFile, problems);
   return { spec, driver };

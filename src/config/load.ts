@@ -1,11 +1,12 @@
 // togo.yaml → Spec. The whole file is validated before anything runs; every problem names the key
 // path, the value and what is expected. Nothing here touches the disk beyond reading.
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { expandHome, projectPath } from "../core/home.js";
 import { ConfigError, type ConfigProblem } from "../core/errors.js";
 import type { Spec } from "../core/spec.js";
+import { workspaceOf } from "../core/workspace.js";
 import { configSchema, KNOWN_KEYS, type RawConfig } from "./schema.js";
 import { closest } from "./suggest.js";
 
@@ -131,7 +132,7 @@ function valueAt(data: unknown, path: PropertyKey[]): unknown {
   return cur;
 }
 
-interface Issue {
+export interface Issue {
   code: string;
   path: PropertyKey[];
   message: string;
@@ -139,10 +140,10 @@ interface Issue {
   issues?: { message: string }[];
 }
 
-function toProblems(issue: Issue, data: unknown): ConfigProblem[] {
-  const at = issue.path.map(String).join(".");
+export function toProblems(issue: Issue, data: unknown, prefix: string[] = [], knownKeys: Record<string, string[]> = KNOWN_KEYS): ConfigProblem[] {
+  const at = [...prefix, ...issue.path.map(String)].join(".");
   if (issue.code === "unrecognized_keys") {
-    const known = KNOWN_KEYS[at] ?? [];
+    const known = knownKeys[issue.path.map(String).join(".")] ?? [];
     return (issue.keys ?? []).map((key) => {
       const guess = closest(key, known);
       return {
@@ -156,7 +157,8 @@ function toProblems(issue: Issue, data: unknown): ConfigProblem[] {
   }
   const value = valueAt(data, issue.path);
   if (value === undefined) return [{ path: at, expected: `is required; ${issue.message}` }];
-  const secret = issue.path[0] === "deploy" && issue.path[1] === "secrets";
+  const path = [...prefix, ...issue.path.map(String)];
+  const secret = path[0] === "deploy" && path[1] === "secrets";
   return [{ path: at, value: secret ? "(redacted)" : value, expected: issue.message }];
 }
 
@@ -187,11 +189,12 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
     problems.push({ path: "deploy.binary", value: binary, expected: "expected a path inside the project, relative to togo.yaml" });
   }
   const name = provider ?? "local";
+  const ws = workspaceOf({ dir, app: raw.app });
   const appDir =
     d.app_dir === undefined
       ? name === "local"
-        ? join(dir, ".togo", raw.app)
-        : `~/apps/${raw.app}`
+        ? ws.localAppDir
+        : ws.remoteAppDir
       : name === "local"
         ? resolve(dir, expandHome(d.app_dir))
         : d.app_dir;
@@ -242,6 +245,7 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
       options: state.options ?? {},
     },
     plugins: raw.plugins ?? [],
+    hooks: raw.hooks ?? {},
     configFile: file,
   };
 }

@@ -82,6 +82,15 @@ export const stateSchema = z.strictObject({
   options: z.record(z.string(), z.unknown(), { error: "expected a mapping of extra s3 backend attributes" }).optional(),
 });
 
+const hook = (name: string) => nonEmpty(`a shell command run as the ${name} hook`).optional();
+export const hooksSchema = z.strictObject({
+  pre_build: hook("pre_build"),
+  pre_deploy: hook("pre_deploy"),
+  post_deploy: hook("post_deploy"),
+  on_failure: hook("on_failure"),
+  post_rollback: hook("post_rollback"),
+});
+
 export const configSchema = z.strictObject({
   app: z.string({ error: "expected the app name (lowercase letters, digits, -; starts with a letter; at most 41)" }).regex(APP_NAME, {
     error: "expected lowercase letters, digits and -, starting with a letter, at most 41 characters",
@@ -90,6 +99,7 @@ export const configSchema = z.strictObject({
   terraform: terraformSchema.optional(),
   state: stateSchema.optional(),
   plugins: z.array(z.string().regex(NPM_NAME, { error: "expected an npm package name" }), { error: "expected a list of npm package names" }).optional(),
+  hooks: hooksSchema.optional(),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -101,4 +111,5 @@ export const KNOWN_KEYS: Record<string, string[]> = {
   "deploy.healthcheck": Object.keys(healthcheck.shape),
   terraform: Object.keys(terraformSchema.shape),
   state: Object.keys(stateSchema.shape),
+  hooks: Object.keys(hooksSchema.shape),
 };

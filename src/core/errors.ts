@@ -2,8 +2,8 @@
 // `exitCode` straight to the process exit code (0 ok, 1 operation failed, 2 usage/config).
 
 export class TogoError extends Error {
-  readonly exitCode: 1 | 2;
-  constructor(message: string, exitCode: 1 | 2 = 1) {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
     super(message);
     this.name = new.target.name;
     this.exitCode = exitCode;
@@ -80,6 +80,23 @@ export class OperationError extends TogoError {
 /** Another run holds the deploy lock. */
 export class LockHeldError extends TogoError {
   constructor(message: string) {
+    super(message, 1);
+  }
+}
+
+/** The user interrupted (Ctrl-C / SIGTERM); exits 130 or 143 as a shell would. */
+export class InterruptedError extends TogoError {
+  constructor(readonly signal: string, message: string) {
+    super(message, signal === "SIGTERM" ? 143 : 130);
+  }
+}
+
+/** A user hook (togo.yaml `hooks:`) failed. */
+export class HookError extends TogoError {
+  constructor(
+    readonly hook: string,
+    message: string,
+  ) {
     super(message, 1);
   }
 }

@@ -1,5 +1,6 @@
-// The driver registry. Drivers register a factory by name; the built-in drivers are loaded lazily
-// (through drivers/index.ts) so a command pays only for what it uses.
+// Registries by name: drivers today, reloaders and artifact stores beside them. A registry knows
+// nothing of what it holds; built-ins are registered lazily by the CLI's composition root, so a
+// command pays only for what it uses and the core never imports a driver.
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -7,67 +8,117 @@ import { TogoError, UnknownDriverError } from "./errors.js";
 import type { Reporter } from "./log.js";
 import type { Driver, RunOptions } from "./spec.js";
 
+const NAME = /^[a-z][a-z0-9-]{0,40}$/;
+
+export class Registry<F> {
+  private readonly factories = new Map<string, F>();
+  /** Registered by name but not loaded yet: name → the import that registers it. */
+  private readonly lazy = new Map<string, () => Promise<unknown>>();
+
+  constructor(
+    readonly kind: string,
+    private readonly unknown: (name: string, known: string[], source: string) => Error,
+  ) {}
+
+  register(name: string, factory: F): void {
+    if (!NAME.test(name)) throw new TogoError(`${this.kind} name "${name}" must match ${NAME}`, 2);
+    this.factories.set(name, factory);
+  }
+
+  /** Makes `name` known; `load` (an import that calls register) runs when it is first asked for. */
+  registerLazy(name: string, load: () => Promise<unknown>): void {
+    if (!this.factories.has(name)) this.lazy.set(name, load);
+  }
+
+  unregister(name: string): void {
+    this.factories.delete(name);
+    this.lazy.delete(name);
+  }
+
+  has(name: string): boolean {
+    return this.factories.has(name) || this.lazy.has(name);
+  }
+
+  /** Every name, loaded or not, sorted. */
+  names(): string[] {
+    return [...new Set([...this.factories.keys(), ...this.lazy.keys()])].sort();
+  }
+
+  async get(name: string, source = "togo.yaml"): Promise<F> {
+    const load = this.lazy.get(name);
+    if (load && !this.factories.has(name)) {
+      await load();
+      this.lazy.delete(name);
+    }
+    const factory = this.factories.get(name);
+    if (!factory) throw this.unknown(name, this.names(), source);
+    return factory;
+  }
+}
+
+// --- drivers ---
+
 export interface DriverContext {
   log: Reporter;
   opts: RunOptions;
+  /** Aborted when the user interrupts (Ctrl-C, SIGTERM): stages stop and clean up. */
+  signal?: AbortSignal;
 }
 
 export type DriverFactory = (ctx: DriverContext) => Driver;
 
-const factories = new Map<string, DriverFactory>();
-/** Built-in drivers not loaded yet: name → the import that registers it. */
-const lazy = new Map<string, () => Promise<unknown>>();
-let builtinsLoaded = false;
-
-const NAME = /^[a-z][a-z0-9-]{0,40}$/;
+const driverRegistry = new Registry<DriverFactory>("driver", (name, known, source) => new UnknownDriverError(name, known, source));
 
 export function registerDriver(name: string, factory: DriverFactory): void {
-  if (!NAME.test(name)) throw new TogoError(`driver name "${name}" must match ${NAME}`, 2);
-  factories.set(name, factory);
+  driverRegistry.register(name, factory);
 }
 
-/** Registered driver names (built-ins included, loaded or not), sorted. */
+export function registerLazyDriver(name: string, load: () => Promise<unknown>): void {
+  driverRegistry.registerLazy(name, load);
+}
+
+/** Registered driver names (loaded or not), sorted. */
 export function drivers(): string[] {
-  return [...new Set([...factories.keys(), ...lazy.keys()])].sort();
+  return driverRegistry.names();
 }
 
 export function hasDriver(name: string): boolean {
-  return factories.has(name) || lazy.has(name);
+  return driverRegistry.has(name);
 }
 
 /** For tests: forget a driver registered by the test itself. */
 export function unregisterDriver(name: string): void {
-  factories.delete(name);
+  driverRegistry.unregister(name);
 }
 
-/** Makes the built-in drivers known by name; each module is imported when it is first asked for. */
-export async function loadBuiltinDrivers(): Promise<void> {
-  if (builtinsLoaded) return;
-  builtinsLoaded = true;
-  const { builtinDrivers } = await import("../../drivers/index.js");
-  for (const [name, load] of Object.entries(builtinDrivers)) if (!factories.has(name)) lazy.set(name, load);
+export async function createDriver(name: string, ctx: DriverContext, source = "deploy.provider"): Promise<Driver> {
+  return (await driverRegistry.get(name, source))(ctx);
+}
+
+// --- plugins ---
+
+/** What a plugin's default export receives. */
+export interface PluginApi {
+  registerDriver: typeof registerDriver;
+  [more: string]: unknown;
 }
 
 /**
- * Loads third-party drivers named under `plugins:`: npm packages resolved from the project
- * directory, whose import calls `registerDriver`.
+ * Loads the npm packages named under `plugins:`, resolved from the project directory. A plugin
+ * either registers itself on import or exports a function that receives the plugin API, which
+ * keeps it free of a second copy of togo's registries.
  */
-export async function loadPlugins(plugins: string[], projectDir: string): Promise<void> {
+export async function loadPlugins(plugins: string[], projectDir: string, api: PluginApi): Promise<void> {
   const require = createRequire(join(projectDir, "package.json"));
   for (const name of plugins) {
     let resolved: string;
     try {
       resolved = require.resolve(name);
     } catch {
-      throw new TogoError(
-        `plugin "${name}" (plugins: in togo.yaml) is not installed in ${projectDir}; run: npm install ${name}`,
-        2,
-      );
+      throw new TogoError(`plugin "${name}" (plugins: in togo.yaml) is not installed in ${projectDir}; run: npm install ${name}`, 2);
     }
     const mod = (await importModule(pathToFileURL(resolved).href)) as { default?: unknown };
-    // A plugin either calls registerDriver itself (importing togo) or exports a function that
-    // receives it, which keeps it free of a second copy of togo's registry.
-    if (typeof mod.default === "function") await (mod.default as (api: { registerDriver: typeof registerDriver }) => unknown)({ registerDriver });
+    if (typeof mod.default === "function") await (mod.default as (api: PluginApi) => unknown)(api);
   }
 }
 
@@ -78,15 +129,4 @@ export async function loadPlugins(plugins: string[], projectDir: string): Promis
 function importModule(url: string): Promise<unknown> {
   const lent = (globalThis as { __togoImport?: (url: string) => Promise<unknown> }).__togoImport;
   return lent ? lent(url) : import(url);
-}
-
-export async function createDriver(name: string, ctx: DriverContext, source = "deploy.provider"): Promise<Driver> {
-  const load = lazy.get(name);
-  if (load && !factories.has(name)) {
-    await load();
-    lazy.delete(name);
-  }
-  const factory = factories.get(name);
-  if (!factory) throw new UnknownDriverError(name, drivers(), source);
-  return factory(ctx);
 }

@@ -1,4 +1,5 @@
-// The contract (../shared/design.md): Spec, Result, Status, Deployer. Everything else hangs on these.
+// The contract: Spec, Result, Status, Deployer, and the Driver/Shipping/Target pieces a driver is
+// composed of. Everything else hangs on these.
 import type { ConfigProblem } from "./errors.js";
 
 export type Engine = "cdktf" | "terraform";
@@ -31,6 +32,18 @@ export interface S3State {
   /** Extra backend attributes passed as they are (e.g. skip_* flags for S3-compatible stores). */
   options: Record<string, unknown>;
 }
+
+/** User hooks: local shell commands run around a deploy or rollback (togo.yaml `hooks:`). */
+export interface Hooks {
+  pre_build?: string;
+  pre_deploy?: string;
+  post_deploy?: string;
+  on_failure?: string;
+  post_rollback?: string;
+}
+
+export const HOOK_NAMES = ["pre_build", "pre_deploy", "post_deploy", "on_failure", "post_rollback"] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
 
 export interface Spec {
   // The contract's fields.
@@ -67,6 +80,9 @@ export interface Spec {
   terraform: TerraformSettings;
   state?: S3State;
   plugins: string[];
+  hooks: Hooks;
+  /** The stage (`--stage`), when one is chosen; part of every stack name and `.togo` record. */
+  stage?: string;
   /** The config file this spec came from (absolute). */
   configFile: string;
 }
@@ -126,6 +142,44 @@ export interface RunOptions {
   yes: boolean;
   lockWait: number;
   json: boolean;
+}
+
+/**
+ * Where a release goes: this machine (no `host`) or a host over SSH. Drivers make targets from the
+ * Spec or from their stack's outputs; the shipping strategy turns them into connections.
+ */
+export interface Target {
+  host?: string;
+  user?: string;
+  port?: number;
+  identityFile?: string;
+  knownHosts?: string;
+  sshConfig?: string;
+  /** As on the target: absolute, or `~/…` on a remote host. */
+  appDir: string;
+  /** Where users reach the app. */
+  url: string;
+}
+
+/** What serves on a target right now (the live half of `status`). */
+export interface LiveStatus {
+  state: State;
+  version?: string;
+  healthy: boolean;
+  message: string;
+}
+
+/** How a driver gets a release onto its targets and back (the versioned-release strategy, …). */
+export interface Shipping {
+  deploy(spec: Spec, targets: Target[]): Promise<Result>;
+  rollback(spec: Spec, targets: Target[], version?: string): Promise<Result>;
+  releases(spec: Spec, targets: Target[]): Promise<Release[]>;
+  live(spec: Spec, targets: Target[]): Promise<LiveStatus>;
+  logs(spec: Spec, targets: Target[], opts: LogOptions): Promise<void>;
+  exec(spec: Spec, targets: Target[], command: string[]): Promise<number>;
+  releaseLock(spec: Spec, targets: Target[]): Promise<Result>;
+  /** Stops the app and removes what shipping put on the target (service, site, app dir). */
+  remove(spec: Spec, targets: Target[]): Promise<void>;
 }
 
 /** A Deployer plus the optional operations the CLI offers. Missing ones are "unsupported". */

@@ -1,10 +1,11 @@
-// The local transport: scripts run under this machine's sh.
+// The local transport: commands run under this machine's sh.
 import { cp, mkdir, rm, stat, readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { OperationError } from "../core/errors.js";
 import { expandHome } from "../core/home.js";
-import type { CommandResult, RunOptions, Transport } from "./transport.js";
+import { hostFactsCommand, parseHostFacts } from "./facts.js";
+import type { Command, CommandResult, HostFacts, RunOptions, Transport } from "./transport.js";
 
 export async function sizeOf(path: string): Promise<number> {
   const s = await stat(path);
@@ -14,27 +15,40 @@ export async function sizeOf(path: string): Promise<number> {
   return total;
 }
 
-/** Turns a finished script into an OperationError that says what failed and shows its stderr. */
-export function checkResult(result: CommandResult, target: string, opts: RunOptions): CommandResult {
+/** Turns a finished command into an OperationError that says what failed and shows its stderr. */
+export function checkResult(result: CommandResult, target: string, cmd: Command, opts: RunOptions): CommandResult {
   if (result.code === 0 || opts.check === false) return result;
   const detail = (result.stderr || result.stdout).trim().split("\n").slice(-15).join("\n");
-  throw new OperationError(`${opts.what ?? "a command"} failed on ${target} (exit ${result.code})${detail ? `:\n${detail}` : ""}`);
+  throw new OperationError(`${cmd.what ?? cmd.op} failed on ${target} (exit ${result.code})${detail ? `:\n${detail}` : ""}`);
 }
 
 export class LocalTransport implements Transport {
   readonly target = "local";
   readonly stats = { commands: 0, bytesUploaded: 0, connections: 0 };
+  private probed?: HostFacts;
 
-  async run(script: string, opts: RunOptions = {}): Promise<CommandResult> {
+  async run(cmd: Command, opts: RunOptions = {}): Promise<CommandResult> {
     this.stats.commands++;
-    const r = await execa("sh", ["-c", script], {
-      input: opts.input ?? "",
+    const r = await execa("sh", ["-c", cmd.script], {
+      input: cmd.input ?? "",
       reject: false,
       stripFinalNewline: false,
+      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
       ...(opts.inherit ? { stdout: "inherit", stderr: "inherit" } : {}),
     });
     const result = { code: r.exitCode ?? 1, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
-    return checkResult(result, this.target, opts);
+    return checkResult(result, this.target, cmd, opts);
+  }
+
+  async interactive(cmd: Command): Promise<number> {
+    this.stats.commands++;
+    const r = await execa("sh", ["-c", cmd.script], { stdio: "inherit", reject: false });
+    return r.exitCode ?? 1;
+  }
+
+  async facts(): Promise<HostFacts> {
+    this.probed ??= parseHostFacts((await this.run(hostFactsCommand())).stdout);
+    return this.probed;
   }
 
   async upload(localPath: string, remotePath: string): Promise<number> {

@@ -15,7 +15,8 @@ import { execa, type ResultPromise } from "execa";
 import { OperationError, UsageError } from "../core/errors.js";
 import { q } from "../core/shell.js";
 import { checkResult, sizeOf } from "./local.js";
-import type { CommandResult, RunOptions, Transport } from "./transport.js";
+import { hostFactsCommand, parseHostFacts } from "./facts.js";
+import type { Command, CommandResult, HostFacts, RunOptions, Transport } from "./transport.js";
 
 export type HostKeyChecking = "accept-new" | "yes";
 
@@ -89,6 +90,33 @@ export function muxOptions(controlPath: string): string[] {
 /** The remote command: the login shell runs `sh -c '<script>'` (one quoted word). */
 export function remoteCommand(script: string): string {
   return `sh -c ${q(script)}`;
+}
+
+/** Where a stoppable remote command records its process group, so an interrupt can stop all of it. */
+const RUNS_DIR = `"$HOME"/.cache/togo/runs`;
+
+/**
+ * `script` made stoppable: sshd starts every command as a session leader, so the command's process
+ * group is the whole tree it starts (except what detaches on purpose, like a released app). It is
+ * recorded under a run id for stopRunScript.
+ */
+export function trackedScript(id: string, script: string): string {
+  return [
+    `d=${RUNS_DIR}; mkdir -p "$d" 2>/dev/null`,
+    `if read -r l < /proc/$$/stat 2>/dev/null; then set -- \${l##*")"}; printf '%s\\n' "$3" > "$d/${id}"; fi`,
+    `sh -c ${q(script)}`,
+    `rc=$?; rm -f "$d/${id}"; exit $rc`,
+  ].join("\n");
+}
+
+/** Stops the process group of a tracked command: TERM, then KILL after 5 s. Prints `stopped` when there was one. */
+export function stopRunScript(id: string): string {
+  return [
+    `f=${RUNS_DIR}/${id}; g=$(cat "$f" 2>/dev/null); [ -n "$g" ] || exit 0`,
+    `kill -TERM "-$g" 2>/dev/null; i=0`,
+    `while kill -0 "-$g" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done`,
+    `kill -KILL "-$g" 2>/dev/null; rm -f "$f"; echo stopped`,
+  ].join("\n");
 }
 
 export function runArgs(t: SshTarget, controlPath: string, script: string, tty = false): string[] {
@@ -199,48 +227,8 @@ export function knownHostKeys(text: string, host: string, port: number): string[
 }
 
 /** The known_hosts file ssh uses for this target (deploy.known_hosts, else ~/.ssh/known_hosts). */
-export function knownHostsFile(t: SshTarget): string {
+export function knownHostsFile(t: Pick<SshTarget, "knownHosts">): string {
   return t.knownHosts ?? join(homedir(), ".ssh", "known_hosts");
-}
-
-/**
- * The host key to pin in terraform's connection block. ed25519 first: OpenSSH prefers it, so it is
- * the key accept-new recorded. Undefined when the host is not in known_hosts yet.
- */
-export function pinnedHostKey(t: SshTarget): string | undefined {
-  const file = knownHostsFile(t);
-  if (!existsSync(file)) return undefined;
-  const keys = knownHostKeys(readFileSync(file, "utf8"), t.host, t.port);
-  return keys.find((k) => k.startsWith("ssh-ed25519 ")) ?? keys[0];
-}
-
-// --- what the host has, probed once per connection ---
-
-export interface HostFacts {
-  home: string;
-  /** PID 1 is systemd. */
-  systemd: boolean;
-  /** `systemctl --user` answers (a user manager runs: lingering or a session). */
-  userSystemd: boolean;
-  caddy: boolean;
-  rsync: boolean;
-}
-
-export function hostFactsScript(): string {
-  const yn = (name: string, test: string) => `if ${test}; then echo ${name}=yes; else echo ${name}=no; fi`;
-  return [
-    `printf 'home=%s\\n' "$HOME"`,
-    yn("systemd", "[ -d /run/systemd/system ]"),
-    `XDG_RUNTIME_DIR="\${XDG_RUNTIME_DIR:-/run/user/$(id -u)}"; export XDG_RUNTIME_DIR`,
-    yn("user_systemd", "[ -d /run/systemd/system ] && systemctl --user show-environment >/dev/null 2>&1"),
-    yn("caddy", "command -v caddy >/dev/null 2>&1"),
-    yn("rsync", "command -v rsync >/dev/null 2>&1"),
-  ].join("\n");
-}
-
-export function parseHostFacts(out: string): HostFacts {
-  const kv = Object.fromEntries(out.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
-  return { home: kv.home ?? "", systemd: kv.systemd === "yes", userSystemd: kv.user_systemd === "yes", caddy: kv.caddy === "yes", rsync: kv.rsync === "yes" };
 }
 
 /** A `~/` path made absolute with the remote home (rsync and scp want absolute paths). */
@@ -275,6 +263,9 @@ export class SshTransport implements Transport {
   private forwards = new Map<number, string>();
   private probed?: HostFacts;
   private localRsync?: boolean;
+  private runs = 0;
+  /** Remote commands an interrupt stopped. */
+  stopped = 0;
 
   constructor(readonly conn: SshTarget) {
     validateTarget(conn);
@@ -336,44 +327,77 @@ export class SshTransport implements Transport {
 
   /** What the host has (home, systemd, caddy, rsync); probed once per transport. */
   async facts(): Promise<HostFacts> {
-    if (!this.probed) this.probed = parseHostFacts((await this.run(hostFactsScript(), { what: "probing the host" })).stdout);
+    this.probed ??= parseHostFacts((await this.run(hostFactsCommand())).stdout);
     return this.probed;
   }
 
-  async run(script: string, opts: RunOptions = {}): Promise<CommandResult> {
+  async run(cmd: Command, opts: RunOptions = {}): Promise<CommandResult> {
     await this.connect();
     this.stats.commands++;
-    const r = await execa("ssh", runArgs(this.conn, this.controlPath, script), {
-      input: opts.input ?? "",
+    if (opts.signal?.aborted) return checkResult({ code: 130, stdout: "", stderr: "interrupted before it started" }, this.target, cmd, opts);
+    // A command that may be interrupted records its process group on the host: killing the local
+    // ssh client would not stop it (the master holds its pipes and the remote side runs on).
+    const id = opts.signal ? `${process.pid}-${++this.runs}` : undefined;
+    const proc = execa("ssh", runArgs(this.conn, this.controlPath, id ? trackedScript(id, cmd.script) : cmd.script), {
+      input: cmd.input ?? "",
       reject: false,
       stripFinalNewline: false,
       ...(opts.inherit ? { stdout: "inherit", stderr: "inherit" } : {}),
     });
+    const stop = () => void this.stopRemote(id!, proc);
+    if (id) opts.signal!.addEventListener("abort", stop, { once: true });
+    const r = await proc.finally(() => opts.signal?.removeEventListener("abort", stop));
     const result = { code: r.exitCode ?? 255, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
-    if (result.code === 255) await this.settle();
+    if (result.code === 255 && !opts.signal?.aborted) await this.settle();
     if (result.code === 255 && this.master?.exited) {
-      throw new OperationError(`${opts.what ?? "a command"}: the SSH connection to ${this.target} was lost\n${describeSshFailure(this.master.stderr, this.target)}`);
+      throw new OperationError(`${cmd.what ?? cmd.op}: the SSH connection to ${this.target} was lost\n${describeSshFailure(this.master.stderr, this.target)}`);
     }
-    return checkResult(result, this.target, opts);
+    return checkResult(result, this.target, cmd, opts);
+  }
+
+  /**
+   * Stops an interrupted command on the host (its whole process group) over a session of its own,
+   * so its ssh client ends with it; if the host does not answer, the local client is let go.
+   */
+  private async stopRemote(id: string, proc: ResultPromise): Promise<void> {
+    const giveUp = setTimeout(() => {
+      proc.kill("SIGKILL");
+      proc.stdout?.destroy();
+      proc.stderr?.destroy();
+    }, 10_000);
+    giveUp.unref();
+    const r = await execa("ssh", runArgs(this.conn, this.controlPath, stopRunScript(id)), { reject: false, timeout: 9000 });
+    if (String(r.stdout).includes("stopped")) this.stopped++;
   }
 
   /** Runs an interactive command (a TTY when this process has one), streaming its output. */
-  async interactive(script: string): Promise<number> {
+  async interactive(cmd: Command): Promise<number> {
     await this.connect();
     this.stats.commands++;
     const tty = Boolean(process.stdin.isTTY);
-    const r = await execa("ssh", runArgs(this.conn, this.controlPath, script, tty), { stdio: "inherit", reject: false });
+    const r = await execa("ssh", runArgs(this.conn, this.controlPath, cmd.script, tty), { stdio: "inherit", reject: false });
     return r.exitCode ?? 255;
   }
 
-  async upload(localPath: string, remotePath: string): Promise<number> {
+  async upload(localPath: string, remotePath: string, opts: { signal?: AbortSignal } = {}): Promise<number> {
     const facts = await this.facts();
     const dest = remoteAbsolute(remotePath, facts.home);
     const isDir = statSync(localPath).isDirectory();
     const method = await this.uploadMethod(facts);
     this.stats.commands++;
     const [file, args] = method === "rsync" ? ["rsync", rsyncArgs(this.conn, this.controlPath, localPath, dest, isDir)] : ["scp", scpArgs(this.conn, this.controlPath, localPath, dest, isDir)];
-    const r = await execa(file, args, { reject: false, all: true });
+    // Its own process group: an interrupt stops rsync/scp and the ssh client they started.
+    const proc = execa(file, args, { reject: false, all: true, detached: true });
+    const stop = () => {
+      try {
+        process.kill(-proc.pid!, "SIGTERM");
+      } catch {
+        // already gone
+      }
+      setTimeout(() => (proc.all?.destroy(), proc.stdout?.destroy(), proc.stderr?.destroy()), 2000).unref();
+    };
+    opts.signal?.addEventListener("abort", stop, { once: true });
+    const r = await proc.finally(() => opts.signal?.removeEventListener("abort", stop));
     if (r.exitCode !== 0) {
       await this.settle();
       const lost = this.master?.exited ? ` (the SSH connection was lost)` : "";

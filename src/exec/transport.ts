@@ -1,4 +1,17 @@
-// A transport runs the release engine's scripts on a target: this machine, or a host over SSH.
+// A transport runs remote work on a target: this machine, or a host over SSH. Remote work is data
+// (a Command: a named POSIX sh script, built by a small pure function) and a transport is the one
+// executor, so a recording fake can stand in for the real thing in unit tests.
+
+/** One piece of remote work. */
+export interface Command {
+  /** What it is, stable across versions (`lock.acquire`, `release.install`, …): for tests and traces. */
+  op: string;
+  script: string;
+  /** Bytes for the script's stdin (how secrets travel: never on a command line). */
+  input?: string;
+  /** What it does, for error messages. */
+  what?: string;
+}
 
 export interface CommandResult {
   code: number;
@@ -7,26 +20,45 @@ export interface CommandResult {
 }
 
 export interface RunOptions {
-  /** Bytes for the script's stdin (how secrets travel: never on a command line). */
-  input?: string;
   /** Throw an OperationError when the script exits non-zero (default true). */
   check?: boolean;
-  /** What the script does, for error messages. */
-  what?: string;
   /** Stream output to this process's stdout/stderr instead of capturing it. */
   inherit?: boolean;
+  /** Stops the command when aborted (an interrupted deploy). */
+  signal?: AbortSignal;
 }
 
 export interface Transport {
   /** `local` or `user@host:port`, for messages. */
   readonly target: string;
-  /** Runs a POSIX sh script on the target. */
-  run(script: string, opts?: RunOptions): Promise<CommandResult>;
+  run(command: Command, opts?: RunOptions): Promise<CommandResult>;
   /** Copies a local file or directory to `remotePath` (a plain path; `~/` allowed). Returns bytes sent. */
-  upload(localPath: string, remotePath: string): Promise<number>;
+  upload(localPath: string, remotePath: string, opts?: { signal?: AbortSignal }): Promise<number>;
   /** A base URL from this machine that reaches `port` on the target's loopback. */
   reach(port: number): Promise<string>;
+  /** Runs a command attached to this terminal (togo exec); returns its exit code. */
+  interactive(command: Command): Promise<number>;
+  /** What the host has (home, systemd, Caddy, rsync); probed once. */
+  facts(): Promise<HostFacts>;
   /** Counts for tests and benchmarks. */
   readonly stats: { commands: number; bytesUploaded: number; connections: number };
   close(): Promise<void>;
+}
+
+export interface HostFacts {
+  home: string;
+  /** PID 1 is systemd. */
+  systemd: boolean;
+  /**
+   * `systemctl --user` answers AND lingering is on. A manager that only runs for the SSH session
+   * stops ~10 s after the last logout (logind's UserStopDelaySec), taking a user unit with it.
+   */
+  userSystemd: boolean;
+  caddy: boolean;
+  rsync: boolean;
+}
+
+/** A Command from its parts. */
+export function command(op: string, script: string, extra: { input?: string; what?: string } = {}): Command {
+  return { op, script, ...extra };
 }

@@ -10,21 +10,22 @@ import { execa } from "execa";
 import { LockHeldError, OperationError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
 import type { Spec, StackSource } from "../core/spec.js";
+import { OUT_DIR, workspaceOf } from "../core/workspace.js";
 import { TOGO_VERSION } from "../core/version.js";
 
-export const OUT_DIR = "cdktf.out";
+export { OUT_DIR };
 
 export function outDir(spec: Spec): string {
-  return process.env.CDKTF_OUTDIR ? resolve(process.env.CDKTF_OUTDIR) : join(spec.dir, OUT_DIR);
+  return workspaceOf(spec).outDir();
 }
 
 export function stackDir(spec: Spec, name: string): string {
-  return join(spec.dir, OUT_DIR, "stacks", name);
+  return workspaceOf(spec).stackDir(name);
 }
 
 /** Where cdktf's local backend keeps a stack's state (project root). */
 export function localStatePath(spec: Spec, name: string): string {
-  return join(spec.dir, `terraform.${name}.tfstate`);
+  return workspaceOf(spec).localStatePath(name);
 }
 
 /** The provider-installation CLI config for a filesystem mirror (offline installs). */
@@ -54,7 +55,7 @@ export function terraformEnv(spec: Spec, base: NodeJS.ProcessEnv = process.env):
     CI: base.CI ?? "1",
   };
   if (spec.terraform.pluginMirror) {
-    const rc = join(spec.dir, ".togo", "terraform.rc");
+    const rc = workspaceOf(spec).terraformRc;
     const text = cliConfigText(spec.terraform.pluginMirror);
     if (!existsSync(rc) || readFileSync(rc, "utf8") !== text) {
       mkdirSync(dirname(rc), { recursive: true });
@@ -176,7 +177,7 @@ interface ProvisionRecord {
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
 function recordPath(spec: Spec, name: string): string {
-  return join(spec.dir, ".togo", "provision", `${name}.json`);
+  return workspaceOf(spec).provisionRecord(name);
 }
 
 export function propsHash(stack: StackSource): string {
@@ -291,7 +292,7 @@ export async function outputs(spec: Spec, name: string): Promise<Record<string, 
   if (spec.state) return terraformOutputs(spec, name, [`-chdir=${stackDir(spec, name)}`]);
   const identity = localStateIdentity(spec, name);
   if (!identity) return {};
-  const cacheFile = join(spec.dir, ".togo", "outputs", `${name}.json`);
+  const cacheFile = workspaceOf(spec).outputsCache(name);
   try {
     const cached = JSON.parse(readFileSync(cacheFile, "utf8")) as { lineage: string; serial: number; outputs: Record<string, unknown> };
     if (cached.lineage === identity.lineage && cached.serial === identity.serial) return cached.outputs;

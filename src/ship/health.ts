@@ -36,6 +36,8 @@ export interface WaitOptions {
   intervalSeconds: number;
   /** Checked between probes: stop early when the process is already gone. */
   stillRunning?: () => Promise<boolean>;
+  /** Stops waiting (an interrupted deploy). */
+  signal?: AbortSignal;
 }
 
 export interface WaitResult extends Probe {
@@ -54,11 +56,29 @@ export async function waitHealthy(url: string, opts: WaitOptions): Promise<WaitR
     last = await probe(url, Math.max(100, Math.min(5000, left)));
     if (last.ok) return { ...last, attempts, ms: performance.now() - start };
     if (performance.now() + opts.intervalSeconds * 1000 >= deadline) break;
+    if (opts.signal?.aborted) {
+      last = { ...last, detail: `${last.detail}; interrupted` };
+      break;
+    }
     if (opts.stillRunning && !(await opts.stillRunning())) {
       last = { ...last, detail: `${last.detail}; the process exited` };
       break;
     }
-    await new Promise((r) => setTimeout(r, opts.intervalSeconds * 1000));
+    await sleep(opts.intervalSeconds * 1000, opts.signal);
   }
   return { ...last, attempts, ms: performance.now() - start };
+}
+
+/** Resolves after `ms`, or at once when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }

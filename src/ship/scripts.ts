@@ -1,12 +1,14 @@
-// The release engine's remote work, built as data: each function returns a POSIX sh script and
-// does nothing else. A transport (local shell, OpenSSH) runs them. Tests assert the scripts
-// without a host; integration tests run them for real.
+// The versioned-release strategy's remote work, built as data: each function returns a POSIX sh
+// script and does nothing else; `releaseDir(appDir)` names them as Commands that a transport (local
+// shell, OpenSSH) runs. Tests assert the scripts without a host, run them under a real sh, and stand
+// in for the host with a recording fake transport keyed on the op names.
 //
 // Layout under app_dir (design.md):
 //   .env  .versions  current -> v<V>  v<V>/  plus togo's own: .env.next (the env of a release
 //   being verified), .failed (failed versions, newest first), .lock/, .uploads/<sha256> (the
 //   content-addressed artifact cache), logs/<V>.log, run/<name>.pid
 import { q, qpath, script } from "../core/shell.js";
+import { command, type Command } from "../exec/transport.js";
 
 export const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 /** Exit code of a script that found the lock held. */
@@ -228,13 +230,16 @@ export function switchScript(appDir: string, version: string, takeNextEnv = true
   );
 }
 
-/** Undoes a switch whose cutover failed: back to `previous` and its env, or to nothing at all. */
-export function restoreScript(appDir: string, previous: string | undefined): string {
+/**
+ * Undoes a switch whose cutover failed: back to `previous` (and, when the switch made a new env
+ * live, to the env before it), or to nothing at all.
+ */
+export function restoreScript(appDir: string, previous: string | undefined, restoreEnv = true): string {
   const p = paths(appDir);
   if (previous === undefined) return script(`cd ${p.dir} || exit 1`, `rm -f current .env .env.prev`);
   return script(
     `cd ${p.dir} || exit 1`,
-    `if [ -f .env.prev ]; then mv -f .env.prev .env; fi`,
+    restoreEnv && `if [ -f .env.prev ]; then mv -f .env.prev .env; fi`,
     `ln -sfn ${q(releaseFolder(previous))} .current.tmp && mv -Tf .current.tmp current`,
   );
 }
@@ -320,11 +325,6 @@ export function readReleasesScript(appDir: string): string {
   );
 }
 
-/** Moves `version` to the front of .versions (rollback rewrites it; deletes nothing). */
-export function rollbackRecordScript(appDir: string, version: string): string {
-  return recordScript(appDir, version);
-}
-
 /** The last `lines` lines of a release's log. */
 export function tailLogScript(appDir: string, version: string, lines: number, follow = false): string {
   return `tail -n ${q(lines)}${follow ? " -F" : ""} ${paths(appDir).log(version)} 2>/dev/null || true`;
@@ -333,3 +333,40 @@ export function tailLogScript(appDir: string, version: string, lines: number, fo
 export function removeAppDirScript(appDir: string): string {
   return `rm -rf ${paths(appDir).dir}`;
 }
+
+/** The release folder of one app on a target, as named Commands. */
+export function releaseDir(appDir: string) {
+  const c = (op: string, text: string, what: string, input?: string): Command => command(op, text, { what, ...(input === undefined ? {} : { input }) });
+  return {
+    appDir,
+    layout: () => c("layout", layoutScript(appDir), "creating the app directory"),
+    lockAcquire: (info: string) => c("lock.acquire", lockAcquireScript(appDir, info), "taking the deploy lock"),
+    lockRelease: (token?: string) => c("lock.release", lockReleaseScript(appDir, token), "releasing the deploy lock"),
+    lockInfo: () => c("lock.info", `cat ${paths(appDir).lock}/info 2>/dev/null || true`, "reading the deploy lock"),
+    current: () => c("current", currentVersionScript(appDir), "reading the current release"),
+    hasUpload: (sha256: string) => c("upload.has", hasUploadScript(appDir, sha256), "looking for the artifact on the target"),
+    storeUpload: (sha256: string) => c("upload.store", `mv -f ${paths(appDir).upload(sha256)}.partial ${paths(appDir).upload(sha256)}`, "storing the upload"),
+    writeEnvNext: (dotenv: string) => c("env.next", writeEnvNextScript(appDir), "writing .env", dotenv),
+    releaseSha: (version: string) => c("release.sha", releaseShaScript(appDir, version), "reading the installed release's sha256"),
+    install: (version: string, sha256: string, name: string) => c("release.install", installScript(appDir, version, sha256, name), `installing release ${version}`),
+    releaseCmd: (version: string, cmd: string, port: number) => c("release.cmd", releaseCmdScript(appDir, version, cmd, port), "running release_cmd"),
+    freePort: (from: number, to: number, start: number) => c("port.free", freePortScript(from, to, start), "finding a free port"),
+    switchTo: (version: string, takeNextEnv: boolean) => c("switch", switchScript(appDir, version, takeNextEnv), "switching current"),
+    restore: (previous: string | undefined, restoreEnv: boolean) => c("switch.restore", restoreScript(appDir, previous, restoreEnv), "switching back"),
+    record: (version: string) => c("record", recordScript(appDir, version), "recording the release"),
+    recordFailed: (version: string) => c("record.failed", recordFailedScript(appDir, version), "recording the failed release"),
+    prune: (keep: number) => c("prune", pruneScript(appDir, keep), "pruning old releases"),
+    pruneUploads: () => c("prune.uploads", pruneUploadsScript(appDir), "pruning the upload cache"),
+    releases: () => c("releases", readReleasesScript(appDir), "reading the releases"),
+    tailLog: (version: string, lines: number, follow = false) => c("logs.tail", tailLogScript(appDir, version, lines, follow), "reading the log"),
+    exec: (argv: string[], port: number) => c("exec", execInReleaseScript(appDir, argv, port), "running a command in the current release"),
+    remove: () => c("app-dir.remove", removeAppDirScript(appDir), "removing the app directory"),
+    /** A release being verified: on a spare port, with the env it will get (.env.next). */
+    candidateStart: (version: string, run: string, port: number) =>
+      c("candidate.start", processStartScript({ appDir, name: "candidate", version, run, port, envFile: "envNext" }), `starting release ${version}`),
+    candidateStop: () => c("candidate.stop", processStopScript(appDir, "candidate"), "stopping the candidate"),
+    candidateStatus: () => c("candidate.status", processStatusScript(appDir, "candidate"), "checking the candidate"),
+  };
+}
+
+export type ReleaseDir = ReturnType<typeof releaseDir>;

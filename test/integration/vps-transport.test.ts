@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { SshTransport, type SshTarget } from "../../src/exec/ssh.js";
+import { command } from "../../src/exec/transport.js";
 import { cleanupTempDirs, freePort, tempDir } from "../helpers/index.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
 
@@ -34,14 +35,14 @@ describe("SshTransport", () => {
     const before = sshd.accepted();
     const t = new SshTransport(target());
     try {
-      for (let i = 0; i < 5; i++) expect((await t.run(`echo ${i}`)).stdout).toBe(`${i}\n`);
+      for (let i = 0; i < 5; i++) expect((await t.run(command("t", `echo ${i}`))).stdout).toBe(`${i}\n`);
       const tricky = `it's "quoted" $HOME \`date\` \\ back\nnew line ünïcødé 🚀\n`;
-      expect((await t.run("cat", { input: tricky })).stdout).toBe(tricky);
-      expect((await t.run("id -un")).stdout.trim()).toBe(sshd.user);
-      const failed = await t.run("echo oops >&2; exit 3", { check: false });
+      expect((await t.run(command("t", "cat", { input: tricky }))).stdout).toBe(tricky);
+      expect((await t.run(command("t", "id -un"))).stdout.trim()).toBe(sshd.user);
+      const failed = await t.run(command("t", "echo oops >&2; exit 3"), { check: false });
       expect(failed.code).toBe(3);
       expect(failed.stderr).toBe("oops\n");
-      await expect(t.run("exit 4", { what: "a failing step" })).rejects.toThrow(/a failing step failed on .* \(exit 4\)/);
+      await expect(t.run(command("t", "exit 4", { what: "a failing step" }))).rejects.toThrow(/a failing step failed on .* \(exit 4\)/);
       expect(t.stats.connections).toBe(1);
       expect(t.stats.commands).toBe(9);
     } finally {
@@ -59,7 +60,7 @@ describe("SshTransport", () => {
     for (const upload of ["rsync", "scp"] as const) {
       const t = new SshTransport(target({ upload }));
       try {
-        await t.run(`mkdir -p ~/up-${upload}`);
+        await t.run(command("t", `mkdir -p ~/up-${upload}`));
         const bytes = await t.upload(join(src, "one.bin"), `~/up-${upload}/one.bin`);
         expect(bytes).toBeGreaterThan(0);
         await t.upload(join(src, "tree"), `~/up-${upload}/tree`);
@@ -98,7 +99,7 @@ describe("SshTransport", () => {
     writeFileSync(empty, "");
     const t = new SshTransport(target({ knownHosts: empty }));
     try {
-      await t.run("true");
+      await t.run(command("t", "true"));
     } finally {
       await t.close();
     }
@@ -109,7 +110,7 @@ describe("SshTransport", () => {
     writeFileSync(wrong, `[127.0.0.1]:${sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n`);
     const bad = new SshTransport(target({ knownHosts: wrong }));
     try {
-      await expect(bad.run("true")).rejects.toThrow(/host key does not match known_hosts/);
+      await expect(bad.run(command("t", "true"))).rejects.toThrow(/host key does not match known_hosts/);
       expect(bad.stats.commands).toBe(0);
     } finally {
       await bad.close();
@@ -117,7 +118,7 @@ describe("SshTransport", () => {
 
     const strict = new SshTransport(target({ knownHosts: join(dir, "none"), hostKeyChecking: "yes" }));
     try {
-      await expect(strict.run("true")).rejects.toThrow(/ssh to .* failed/);
+      await expect(strict.run(command("t", "true"))).rejects.toThrow(/ssh to .* failed/);
     } finally {
       await strict.close();
     }
@@ -126,12 +127,12 @@ describe("SshTransport", () => {
   test("a killed connection fails the command in flight; the next command opens a new, counted one", async () => {
     const t = new SshTransport(target());
     try {
-      await t.run("true");
-      const inFlight = t.run("sleep 30", { what: "a long step" });
+      await t.run(command("t", "true"));
+      const inFlight = t.run(command("t", "sleep 30", { what: "a long step" }));
       await new Promise((r) => setTimeout(r, 300));
       sshd.killSessions();
       await expect(inFlight).rejects.toThrow(/a long step/);
-      expect((await t.run("echo back")).stdout).toBe("back\n");
+      expect((await t.run(command("t", "echo back"))).stdout).toBe("back\n");
       expect(t.stats.connections).toBe(2);
     } finally {
       await t.close();

@@ -2,7 +2,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createReporter } from "../../src/core/log.js";
-import { createDriver, drivers, loadBuiltinDrivers, registerDriver, unregisterDriver, type DriverContext } from "../../src/core/registry.js";
+import { createDriver, drivers, registerDriver, unregisterDriver, type DriverContext } from "../../src/core/registry.js";
+import { registerBuiltinDrivers } from "../../drivers/index.js";
 import { openService } from "../../src/cli/service.js";
 import type { Driver } from "../../src/core/spec.js";
 import { UnknownDriverError, UnsupportedOperationError } from "../../src/core/errors.js";
@@ -19,7 +20,7 @@ function fakeDriver(name: string): Driver {
 }
 
 test("drivers() lists registered names sorted, built-ins included", async () => {
-  await loadBuiltinDrivers();
+  registerBuiltinDrivers();
   registerDriver("zeta-test", () => fakeDriver("zeta-test"));
   registerDriver("alpha-test", () => fakeDriver("alpha-test"));
   try {
@@ -33,7 +34,7 @@ test("drivers() lists registered names sorted, built-ins included", async () => 
 });
 
 test("an unknown driver is a usage error that lists the known ones", async () => {
-  await loadBuiltinDrivers();
+  registerBuiltinDrivers();
   const ctx = { log: quiet, opts: { force: false, yes: false, lockWait: 0, json: false } } as DriverContext;
   await expect(createDriver("nope", ctx)).rejects.toThrow(UnknownDriverError);
   await expect(createDriver("nope", ctx)).rejects.toThrow(/known drivers: aws, docker, local, vps/);
@@ -41,7 +42,7 @@ test("an unknown driver is a usage error that lists the known ones", async () =>
 });
 
 test("built-in drivers are known by name before their modules load, and load when asked for", async () => {
-  await loadBuiltinDrivers();
+  registerBuiltinDrivers();
   expect(drivers()).toEqual(expect.arrayContaining(["aws", "docker", "local", "vps"]));
   const ctx = { log: quiet, opts: { force: false, yes: false, lockWait: 0, json: false } } as DriverContext;
   expect((await createDriver("local", ctx)).name).toBe("local");

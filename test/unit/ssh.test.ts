@@ -8,11 +8,9 @@ import {
   connectOptions,
   describeSshFailure,
   forwardArgs,
-  hostFactsScript,
   knownHostKeys,
   masterArgs,
   muxOptions,
-  parseHostFacts,
   parseRsyncBytes,
   remoteAbsolute,
   remoteCommand,
@@ -22,6 +20,7 @@ import {
   validateTarget,
   type SshTarget,
 } from "../../src/exec/ssh.js";
+import { hostFactsCommand, parseHostFacts } from "../../src/exec/facts.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
 
 afterAll(cleanupTempDirs);
@@ -105,7 +104,7 @@ test("ssh failures say what to do", () => {
 });
 
 test("host facts: one probe script, parsed", async () => {
-  const r = await execa("sh", ["-c", hostFactsScript()]);
+  const r = await execa("sh", ["-c", hostFactsCommand().script]);
   const facts = parseHostFacts(r.stdout);
   expect(facts.home).toBe(process.env.HOME);
   expect(facts.systemd).toBe(false); // PID 1 is not systemd on this machine

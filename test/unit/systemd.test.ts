@@ -75,7 +75,7 @@ test("the systemctl scripts, as data", () => {
 
   const m = systemdManager({ app: "hello", appDir: "~/apps/hello", run: "node server.js", port: 3000 });
   expect(m.kind).toBe("systemd");
-  const restart = m.restartScript("2");
+  const restart = m.restart("2").script;
   // A release the process manager started before must free the port first.
   expect(restart.indexOf("run/app.pid")).toBeLessThan(restart.indexOf("systemctl --user restart"));
   expect(restart).toContain("TOGO_VERSION=2");

@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { Testing } from "cdktf";
 import type {} from "cdktf/lib/testing/adapters/jest.js";
-import { appUrl, bootstrapScript, chooseService, pinHostKey, readVpsOptions, VpsDriver } from "../../drivers/vps/index.js";
+import { appUrl, bootstrapScript, pinHostKey, readVpsOptions, VpsDriver } from "../../drivers/vps/index.js";
+import { chooseService } from "../../src/ship/service/index.js";
 import { parseConfig } from "../../src/config/load.js";
 import { createReporter } from "../../src/core/log.js";
 import type { Spec } from "../../src/core/spec.js";
@@ -133,8 +134,8 @@ test("options, service choice, URL", () => {
   const { options, problems } = readVpsOptions(s);
   expect(problems).toEqual([]);
   expect(options).toMatchObject({ service: "auto", installCaddy: true, https: false, bwlimit: 512, caddyDir: "/etc/caddy/togo.d", caddyfile: "/etc/caddy/Caddyfile", hostKeyChecking: "accept-new", upload: "auto" });
-  expect(appUrl(s, options)).toBe("http://hello.example.com");
-  expect(appUrl(spec(BASE), readVpsOptions(spec(BASE)).options)).toBe("http://203.0.113.10:3000");
+  expect(appUrl(s, options!)).toBe("http://hello.example.com");
+  expect(appUrl(spec(BASE), readVpsOptions(spec(BASE)).options!)).toBe("http://203.0.113.10:3000");
 
   expect(chooseService("auto", { systemd: true, userSystemd: true }, "h")).toBe("systemd");
   expect(chooseService("auto", { systemd: true, userSystemd: false }, "h")).toBe("process");

@@ -24,8 +24,9 @@ export interface History {
   appliedSecrets?: string;
 }
 
-export function historyFile(projectDir: string, app: string): string {
-  return join(projectDir, ".togo", "docker", app, "releases.json");
+/** The history file in the driver's own record dir (the workspace's `.togo/docker/<app>`). */
+export function historyFile(driverDir: string): string {
+  return join(driverDir, "releases.json");
 }
 
 export function readHistory(file: string): History {

@@ -1,5 +1,5 @@
 import type { CommandModule } from "yargs";
-import { open, print, reporter, run, type GlobalArgs } from "../common.js";
+import { interruptible, open, print, reporter, run, type GlobalArgs } from "../common.js";
 
 interface Args extends GlobalArgs {
   version?: string;
@@ -17,8 +17,10 @@ export const deploy: CommandModule<GlobalArgs, Args> = {
       .example("$0 deploy --version 1.4.0", "ship release v1.4.0"),
   handler: run(async (args: Args) => {
     const log = reporter(args);
-    const { spec, driver } = await open(args, log, { version: args.version, lockWait: args["lock-wait"] });
-    const result = await driver.deploy(spec);
+    const result = await interruptible(async (signal) => {
+      const { spec, driver } = await open(args, log, { version: args.version, lockWait: args["lock-wait"] }, signal);
+      return driver.deploy(spec);
+    });
     log.info(result.message);
     print(args, result, () => result.url ?? result.message);
   }),

@@ -1,6 +1,6 @@
 import type { CommandModule } from "yargs";
 import { UnsupportedOperationError } from "../../core/errors.js";
-import { open, print, reporter, run, type GlobalArgs } from "../common.js";
+import { interruptible, open, print, reporter, run, type GlobalArgs } from "../common.js";
 
 interface Args extends GlobalArgs {
   version?: string;
@@ -19,9 +19,11 @@ export const rollback: CommandModule<GlobalArgs, Args> = {
       .example("$0 rollback 1.3.2", "back to release 1.3.2"),
   handler: run(async (args: Args) => {
     const log = reporter(args);
-    const { spec, driver } = await open(args, log, { lockWait: args["lock-wait"] });
-    if (!driver.rollback) throw new UnsupportedOperationError(driver.name, "rollback");
-    const result = await driver.rollback(spec, args.version);
+    const result = await interruptible(async (signal) => {
+      const { spec, driver } = await open(args, log, { lockWait: args["lock-wait"] }, signal);
+      if (!driver.rollback) throw new UnsupportedOperationError(driver.name, "rollback");
+      return driver.rollback(spec, args.version);
+    });
     print(args, result, () => result.message);
   }),
 };

@@ -8,10 +8,11 @@
 //
 // The unit is rewritten on every restart with the version baked in (TOGO_VERSION, the log file), so
 // deploy and rollback are the same operation. Secrets are only in the EnvironmentFile (.env, 0600).
-import type { ServiceManager } from "../engine.js";
-import * as S from "../scripts.js";
 import { q, script } from "../../core/shell.js";
 import { renderTemplate } from "../../core/template.js";
+import { command } from "../../exec/transport.js";
+import { processStopScript } from "../scripts.js";
+import type { ServiceManager } from "./index.js";
 
 export function unitName(app: string): string {
   return `togo-${app}.service`;
@@ -137,13 +138,18 @@ export interface SystemdManagerInput {
 export function systemdManager(m: SystemdManagerInput): ServiceManager {
   return {
     kind: "systemd",
-    prepareScript: () => "",
-    restartScript: (version) =>
-      // A release the process manager started earlier (before systemd was used) must free the port.
-      S.processStopScript(m.appDir, "app") +
-      "\n" +
-      installUnitScript(m.app, renderUnit({ app: m.app, appDir: m.appDir, run: m.run, port: m.port, version }, m.template, m.templateSource)),
-    stopScript: () => stopUnitScript(m.app),
-    statusScript: () => unitStatusScript(m.app),
+    restart: (version) =>
+      command(
+        "service.restart",
+        script(
+          // A release the process manager started earlier (before systemd was used) must free the port.
+          processStopScript(m.appDir, "app"),
+          installUnitScript(m.app, renderUnit({ app: m.app, appDir: m.appDir, run: m.run, port: m.port, version }, m.template, m.templateSource)),
+        ),
+        { what: `starting release ${version} (systemd)` },
+      ),
+    stop: () => command("service.stop", stopUnitScript(m.app), { what: "stopping the app" }),
+    status: () => command("service.status", unitStatusScript(m.app), { what: "checking the app" }),
+    remove: () => command("service.remove", removeUnitScript(m.app), { what: "removing the unit" }),
   };
 }

@@ -1,0 +1,41 @@
+// The deploy lock on a target: `mkdir` of app_dir/.lock (atomic), holding who, when and which
+// version. A second deploy is refused naming the holder; --lock-wait waits; an old lock is called
+// stale with the way to break it.
+import { hostname, userInfo } from "node:os";
+import { LockHeldError, OperationError } from "../core/errors.js";
+import { LOCK_HELD } from "./scripts.js";
+import type { OpenTarget } from "./target.js";
+
+/** A lock stays valid this long; an older one is reported as stale with how to break it. */
+export const LOCK_TTL_SECONDS = 30 * 60;
+
+export interface HeldLock {
+  token: string;
+  text: string;
+}
+
+export async function acquireLock(t: OpenTarget, app: string, version: string, waitSeconds: number, signal?: AbortSignal): Promise<HeldLock> {
+  const token = `${userInfo().username}@${hostname()}:${process.pid}:${Date.now()}`;
+  const text = `holder=${token} time=${new Date().toISOString()} version=${version} app=${app}`;
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (;;) {
+    const r = await t.transport.run(t.dir.lockAcquire(text), { check: false, signal });
+    if (r.code === 0) return { token, text };
+    if (r.code !== LOCK_HELD) throw new OperationError(`could not take the deploy lock on ${t.name}: ${r.stderr.trim()}`);
+    if (Date.now() >= deadline || signal?.aborted) {
+      const held = r.stdout.trim();
+      const time = /time=(\S+)/.exec(held)?.[1];
+      const age = time ? (Date.now() - Date.parse(time)) / 1000 : 0;
+      const stale =
+        age > LOCK_TTL_SECONDS
+          ? ` It is stale (${Math.round(age / 60)} min old); if no deploy is running, break it with: togo lock release`
+          : " Wait for it (--lock-wait SECONDS), or if no deploy is running: togo lock release";
+      throw new LockHeldError(`another deploy of ${app} holds the lock on ${t.name}: ${held}.${stale}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+export async function releaseLock(t: OpenTarget, lock: HeldLock): Promise<void> {
+  await t.transport.run(t.dir.lockRelease(lock.token), { check: false });
+}
