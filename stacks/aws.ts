@@ -5,7 +5,7 @@
 // is given, so a plan needs no account to read from.
 import { TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
-// Deep imports only: the provider's barrel costs seconds and hundreds of MB (testbed.md).
+// Deep imports only: the provider's barrel costs seconds and hundreds of MB.
 import { DataAwsAmi } from "@cdktf/provider-aws/lib/data-aws-ami/index.js";
 import { Eip } from "@cdktf/provider-aws/lib/eip/index.js";
 import { Instance } from "@cdktf/provider-aws/lib/instance/index.js";

@@ -2,19 +2,13 @@
 // itself would choose) or S3 when togo.yaml has `state:`.
 import { join } from "node:path";
 import { LocalBackend, S3Backend, type TerraformStack } from "cdktf";
+import type { S3State } from "../src/core/spec.js";
 
 /** Plain-JSON backend settings carried in every stack's props. */
 export interface BackendProps {
   /** Project root: where cdktf puts `terraform.<stack>.tfstate`. */
   projectDir: string;
-  s3?: {
-    bucket: string;
-    key: string;
-    region: string;
-    useLockfile: boolean;
-    endpoint?: string;
-    options: Record<string, unknown>;
-  };
+  s3?: Omit<S3State, "backend">;
 }
 
 export function applyBackend(stack: TerraformStack, name: string, props: BackendProps): void {

@@ -2,14 +2,14 @@
 // commands = the versioned-release strategy over SSH, aimed at the instance the stack made (its
 // public_ip and ssh_user outputs), so the host is never asked of the user.
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { projectPath } from "../../src/core/home.js";
 import type { ConfigProblem } from "../../src/core/errors.js";
 import { OperationError } from "../../src/core/errors.js";
 import { registerDriver, type DriverContext } from "../../src/core/registry.js";
 import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status, Target } from "../../src/core/spec.js";
 import { workspaceOf } from "../../src/core/workspace.js";
-import { options, parseOptions, z } from "../../src/config/options.js";
+import * as z from "zod";
+import { options, parseOptions } from "../../src/config/options.js";
 import { inKeyOrder, shippingOptionShape, shippingOptions, targetProblems, templateProblems, type ShippingOptions } from "../../src/ship/options.js";
 import { versionedRelease } from "../../src/ship/release.js";
 import { apply, destroy, outputs } from "../../src/infra/runner.js";

@@ -1,6 +1,5 @@
 // What every command shares: global options, opening the Service, printing data, exit codes.
 import { createInterface } from "node:readline/promises";
-import type { Argv } from "yargs";
 import { TogoError, UsageError } from "../core/errors.js";
 import { createReporter, type Reporter } from "../core/log.js";
 import { trapInterrupts } from "../pipeline/interrupt.js";
@@ -72,5 +71,3 @@ export function run<A>(fn: (args: A) => Promise<number | void>): (args: A) => Pr
     }
   };
 }
-
-export const jsonOption = <T>(y: Argv<T>) => y.option("json", { type: "boolean", describe: "print data as JSON" });

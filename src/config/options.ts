@@ -45,4 +45,3 @@ export function parseOptions<S extends OptionsSchema>(options: Record<string, un
 
 /** A strict object whose unknown keys are errors (the only kind of options schema there is). */
 export const options = z.strictObject;
-export { z };

@@ -1,5 +1,6 @@
-// The togo.yaml schema (snake_case keys, as design.md fixes them). Strict: unknown keys are errors.
+// The togo.yaml schema (snake_case keys, part of the contract users rely on). Strict: unknown keys are errors.
 import * as z from "zod";
+import { HOOK_NAMES, type HookName } from "../core/spec.js";
 
 export const APP_NAME = /^[a-z][a-z0-9-]{0,40}$/;
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -82,14 +83,9 @@ export const stateSchema = z.strictObject({
   options: z.record(z.string(), z.unknown(), { error: "expected a mapping of extra s3 backend attributes" }).optional(),
 });
 
-const hook = (name: string) => nonEmpty(`a shell command run as the ${name} hook`).optional();
-export const hooksSchema = z.strictObject({
-  pre_build: hook("pre_build"),
-  pre_deploy: hook("pre_deploy"),
-  post_deploy: hook("post_deploy"),
-  on_failure: hook("on_failure"),
-  post_rollback: hook("post_rollback"),
-});
+export const hooksSchema = z.strictObject(
+  Object.fromEntries(HOOK_NAMES.map((name) => [name, nonEmpty(`a shell command run as the ${name} hook`).optional()])) as Record<HookName, z.ZodOptional<z.ZodString>>,
+);
 
 export const configSchema = z.strictObject({
   app: z.string({ error: "expected the app name (lowercase letters, digits, -; starts with a letter; at most 41)" }).regex(APP_NAME, {

@@ -82,10 +82,6 @@ export function drivers(): string[] {
   return driverRegistry.names();
 }
 
-export function hasDriver(name: string): boolean {
-  return driverRegistry.has(name);
-}
-
 /** For tests: forget a driver registered by the test itself. */
 export function unregisterDriver(name: string): void {
   driverRegistry.unregister(name);

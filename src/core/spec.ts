@@ -33,17 +33,10 @@ export interface S3State {
   options: Record<string, unknown>;
 }
 
-/** User hooks: local shell commands run around a deploy or rollback (togo.yaml `hooks:`). */
-export interface Hooks {
-  pre_build?: string;
-  pre_deploy?: string;
-  post_deploy?: string;
-  on_failure?: string;
-  post_rollback?: string;
-}
-
+/** User hooks (togo.yaml `hooks:`): local shell commands run around a deploy or rollback. */
 export const HOOK_NAMES = ["pre_build", "pre_deploy", "post_deploy", "on_failure", "post_rollback"] as const;
 export type HookName = (typeof HOOK_NAMES)[number];
+export type Hooks = Partial<Record<HookName, string>>;
 
 export interface Spec {
   // The contract's fields.

@@ -7,7 +7,7 @@
 // never outlives togo. Commands use the master with `ProxyCommand=false`, so if the master is gone
 // they fail instead of quietly opening a second, uncounted connection.
 import { createHmac } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 // The deploy of the versioned-release strategy, as a list of named stages:
-//   secrets → build → connect → lock → upload → install → release → verify → caddy → switch → record → prune
+//   secrets → connect → build → lock → upload → install → release → verify → caddy → switch → record → prune
 // The new release is verified on a spare port while the old one keeps serving; only then is it
 // switched to (ship/switch.ts, shared with rollback). Each stage that leaves something behind on
 // the target registers how to clean it up, so a failure or an interrupt at any point leaves the
@@ -51,7 +51,8 @@ export interface DeployContext {
 }
 
 export function newDeployContext(base: Omit<DeployContext, "secrets" | "sha256" | "report">): DeployContext {
-  return { ...base, secrets: {}, sha256: "", report: { version: "", sha256: "", uploaded: false, bytes: 0, pruned: [] } };
+  // A --version is known before the build (the hooks see it); otherwise the build decides it.
+  return { ...base, version: base.opts.version, secrets: {}, sha256: "", report: { version: "", sha256: "", uploaded: false, bytes: 0, pruned: [] } };
 }
 
 export function checkVersion(version: string, source = "--version"): void {
@@ -93,6 +94,14 @@ export function deployStages(): Stage<DeployContext>[] {
       },
     },
     {
+      // Reads only (what serves now, for the hooks' TOGO_PREVIOUS_VERSION); nothing changes before pre_deploy.
+      name: "connect",
+      run: async (ctx, run) => {
+        await ctx.t.service();
+        ctx.previous = (await ctx.t.transport.run(ctx.t.dir.current(), { signal: run.signal })).stdout.trim() || undefined;
+      },
+    },
+    {
       name: "build",
       run: async (ctx, run) => {
         const source = artifactPath(ctx.spec);
@@ -106,14 +115,6 @@ export function deployStages(): Stage<DeployContext>[] {
         ctx.version = version;
         ctx.report.version = version;
         ctx.report.sha256 = ctx.sha256;
-      },
-    },
-    {
-      // Reads only: the user's pre_deploy hook runs after it, before anything changes.
-      name: "connect",
-      run: async (ctx, run) => {
-        await ctx.t.service();
-        ctx.previous = (await ctx.t.transport.run(ctx.t.dir.current(), { signal: run.signal })).stdout.trim() || undefined;
       },
     },
     {

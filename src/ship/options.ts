@@ -5,7 +5,7 @@ import { isAbsolute, join } from "node:path";
 import type { ConfigProblem } from "../core/errors.js";
 import type { Spec } from "../core/spec.js";
 import { unknownPlaceholders } from "../core/template.js";
-import { z } from "../config/options.js";
+import * as z from "zod";
 import { DEFAULT_CADDY_DIR, DEFAULT_CADDYFILE, siteValues } from "./caddy.js";
 import { unitValues } from "./service/systemd.js";
 

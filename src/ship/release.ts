@@ -8,7 +8,7 @@ import type { LiveStatus, LogOptions, Release, Result, Shipping, Spec, Target } 
 import { readTemplate } from "../core/template.js";
 import { runPipeline } from "../pipeline/pipeline.js";
 import { applySiteScript, DEFAULT_SITE_TEMPLATE, removeSiteScript, renderSite } from "./caddy.js";
-import { deployResult, deployStages, newDeployContext, type DeployContext } from "./deploy.js";
+import { checkVersion, deployResult, deployStages, newDeployContext, type DeployContext } from "./deploy.js";
 import { probe } from "./health.js";
 import { command } from "../exec/transport.js";
 import type { ShippingOptions } from "./options.js";
@@ -37,8 +37,10 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
   const hosts = (targets: Target[]) => targets.map((t) => t.host ?? "local");
 
   return {
-    deploy: (spec, targets) =>
-      open(spec, targets, async (t) => {
+    deploy: (spec, targets) => {
+      // A bad --version is a usage error before anything runs (hooks included).
+      if (ctx.opts.version !== undefined) checkVersion(ctx.opts.version);
+      return open(spec, targets, async (t) => {
         const dc = newDeployContext({ spec, log: ctx.log, opts: ctx.opts, t, url: t.target.url, env: cfg.env, proxy: cfg.caddy && spec.domain ? (c) => caddySite(c, o) : undefined });
         await runPipeline(deployStages(), dc, {
           command: "deploy",
@@ -50,7 +52,8 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
         });
         const result = deployResult(dc);
         return t.target.host ? { ...result, raw: { ...(result.raw as object), ssh: { ...t.transport.stats } } } : result;
-      }),
+      });
+    },
 
     rollback: (spec, targets, version) =>
       open(spec, targets, async (t) => {

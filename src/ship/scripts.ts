@@ -3,7 +3,7 @@
 // shell, OpenSSH) runs. Tests assert the scripts without a host, run them under a real sh, and stand
 // in for the host with a recording fake transport keyed on the op names.
 //
-// Layout under app_dir (design.md):
+// Layout under app_dir (README "Release layout"):
 //   .env  .versions  current -> v<V>  v<V>/  plus togo's own: .env.next (the env of a release
 //   being verified), .failed (failed versions, newest first), .lock/, .uploads/<sha256> (the
 //   content-addressed artifact cache), logs/<V>.log, run/<name>.pid

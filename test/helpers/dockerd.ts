@@ -1,4 +1,4 @@
-// A private dockerd for tests (testbed.md): vfs storage, no iptables, its own socket, data and exec
+// A private dockerd for tests: vfs storage, no iptables, its own socket, data and exec
 // roots in a temp dir, run inside a network namespace the test creates (so the bridge networks and
 // published ports it makes never touch this machine's network), stopped by PID.
 //

@@ -1,4 +1,4 @@
-// A private OpenSSH server for integration tests (recipe: ../shared/testbed.md): its own config,
+// A private OpenSSH server for integration tests: its own config,
 // host key, a fresh unprivileged user with a fresh ed25519 key, listening on 127.0.0.1 on a free
 // port. stop() ends what it started by PID (sshd, its sessions, the user's processes), deletes the
 // user and removes its temp dir. Needs root (useradd) and openssh-server.

@@ -14,7 +14,7 @@ import type { PlanJson } from "../../src/infra/runner.js";
 
 afterAll(cleanupTempDirs);
 
-/** The provider mirror (testbed.md); configurable, as users have their own. */
+/** The provider mirror of this machine; configurable, as users have their own. */
 const MIRROR = process.env.TOGO_TEST_PLUGIN_MIRROR ?? "/opt/tf-plugins";
 const AMI = "ami-0123456789abcdef0";
 const ZONE = "Z0123456789ABCDEFGHIJ";

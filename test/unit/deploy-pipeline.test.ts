@@ -3,7 +3,7 @@
 // guard, the failure record after a failed release_cmd, the lock always given back, interrupts at
 // every kind of stage, and the user hooks with their environment.
 import { execa } from "execa";
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
 import { parseConfig } from "../../src/config/load.js";
