@@ -18,7 +18,7 @@ const mutations = [
   { name: "no same-version/different-bytes guard", file: "src/ship/deploy.ts", from: `if (installed !== "" && version === ctx.previous) {`, to: `if (false) {` },
   { name: "no failure record after a failed release_cmd", file: "src/ship/deploy.ts", from: `        run.onFailure(FAILED_RECORD, () => t.transport.run(t.dir.recordFailed(version), { check: false }));\n`, to: "" },
   { name: "no dirty-tree version suffix", file: "src/ship/artifact.ts", from: "return described.endsWith(\"-dirty\") ? `${described}.${sha256.slice(0, 8)}` : described;", to: "return described;" },
-  { name: "no clearing of .failed on redeploy", file: "src/ship/scripts.ts", from: "    `if [ -f .failed ]; then grep -vxF ${q(version)} .failed > .failed.tmp; mv -f .failed.tmp .failed; fi`,\n", to: "" },
+  { name: "no clearing of .failed on redeploy", file: "src/ship/scripts.ts", from: "    `if [ -f .failed ]; then t=$(mktemp .failed.XXXXXX) && grep -vxF ${q(version)} .failed > \"$t\"; mv -f \"$t\" .failed; fi`,\n", to: "" },
 ];
 
 const files = execFileSync("git", ["ls-files", "-co", "--exclude-standard"], { cwd: root, encoding: "utf8" }).split("\n").filter(Boolean);

@@ -11,6 +11,8 @@ import { applySiteScript, DEFAULT_SITE_TEMPLATE, removeSiteScript, renderSite } 
 import { checkVersion, deployResult, deployStages, newDeployContext, type DeployContext } from "./deploy.js";
 import { probe } from "./health.js";
 import { command } from "../exec/transport.js";
+import { script } from "../core/shell.js";
+import { paths } from "./scripts.js";
 import type { ShippingOptions } from "./options.js";
 import { listReleases, rollbackResult, rollbackStages, type RollbackContext } from "./rollback.js";
 import { withTarget, type OpenOptions, type OpenTarget } from "./target.js";
@@ -105,12 +107,22 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
 /** The live part of `status`: the current release, whether its process runs, and a probe. */
 export async function liveStatus(spec: Spec, t: OpenTarget): Promise<LiveStatus> {
   const service = await t.service();
-  const cur = t.dir.current();
-  const st = service.status();
-  const r = await t.transport.run(command("status", `${cur.script}\necho "#"\n${st.script}`, { what: "reading the release state" }), { check: false });
-  const [versionPart, servicePart = ""] = r.stdout.split("#\n");
+  const dir = paths(t.target.appDir).dir;
+  const text = script(
+    `(${t.dir.current().script})`,
+    `echo "#"`,
+    // `current` must lead somewhere: a link to a removed release serves nothing.
+    `if cd ${dir} 2>/dev/null && [ -L current ] && [ ! -d current/ ]; then echo dangling; fi`,
+    `echo "#"`,
+    service.status().script,
+  );
+  const r = await t.transport.run(command("status", text, { what: "reading the release state" }), { check: false });
+  const [versionPart, danglingPart = "", servicePart = ""] = r.stdout.split("#\n");
   const version = versionPart.trim() || undefined;
   if (!version) return { state: "not-deployed", healthy: false, message: "no release has been deployed" };
+  if (danglingPart.trim() === "dangling") {
+    return { state: "failed", version, healthy: false, message: `current points to release ${version}, whose folder is gone; deploy again or togo rollback` };
+  }
   if (!servicePart.trim().startsWith("running")) {
     return { state: "failed", version, healthy: false, message: `release ${version} is current but its process is not running (togo logs shows why)` };
   }

@@ -26,6 +26,8 @@ export interface Paths {
   logs: string;
   run: string;
   release(version: string): string;
+  /** Where a release is put together before it is renamed into place. */
+  staging(version: string): string;
   log(version: string): string;
   pid(name: string): string;
   upload(sha256: string): string;
@@ -46,6 +48,7 @@ export function paths(appDir: string): Paths {
     logs: at("logs"),
     run: at("run"),
     release: (v) => at(releaseFolder(v)),
+    staging: (v) => at(`.${releaseFolder(v)}.tmp`),
     log: (v) => at(`logs/${v}.log`),
     pid: (name) => at(`run/${name}.pid`),
     upload: (sha) => at(`.uploads/${sha}`),
@@ -57,9 +60,33 @@ export function releaseFolder(version: string): string {
   return `v${version}`;
 }
 
+/**
+ * `togo_version V`: true when V is a version (what VERSION says). Everything read back from a target
+ * (.versions, .failed, `current`, pid files) is checked before it is used in a path or a kill: a
+ * tampered line must never reach `rm -rf` or `kill`.
+ */
+const VALID = [
+  "togo_version() {",
+  `  case $1 in ''|[!A-Za-z0-9]*|*[!A-Za-z0-9._+-]*) return 1;; esac`,
+  "  [ ${#1} -le 64 ]",
+  "}",
+  "togo_current() {",
+  `  c=$(readlink current 2>/dev/null) || return 1`,
+  `  case $c in v*) c=\${c#v};; *) return 1;; esac`,
+  `  togo_version "$c" && printf '%s\\n' "$c"`,
+  "}",
+].join("\n");
+
+/** Directories togo writes into: a symlink in their place (pointing anywhere) is replaced, never followed. */
+const OWN_DIRS = ["logs", "run", ".uploads"];
+
 export function layoutScript(appDir: string): string {
   const p = paths(appDir);
-  return `mkdir -p ${p.dir} ${p.logs} ${p.run} ${p.uploads} && chmod 700 ${p.dir}`;
+  return script(
+    `mkdir -p ${p.dir} && chmod 700 ${p.dir} && cd ${p.dir} || exit 1`,
+    `for d in ${OWN_DIRS.join(" ")}; do if [ -L "$d" ]; then rm -f "$d"; fi; done`,
+    `mkdir -p ${OWN_DIRS.join(" ")}`,
+  );
 }
 
 /** Atomically takes the lock (mkdir); prints the holder's info and exits 75 when it is held. */
@@ -85,17 +112,18 @@ export function lockReleaseScript(appDir: string, token?: string): string {
 
 /** Prints `yes` when the artifact with this sha256 is already on the target. */
 export function hasUploadScript(appDir: string, sha256: string): string {
-  return `if [ -e ${paths(appDir).upload(sha256)} ]; then echo yes; else echo no; fi`;
+  return `if [ -f ${paths(appDir).upload(sha256)} ] || [ -d ${paths(appDir).upload(sha256)} ]; then echo yes; else echo no; fi`;
 }
 
 /**
  * Installs an uploaded artifact as release `version`: a fresh folder, the artifact keeping its file
- * name, built beside the target name and renamed into place so a half-copied release never exists.
+ * name, built beside the target name (a dot name no listing takes for a release) and renamed into
+ * place, so a half-copied release never exists.
  */
 export function installScript(appDir: string, version: string, sha256: string, name: string): string {
   const p = paths(appDir);
   const rel = p.release(version);
-  const tmp = paths(appDir).release(`${version}.tmp`);
+  const tmp = p.staging(version);
   return script(
     `rm -rf ${tmp} && mkdir -p ${tmp}`,
     `cp -R ${p.upload(sha256)} ${tmp}/${q(name)}`,
@@ -109,20 +137,26 @@ export function releaseShaScript(appDir: string, version: string): string {
   return `cat ${paths(appDir).release(version)}/.togo-sha256 2>/dev/null || true`;
 }
 
-/** Writes the env of the release being deployed (stdin, so values never appear in a command line). */
+/**
+ * Writes the env of the release being deployed, from stdin (values never appear on a command line),
+ * into a fresh 0600 file made by mktemp (never through a planted symlink), renamed into place.
+ */
 export function writeEnvNextScript(appDir: string): string {
   const p = paths(appDir);
-  return `umask 077 && cat > ${p.envNext}.tmp && mv -f ${p.envNext}.tmp ${p.envNext}`;
+  return script(`cd ${p.dir} || exit 1`, `umask 077`, `t=$(mktemp .env.next.XXXXXX) || exit 1`, `cat > "$t" && mv -f "$t" .env.next`);
 }
 
-/** Loads an env file the way the service will see it. */
+/**
+ * Loads an env file the way the service will see it. Callers fix every path they need before this
+ * runs: the file may set HOME (or anything) and must not move togo's own files.
+ */
 function loadEnv(envFile: string, port: number): string {
   return `if [ -f ${envFile} ]; then set -a; . ${envFile}; set +a; fi; PORT=${q(port)}; export PORT`;
 }
 
 export function releaseCmdScript(appDir: string, version: string, cmd: string, port: number): string {
   const p = paths(appDir);
-  return script(`cd ${p.release(version)} || exit 1`, loadEnv(p.envNext, port), `exec sh -c ${q(cmd)}`);
+  return script(`cd ${p.release(version)} || exit 1`, `env_file=${p.envNext}`, loadEnv(`"$env_file"`, port), `exec sh -c ${q(cmd)}`);
 }
 
 /**
@@ -144,6 +178,8 @@ export function freePortScript(from: number, to: number, start = from): string {
 
 // --- the process manager: for targets without systemd (local driver, containers, test hosts) ---
 
+/** Reads a pid file into $p, empty unless it holds a plain process id (never 0, -1, or text). */
+const READ_PID = (pidFile: string) => `p=$(cat ${pidFile} 2>/dev/null); case $p in ''|0|*[!0-9]*) p=;; esac`;
 const alive = (pid: string) => `kill -0 ${pid} 2>/dev/null && [ "$(sed 's/.*) //' /proc/${pid}/stat 2>/dev/null | cut -c1)" != Z ]`;
 
 export interface ProcessStart {
@@ -159,19 +195,20 @@ export interface ProcessStart {
 
 /**
  * Starts a release detached in its own session (so the whole process group can be stopped), with
- * its output appended to logs/<version>.log. The pid file is written by the process itself.
+ * its output appended to logs/<version>.log. The pid file is written by the process itself. Every
+ * path is fixed before the env file is sourced (it may set HOME).
  */
 export function processStartScript(s: ProcessStart): string {
   const p = paths(s.appDir);
-  const pid = p.pid(s.name);
   return script(
-    `mkdir -p ${p.logs} ${p.run} && rm -f ${pid}`,
+    `pid_file=${p.pid(s.name)}; log_file=${p.log(s.version)}; env_file=${p[s.envFile]}`,
+    `mkdir -p ${p.logs} ${p.run} && rm -f "$pid_file"`,
     `cd ${p.release(s.version)} || exit 1`,
-    loadEnv(p[s.envFile], s.port),
+    loadEnv(`"$env_file"`, s.port),
     `TOGO_VERSION=${q(s.version)}; export TOGO_VERSION`,
-    `nohup setsid sh -c 'echo $$ > "$0"; exec sh -c "$1"' ${pid} ${q(s.run)} >> ${p.log(s.version)} 2>&1 < /dev/null &`,
-    `i=0; while [ ! -s ${pid} ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done`,
-    `[ -s ${pid} ] || { echo 'the process did not start' >&2; exit 1; }`,
+    `nohup setsid sh -c 'echo $$ > "$0"; exec sh -c "$1"' "$pid_file" ${q(s.run)} >> "$log_file" 2>&1 < /dev/null &`,
+    `i=0; while [ ! -s "$pid_file" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done`,
+    `[ -s "$pid_file" ] || { echo 'the process did not start' >&2; exit 1; }`,
   );
 }
 
@@ -181,7 +218,7 @@ export function processStopScript(appDir: string, name: string, graceSeconds = 1
   // No `exit` here: the script is composed with others (a restart is stop + start).
   return script(
     GROUP_ALIVE,
-    `p=$(cat ${pid} 2>/dev/null)`,
+    READ_PID(pid),
     `if [ -n "$p" ] && togo_group_alive "$p"; then`,
     `  kill -TERM "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null`,
     `  i=0; while togo_group_alive "$p" && [ $i -lt ${graceSeconds * 20} ]; do sleep 0.05; i=$((i+1)); done`,
@@ -211,7 +248,7 @@ const GROUP_ALIVE = [
 /** Prints `running <pid>` or `stopped`. */
 export function processStatusScript(appDir: string, name: string): string {
   const pid = paths(appDir).pid(name);
-  return `p=$(cat ${pid} 2>/dev/null); if [ -n "$p" ] && ${alive('"$p"')}; then echo "running $p"; else echo stopped; fi`;
+  return `${READ_PID(pid)}; if [ -n "$p" ] && ${alive('"$p"')}; then echo "running $p"; else echo stopped; fi`;
 }
 
 // --- switch, record, prune, rollback ---
@@ -219,16 +256,25 @@ export function processStatusScript(appDir: string, name: string): string {
 /**
  * Points `current` at the release atomically (a new link renamed over the old) and makes the
  * verified env live, keeping the previous one as .env.prev so a failed cutover can be undone.
+ * Temp names are made fresh (ln -s without -f fails on anything planted there).
  */
 export function switchScript(appDir: string, version: string, takeNextEnv = true): string {
   const p = paths(appDir);
   return script(
     `cd ${p.dir} || exit 1`,
+    `umask 077`,
     takeNextEnv &&
-      `if [ -f .env.next ]; then if [ -f .env ]; then cp -p .env .env.prev; else rm -f .env.prev; fi; mv -f .env.next .env; fi`,
-    `ln -sfn ${q(releaseFolder(version))} .current.tmp && mv -Tf .current.tmp current`,
+      script(
+        `if [ -f .env.next ] && [ ! -L .env.next ]; then`,
+        `  if [ -f .env ] && [ ! -L .env ]; then t=$(mktemp .env.prev.XXXXXX) && cat .env > "$t" && mv -f "$t" .env.prev; else rm -f .env.prev; fi`,
+        `  mv -f .env.next .env`,
+        `fi`,
+      ),
+    LINK_CURRENT(releaseFolder(version)),
   );
 }
+
+const LINK_CURRENT = (folder: string) => `t=.current.$$.$(date +%s%N 2>/dev/null); ln -s ${q(folder)} "$t" && mv -Tf "$t" current`;
 
 /**
  * Undoes a switch whose cutover failed: back to `previous` (and, when the switch made a new env
@@ -239,14 +285,14 @@ export function restoreScript(appDir: string, previous: string | undefined, rest
   if (previous === undefined) return script(`cd ${p.dir} || exit 1`, `rm -f current .env .env.prev`);
   return script(
     `cd ${p.dir} || exit 1`,
-    restoreEnv && `if [ -f .env.prev ]; then mv -f .env.prev .env; fi`,
-    `ln -sfn ${q(releaseFolder(previous))} .current.tmp && mv -Tf .current.tmp current`,
+    restoreEnv && `if [ -f .env.prev ] && [ ! -L .env.prev ]; then mv -f .env.prev .env; fi`,
+    LINK_CURRENT(releaseFolder(previous)),
   );
 }
 
-/** Prints the current version (empty when nothing was switched to yet). */
+/** Prints the current version (empty when nothing was switched to yet, or `current` is not a release link). */
 export function currentVersionScript(appDir: string): string {
-  return `readlink ${paths(appDir).current} 2>/dev/null | sed 's/^v//' || true`;
+  return script(`cd ${paths(appDir).dir} 2>/dev/null || exit 0`, VALID, `togo_current || true`);
 }
 
 /** Puts `version` first in .versions (newest first, no duplicates) and drops it from .failed. */
@@ -254,8 +300,9 @@ export function recordScript(appDir: string, version: string): string {
   const p = paths(appDir);
   return script(
     `cd ${p.dir} || exit 1`,
-    `{ printf '%s\\n' ${q(version)}; grep -vxF ${q(version)} .versions 2>/dev/null; } > .versions.tmp; mv -f .versions.tmp .versions`,
-    `if [ -f .failed ]; then grep -vxF ${q(version)} .failed > .failed.tmp; mv -f .failed.tmp .failed; fi`,
+    `t=$(mktemp .versions.XXXXXX) || exit 1`,
+    `{ printf '%s\\n' ${q(version)}; grep -vxF ${q(version)} .versions 2>/dev/null; } > "$t"; mv -f "$t" .versions`,
+    `if [ -f .failed ]; then t=$(mktemp .failed.XXXXXX) && grep -vxF ${q(version)} .failed > "$t"; mv -f "$t" .failed; fi`,
   );
 }
 
@@ -265,29 +312,49 @@ export function recordFailedScript(appDir: string, version: string): string {
   return script(
     `cd ${p.dir} || exit 1`,
     `rm -f .env.next`,
-    `{ printf '%s\\n' ${q(version)}; grep -vxF ${q(version)} .failed 2>/dev/null; } > .failed.tmp; mv -f .failed.tmp .failed`,
+    `t=$(mktemp .failed.XXXXXX) || exit 1`,
+    `{ printf '%s\\n' ${q(version)}; grep -vxF ${q(version)} .failed 2>/dev/null; } > "$t"; mv -f "$t" .failed`,
   );
 }
 
 /**
- * Keeps the newest `keep` releases of .versions and the newest failed one; never removes the
- * current release. Prints the versions it removed.
+ * Every release on the target, newest first: .versions' lines that are versions, then release
+ * folders no list names (a crashed deploy, a deleted .versions), newest folder first. Sets $releases.
+ */
+const ALL_RELEASES = script(
+  `releases=""`,
+  `if [ -f .versions ]; then while IFS= read -r v; do togo_version "$v" || continue; case " $releases " in *" $v "*) ;; *) releases="$releases $v";; esac; done < .versions; fi`,
+  `failed=" "; if [ -f .failed ]; then while IFS= read -r v; do togo_version "$v" && failed="$failed$v "; done < .failed; fi`,
+  `for d in $(ls -1td v*/ 2>/dev/null); do v=\${d%/}; v=\${v#v}; togo_version "$v" && [ -f "v$v/.togo-sha256" ] || continue; case " $releases $failed " in *" $v "*) ;; *) releases="$releases $v";; esac; done`,
+);
+
+/**
+ * Keeps the newest `keep` releases (those .versions lists first, then unlisted folders) and the
+ * newest failed one; never removes the current release, and only ever removes `v<version>` folders
+ * inside app_dir. Prints the versions it removed.
  */
 export function pruneScript(appDir: string, keep: number): string {
   const p = paths(appDir);
   return script(
     `cd ${p.dir} || exit 1`,
-    `cur=$(readlink current 2>/dev/null | sed 's/^v//')`,
-    `n=0; : > .versions.tmp`,
-    `while IFS= read -r v; do`,
-    `  [ -n "$v" ] || continue`,
+    VALID,
+    ALL_RELEASES,
+    `cur=$(togo_current) || cur=`,
+    `t=$(mktemp .versions.XXXXXX) || exit 1`,
+    `n=0`,
+    `for v in $releases; do`,
     `  n=$((n+1))`,
-    `  if [ $n -le ${keep} ] || [ "$v" = "$cur" ]; then printf '%s\\n' "$v" >> .versions.tmp; else rm -rf "v$v" "logs/$v.log"; echo "$v"; fi`,
-    `done < .versions`,
-    `mv -f .versions.tmp .versions`,
+    `  if [ $n -le ${keep} ] || [ "$v" = "$cur" ]; then printf '%s\\n' "$v" >> "$t"; else rm -rf "./v$v" "./logs/$v.log"; echo "$v"; fi`,
+    `done`,
+    `mv -f "$t" .versions`,
     `if [ -f .failed ]; then`,
-    `  tail -n +2 .failed | while IFS= read -r v; do [ -n "$v" ] && [ "$v" != "$cur" ] && rm -rf "v$v" "logs/$v.log" && echo "$v"; done`,
-    `  head -n 1 .failed > .failed.tmp; mv -f .failed.tmp .failed`,
+    `  t=$(mktemp .failed.XXXXXX) || exit 1; first=`,
+    `  while IFS= read -r v; do`,
+    `    togo_version "$v" || continue`,
+    `    if [ -z "$first" ]; then first=$v; printf '%s\\n' "$v" > "$t"`,
+    `    elif [ "$v" != "$cur" ]; then rm -rf "./v$v" "./logs/$v.log"; echo "$v"; fi`,
+    `  done < .failed`,
+    `  mv -f "$t" .failed`,
     `fi`,
   );
 }
@@ -300,9 +367,10 @@ export function pruneUploadsScript(appDir: string): string {
   const p = paths(appDir);
   return script(
     `cd ${p.dir} || exit 1`,
+    `[ -d .uploads ] && [ ! -L .uploads ] || exit 0`,
     `keep=$(cat v*/.togo-sha256 2>/dev/null)`,
     `for f in .uploads/* .uploads/.[!.]*; do`,
-    `  [ -e "$f" ] || continue`,
+    `  [ -e "$f" ] || [ -L "$f" ] || continue`,
     `  printf '%s\\n' "$keep" | grep -qxF "\${f#.uploads/}" || rm -rf "$f"`,
     `done`,
   );
@@ -311,23 +379,25 @@ export function pruneUploadsScript(appDir: string): string {
 /** Runs `argv` in the current release with the live env, replacing the shell (togo exec). */
 export function execInReleaseScript(appDir: string, argv: string[], port: number): string {
   const p = paths(appDir);
-  return script(`cd ${p.current} || { echo 'no current release; deploy first' >&2; exit 1; }`, loadEnv(p.env, port), `exec ${argv.map(q).join(" ")}`);
+  return script(`env_file=${p.env}`, `cd ${p.current} || { echo 'no current release; deploy first' >&2; exit 1; }`, loadEnv(`"$env_file"`, port), `exec ${argv.map(q).join(" ")}`);
 }
 
-/** Prints `current=<version>` then the .versions lines. */
+/** Prints `current=<version>` then `<version> <mtime>` for every release, newest first. */
 export function readReleasesScript(appDir: string): string {
   const p = paths(appDir);
   return script(
     `cd ${p.dir} 2>/dev/null || exit 0`,
-    `printf 'current=%s\\n' "$(readlink current 2>/dev/null | sed 's/^v//')"`,
-    `while IFS= read -r v; do [ -n "$v" ] && printf '%s %s\\n' "$v" "$(stat -c %Y "v$v" 2>/dev/null || echo 0)"; done < .versions 2>/dev/null`,
+    VALID,
+    ALL_RELEASES,
+    `printf 'current=%s\\n' "$(togo_current)"`,
+    `for v in $releases; do printf '%s %s\\n' "$v" "$(stat -c %Y "v$v" 2>/dev/null || echo 0)"; done`,
     `true`,
   );
 }
 
 /** The last `lines` lines of a release's log. */
 export function tailLogScript(appDir: string, version: string, lines: number, follow = false): string {
-  return `tail -n ${q(lines)}${follow ? " -F" : ""} ${paths(appDir).log(version)} 2>/dev/null || true`;
+  return `tail -n ${q(lines)}${follow ? " -F" : ""} ${paths(appDir).log(releaseFolder(version).slice(1))} 2>/dev/null || true`;
 }
 
 export function removeAppDirScript(appDir: string): string {

@@ -110,7 +110,7 @@ describe("deploy", () => {
     const restore = f.of("switch.restore");
     expect(restore).toHaveLength(1);
     expect(restore[0].script).toContain("mv -f .env.prev .env");
-    expect(restore[0].script).toContain("ln -sfn v1 .current.tmp");
+    expect(restore[0].script).toContain(`ln -s v1 "$t" && mv -Tf "$t" current`);
     expect(restartedTo(f)).toEqual(["2", "1"]);
     expect(f.of("record.failed")[0].script).toContain("printf '%s\\n' 2");
     expect(f.ops()).not.toContain("record");
@@ -249,7 +249,7 @@ describe("rollback", () => {
     expect((err as Error).message).toMatch(/release 0.9 failed its health check after the rollback \(500\); switched back to 1/);
     const restore = f.of("switch.restore");
     expect(restore).toHaveLength(1);
-    expect(restore[0].script).toContain("ln -sfn v1 .current.tmp");
+    expect(restore[0].script).toContain(`ln -s v1 "$t" && mv -Tf "$t" current`);
     expect(restore[0].script).not.toContain(".env.prev");
     expect(restartedTo(f)).toEqual(["0.9", "1"]);
     expect(f.ops()).not.toContain("record");

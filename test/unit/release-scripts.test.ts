@@ -73,7 +73,7 @@ describe("scripts as data", () => {
   });
   test("switch renames a new link over current (never a moment without one)", () => {
     const s = S.switchScript("/srv/app", "2");
-    expect(s).toContain("ln -sfn v2 .current.tmp && mv -Tf .current.tmp current");
+    expect(s).toContain(`ln -s v2 "$t" && mv -Tf "$t" current`);
   });
   test("prune keeps N and the current one, and drops failed releases but the newest", async () => {
     const dir = (await sh("mktemp -d")).stdout.trim();
@@ -114,5 +114,101 @@ describe("health checks", () => {
     expect(r.ok).toBe(false);
     expect(r.detail).toContain("the process exited");
     expect(r.attempts).toBe(1);
+  });
+});
+
+describe("a tampered target: nothing outside app_dir is removed or written, nothing is followed", () => {
+  const setup = async () => {
+    const root = (await sh("mktemp -d")).stdout.trim();
+    const app = `${root}/app`;
+    await sh(`mkdir -p ${q(app)} ${q(`${root}/outside`)} && echo keep > ${q(`${root}/outside/file`)} && echo secret-old > ${q(`${root}/victim`)} && chmod 644 ${q(`${root}/victim`)}`);
+    return { root, app, done: () => sh(`rm -rf ${q(root)}`) };
+  };
+  const run = (script: string, input = "") => sh(script, input);
+
+  test("a .versions line that climbs out of app_dir never reaches rm -rf", async () => {
+    const { root, app, done } = await setup();
+    try {
+      await sh(`cd ${q(app)} && mkdir v1 v2 && ln -s v2 current && printf '2\\n8/../../outside\\n../outside\\n1\\n-rf\\n' > .versions`);
+      const r = await run(S.pruneScript(app, 1));
+      expect(r.stdout.trim().split("\n")).toEqual(["1"]);
+      expect((await sh(`cat ${q(`${root}/outside/file`)}`)).stdout).toBe("keep");
+      expect((await sh(`cat ${q(`${app}/.versions`)}`)).stdout).toBe("2");
+    } finally {
+      await done();
+    }
+  });
+
+  test("planted symlinks at temp names and at .env are never written through; .env ends a 0600 regular file", async () => {
+    const { root, app, done } = await setup();
+    const victim = `${root}/victim`;
+    try {
+      await sh(`cd ${q(app)} && mkdir v1 && for n in .env.next.tmp .versions.tmp .failed.tmp .current.tmp .env.prev .env.next; do ln -s ${q(victim)} "$n"; done && ln -s ${q(victim)} .env`);
+      expect((await run(S.writeEnvNextScript(app), "TOKEN='new'\n")).exitCode).toBe(0);
+      expect((await run(S.switchScript(app, "1"))).exitCode).toBe(0);
+      expect((await run(S.recordScript(app, "1"))).exitCode).toBe(0);
+      expect((await run(S.recordFailedScript(app, "0"))).exitCode).toBe(0);
+      expect((await sh(`cat ${q(victim)}; stat -c %a ${q(victim)}`)).stdout).toBe("secret-old\n644");
+      const env = await sh(`cd ${q(app)} && [ -f .env ] && [ ! -L .env ] && stat -c %a .env && cat .env && readlink current`);
+      expect(env.stdout).toBe("600\nTOKEN='new'\nv1");
+    } finally {
+      await done();
+    }
+  });
+
+  test("togo's own directories planted as symlinks are replaced, not followed", async () => {
+    const { root, app, done } = await setup();
+    try {
+      await sh(`cd ${q(app)} && ln -s ${q(`${root}/outside`)} logs && ln -s ${q(`${root}/outside`)} .uploads`);
+      await run(S.layoutScript(app));
+      expect((await sh(`cd ${q(app)} && [ -d logs ] && [ ! -L logs ] && [ ! -L .uploads ] && echo ok`)).stdout).toBe("ok");
+      await run(S.pruneUploadsScript(app));
+      expect((await sh(`cat ${q(`${root}/outside/file`)}`)).stdout).toBe("keep");
+    } finally {
+      await done();
+    }
+  });
+
+  test("releases missing from .versions (it was deleted) are still listed and pruned, and go back into .versions", async () => {
+    const { app, done } = await setup();
+    try {
+      await sh(
+        `cd ${q(app)} && for v in 1 2 3 4; do mkdir v$v && echo sha > v$v/.togo-sha256 && touch -d "2026-01-0$v" v$v; done && mkdir .v5.tmp && ln -s v4 current`,
+      );
+      const listed = await run(S.readReleasesScript(app));
+      expect(listed.stdout.split("\n").map((l) => l.split(" ")[0])).toEqual(["current=4", "4", "3", "2", "1"]);
+      const pruned = await run(S.pruneScript(app, 2));
+      expect(pruned.stdout.trim().split("\n")).toEqual(["2", "1"]);
+      expect((await sh(`cd ${q(app)} && cat .versions && ls -d v*`)).stdout).toBe("4\n3\nv3\nv4");
+    } finally {
+      await done();
+    }
+  });
+
+  test("a current link that is not a release, and a pid file that is not a pid, are read as nothing", async () => {
+    const { root, app, done } = await setup();
+    try {
+      await sh(`cd ${q(app)} && ln -s ../outside current && mkdir run && echo -1 > run/app.pid`);
+      expect((await run(S.currentVersionScript(app))).stdout).toBe("");
+      expect((await run(S.processStatusScript(app, "app"))).stdout).toBe("stopped");
+      expect((await sh(`cat ${q(`${root}/outside/file`)}`)).stdout).toBe("keep");
+    } finally {
+      await done();
+    }
+  });
+
+  test("an env file that sets HOME does not move togo's pid and log files", async () => {
+    const { root, done } = await setup();
+    const home = `${root}/home`;
+    try {
+      await sh(`mkdir -p ${q(`${home}/app/v1`)} ${q(`${root}/elsewhere`)} && printf "HOME='%s'\\n" ${q(`${root}/elsewhere`)} > ${q(`${home}/app/.env`)}`);
+      const start = S.processStartScript({ appDir: "~/app", name: "app", version: "1", run: "sleep 30", port: 1, envFile: "env" });
+      const r = await execa("sh", ["-c", start], { env: { HOME: home, PATH: process.env.PATH }, extendEnv: false, reject: false });
+      expect(r.stderr).toBe("");
+      expect((await sh(`ls ${q(`${home}/app/run`)} ${q(`${home}/app/logs`)}; ls -A ${q(`${root}/elsewhere`)}`)).stdout).toBe(`${home}/app/logs:\n1.log\n\n${home}/app/run:\napp.pid`);
+      await execa("sh", ["-c", S.processStopScript("~/app", "app")], { env: { HOME: home, PATH: process.env.PATH }, extendEnv: false });
+    } finally {
+      await done();
+    }
   });
 });
