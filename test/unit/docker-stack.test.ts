@@ -165,6 +165,18 @@ describe("validation (docker options)", () => {
     expect(problems(cases[0][1])).toEqual([]);
   });
 
+  test("a misspelt option gets a did-you-mean, as with every driver", () => {
+    expect(problems("  options: { source: registry, insecure_registy: true }\n")).toEqual([
+      { path: "deploy.options.insecure_registy", expected: expect.stringMatching(/^unknown option for the docker driver; did you mean "insecure_registry"\? \(known: source, context, /) },
+    ]);
+  });
+
+  test("a missing image source is reported beside another key's problem", () => {
+    const p = problems("  options: { source: 'oci:build/image', restart: sometimes }\n");
+    expect(p.map((x) => x.path)).toEqual(["deploy.options.source", "deploy.options.restart"]);
+    expect(p[0].expected).toContain("does not exist and there is no build_cmd");
+  });
+
   test("image is required, names a registry, and carries neither tag nor digest", () => {
     const dir = tempDir("togo-docker-unit-");
     const base = (image: string) =>
