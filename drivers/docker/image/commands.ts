@@ -76,6 +76,8 @@ export interface RunCommandOptions {
   check?: boolean;
   /** Stream output to this process's stderr (builds). */
   inherit?: boolean;
+  /** Stops the command (an interrupted deploy does not wait for a push to finish). */
+  signal?: AbortSignal;
 }
 
 const INSTALL_HINT: Record<string, string> = {
@@ -89,6 +91,7 @@ export async function runCommand(cmd: Command, opts: RunCommandOptions): Promise
     reject: false,
     encoding: "buffer",
     stdin: "ignore",
+    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
     ...(opts.inherit ? { stdout: ["pipe"], stderr: "inherit" } : {}),
   });
   if ((r as { code?: string }).code === "ENOENT") {

@@ -15,14 +15,14 @@ export function manifestDigest(bytes: Buffer): string {
 }
 
 /** The digest of a local image source (its manifest as skopeo would push it). */
-export async function localDigest(src: string): Promise<string> {
-  const r = await C.runCommand(C.skopeoInspectRaw(src, true), { what: `reading the image manifest of ${src}` });
+export async function localDigest(src: string, signal?: AbortSignal): Promise<string> {
+  const r = await C.runCommand(C.skopeoInspectRaw(src, true), { what: `reading the image manifest of ${src}`, signal });
   return manifestDigest(r.stdout);
 }
 
 /** The digest the registry serves for `repo:tag`, or undefined when there is no such tag. */
-export async function remoteDigest(ref: string, tlsVerify: boolean): Promise<string | undefined> {
-  const r = await C.runCommand(C.skopeoInspectRaw(`docker://${ref}`, tlsVerify), { what: `reading ${ref} from the registry`, check: false });
+export async function remoteDigest(ref: string, tlsVerify: boolean, signal?: AbortSignal): Promise<string | undefined> {
+  const r = await C.runCommand(C.skopeoInspectRaw(`docker://${ref}`, tlsVerify), { what: `reading ${ref} from the registry`, check: false, signal });
   if (r.code === 0) return manifestDigest(r.stdout);
   if (/manifest unknown|not found|name unknown|NAME_UNKNOWN|MANIFEST_UNKNOWN/i.test(r.stderr)) return undefined;
   throw new OperationError(
@@ -38,8 +38,8 @@ export interface PushOutcome {
 }
 
 /** Pushes `src` to `dest` (repo:tag) unless the registry already serves `digest` there; never moves an existing tag. */
-export async function pushImage(src: string, digest: string, dest: string, tlsVerify: boolean): Promise<PushOutcome> {
-  const existing = await remoteDigest(dest, tlsVerify);
+export async function pushImage(src: string, digest: string, dest: string, tlsVerify: boolean, signal?: AbortSignal): Promise<PushOutcome> {
+  const existing = await remoteDigest(dest, tlsVerify, signal);
   if (existing === digest) return { digest, pushed: false };
   if (existing !== undefined) {
     // A release version names one image: never move a tag someone may be running or rolling back to.
@@ -48,7 +48,7 @@ export async function pushImage(src: string, digest: string, dest: string, tlsVe
   const tmp = mkdtempSync(join(tmpdir(), "togo-push-"));
   try {
     const file = join(tmp, "digest");
-    await C.runCommand(C.skopeoPush(src, `docker://${dest}`, file, tlsVerify), { what: `pushing ${dest}` });
+    await C.runCommand(C.skopeoPush(src, `docker://${dest}`, file, tlsVerify), { what: `pushing ${dest}`, signal });
     const pushed = readFileSync(file, "utf8").trim();
     if (!isDigest(pushed) || pushed !== digest) {
       throw new OperationError(`the registry stored ${dest} as ${pushed}, not ${digest} as built; refusing to deploy an image whose digest changed in transit`);
@@ -63,8 +63,8 @@ export async function pushImage(src: string, digest: string, dest: string, tlsVe
  * Builds with `docker build` on the reachable daemon and exports the result into a local OCI layout
  * (gzip layers), which is what gets pushed. Returns the skopeo reference of that layout.
  */
-export async function dockerBuildToLayout(source: Extract<ImageSource, { kind: "dockerfile" }>, workDir: string, app: string): Promise<string> {
-  const version = await C.runCommand(C.dockerServerVersion(), { what: "checking for a Docker daemon", check: false });
+export async function dockerBuildToLayout(source: Extract<ImageSource, { kind: "dockerfile" }>, workDir: string, app: string, signal?: AbortSignal): Promise<string> {
+  const version = await C.runCommand(C.dockerServerVersion(), { what: "checking for a Docker daemon", check: false, signal });
   if (version.code !== 0) {
     throw new OperationError(
       `options.source is a Dockerfile build but no Docker daemon is reachable (docker version: ${version.stderr.trim().split("\n")[0]}); ` +
@@ -73,14 +73,14 @@ export async function dockerBuildToLayout(source: Extract<ImageSource, { kind: "
   }
   mkdirSync(workDir, { recursive: true });
   const iid = join(workDir, "iid");
-  await C.runCommand(C.dockerBuild(source.dockerfile, source.context, iid, app), { what: "docker build", inherit: true });
+  await C.runCommand(C.dockerBuild(source.dockerfile, source.context, iid, app), { what: "docker build", inherit: true, signal });
   const imageId = readFileSync(iid, "utf8").trim();
   const tar = join(workDir, "image.tar");
   const layout = join(workDir, "oci");
   rmSync(layout, { recursive: true, force: true });
   try {
-    await C.runCommand(C.dockerSave(imageId, tar), { what: "exporting the built image" });
-    await C.runCommand(C.skopeoToOciLayout(`docker-archive:${tar}`, layout), { what: "converting the built image to an OCI layout" });
+    await C.runCommand(C.dockerSave(imageId, tar), { what: "exporting the built image", signal });
+    await C.runCommand(C.skopeoToOciLayout(`docker-archive:${tar}`, layout), { what: "converting the built image to an OCI layout", signal });
   } finally {
     rmSync(tar, { force: true });
   }
