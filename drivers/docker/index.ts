@@ -1,40 +1,37 @@
 // The `docker` driver: the app as a container on a Docker host. Provision = a CDKTF stack (the
 // kreuzwerker/docker provider: network, image pinned by digest, container); Deploy = build, push to
-// the registry named in `image` with skopeo, record the digest, apply the stack with it; Status =
-// the stack's outputs + the container's state and health from `docker inspect`.
-import { createHmac, randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+// the registry named in `image` with skopeo, record the digest, apply the stack with it, as
+// pipeline stages (release.ts) with the user's hooks; Status = the stack's outputs + the
+// container's state and health from `docker inspect`.
 import { execa } from "execa";
 import type { ConfigProblem } from "../../src/core/errors.js";
-import { OperationError, UsageError } from "../../src/core/errors.js";
-import * as C from "./image/commands.js";
+import { OperationError } from "../../src/core/errors.js";
+import { registerDriver, type DriverContext } from "../../src/core/registry.js";
+import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../../src/core/spec.js";
+import { workspaceOf } from "../../src/core/workspace.js";
+import { resolveSecrets } from "../../src/config/secrets.js";
+import { backendProps } from "../../src/infra/backend.js";
+import { apply, destroy, outputs, stackDir, synth } from "../../src/infra/runner.js";
+import { runPipeline, type PipelineOptions, type StageHooks } from "../../src/pipeline/pipeline.js";
+import type { DockerStackProps } from "../../stacks/docker.js";
 import { dockerHostOf, sshOpts } from "./image/host.js";
-import {
-  currentRelease,
-  historyFile,
-  markApplied,
-  readHistory,
-  recordPush,
-  rollbackTarget,
-  writeHistory,
-  type History,
-  type ImageRelease,
-} from "./image/history.js";
+import { currentRelease, historyFile, readHistory, writeHistory, type History, type ImageRelease } from "./image/history.js";
 import { readDockerOptions, type DockerOptions } from "./image/options.js";
 import { providerProblem } from "./image/provider.js";
-import { dockerBuildToLayout, localDigest, pushImage, remoteDigest } from "./image/push.js";
-import { parseImageRef, repository, versionTag, withTag } from "./image/ref.js";
+import { parseImageRef, repository } from "./image/ref.js";
 import { inspectContainer, LABEL_APP, mapContainer } from "./image/status.js";
-import { registerDriver, type DriverContext } from "../../src/core/registry.js";
-import { runBuildCmd } from "../../src/ship/deploy.js";
-import { VERSION } from "../../src/ship/scripts.js";
-import { resolveSecrets } from "../../src/config/secrets.js";
-import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status } from "../../src/core/spec.js";
-import { apply, destroy, outputs, stackDir, synth } from "../../src/infra/runner.js";
-import type { DockerStackProps } from "../../stacks/docker.js";
-import { workspaceOf } from "../../src/core/workspace.js";
-import { backendProps } from "../../src/infra/backend.js";
+import {
+  applyRelease,
+  checkVersion,
+  dockerDeployHooks,
+  dockerDeployStages,
+  dockerRollbackStages,
+  secretVars,
+  type DockerDeployContext,
+  type DockerRollbackContext,
+  type DockerRun,
+  type StackApply,
+} from "./release.js";
 
 export function dockerStackName(spec: Spec): string {
   return workspaceOf(spec).stackName("docker");
@@ -93,47 +90,13 @@ export function dockerStackProps(spec: Spec, release?: Pick<ImageRelease, "repos
   };
 }
 
-/** The release version: --version, else `git describe --always --dirty`, else the digest. */
-async function imageVersion(dir: string, digest: string): Promise<string> {
-  const r = await execa("git", ["describe", "--always", "--dirty"], { cwd: dir, reject: false });
-  const described = r.exitCode === 0 ? String(r.stdout).trim() : "";
-  if (described && /^[A-Za-z0-9][A-Za-z0-9._+-]{0,50}$/.test(described)) {
-    return described.endsWith("-dirty") ? `${described}.${digest.slice(7, 15)}` : described;
-  }
-  return `sha-${digest.slice(7, 19)}`;
-}
-
-function checkVersion(version: string): void {
-  if (!VERSION.test(version)) {
-    throw new UsageError(`--version "${version}" is not a valid version: letters, digits, . _ + -, starting with a letter or digit, at most 64`);
-  }
-}
-
-/**
- * A keyed fingerprint of the resolved secrets: a changed secret re-applies the stack even when the
- * image is the same. The key is random and local (.togo/docker/<app>/secrets.key, 0600), so the
- * fingerprint says nothing about the values.
- */
-function secretsFingerprint(spec: Spec, secrets: Record<string, string>): string {
-  const keyFile = join(workspaceOf(spec).driverDir("docker"), "secrets.key");
-  if (!existsSync(keyFile)) {
-    mkdirSync(dirname(keyFile), { recursive: true });
-    writeFileSync(keyFile, randomBytes(32).toString("hex"), { mode: 0o600 });
-  }
-  chmodSync(keyFile, 0o600);
-  const h = createHmac("sha256", readFileSync(keyFile, "utf8").trim());
-  for (const k of Object.keys(secrets).sort()) h.update(`${k}\0${secrets[k]}\0`);
-  return h.digest("hex");
-}
-
-/** How secrets reach the stack (never its JSON): TF_VAR_secret_<NAME> in terraform's environment. */
-function secretVars(secrets: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(secrets).map(([k, v]) => [`TF_VAR_secret_${k}`, v]));
-}
-
 export class DockerDriver implements Driver {
   readonly name = "docker";
-  constructor(private readonly ctx: DriverContext) {}
+  constructor(
+    private readonly ctx: DriverContext,
+    /** The terraform apply of the stack; a test may stand in for it where the provider cannot run. */
+    private readonly applyStack: StackApply = apply,
+  ) {}
 
   validate(spec: Spec): ConfigProblem[] {
     return readDockerOptions(spec).problems;
@@ -162,106 +125,59 @@ export class DockerDriver implements Driver {
     return [this.stack(spec, currentRelease(this.history(spec)))];
   }
 
-  /**
-   * Applies the stack for `release` (none: the network only). The stack is synthesized first, so
-   * cdktf.out shows what would be applied even when the provider is missing and the apply cannot run.
-   */
-  private async applyRelease(spec: Spec, release: ImageRelease | undefined, secrets: Record<string, string>) {
-    const { log } = this.ctx;
-    const stack = this.stack(spec, release);
-    const h = this.history(spec);
-    const fingerprint = secretsFingerprint(spec, secrets);
-    await log.stage("synth", () => synth(spec, [stack]));
-    const problem = providerProblem(spec, stackDir(spec, stack.name));
-    if (problem) {
-      throw new OperationError(
-        `${problem}.${release ? ` Version ${release.version} (${release.digest}) is pushed and recorded; the stack pinned to it is in ${stackDir(spec, stack.name)}/cdk.tf.json.` : ""}`,
-      );
-    }
-    const force = this.ctx.opts.force || (h.appliedSecrets !== undefined && h.appliedSecrets !== fingerprint);
-    const [r] = await apply(spec, [stack], log, force, secretVars(secrets));
-    const after: History = release ? markApplied(h, release.version, new Date().toISOString()) : { ...h };
-    writeHistory(this.historyPath(spec), { ...after, appliedSecrets: fingerprint });
-    return r;
+  /** What the deploy and rollback stages share, before any of them ran. */
+  private run(spec: Spec): DockerRun {
+    const historyPath = this.historyPath(spec);
+    return {
+      spec,
+      log: this.ctx.log,
+      opts: this.ctx.opts,
+      o: options(spec),
+      repository: repo(spec),
+      historyFile: historyPath,
+      stack: (release) => this.stack(spec, release),
+      applyStack: this.applyStack,
+      previous: readHistory(historyPath).current,
+      secrets: {},
+    };
+  }
+
+  private pipeline<C extends DockerRun>(command: "deploy" | "rollback", spec: Spec, version: (ctx: C) => string | undefined, hooks?: StageHooks<C>): PipelineOptions<C> {
+    const hosts = [dockerHostOf(spec).url];
+    return { command, spec, driver: this.name, log: this.ctx.log, signal: this.ctx.signal, hooks, facts: (c) => ({ version: version(c), previous: c.previous, hosts }) };
   }
 
   async provision(spec: Spec): Promise<Result> {
-    const secrets = await this.ctx.log.stage("secrets", () => resolveSecrets(spec.secrets, spec.dir));
+    const { log } = this.ctx;
+    const run = this.run(spec);
+    run.secrets = await log.stage("secrets", () => resolveSecrets(spec.secrets, spec.dir));
     const release = currentRelease(this.history(spec));
-    const r = await this.applyRelease(spec, release, secrets);
+    // Synthesized first, so cdktf.out shows what would be applied even when the provider is missing.
+    await log.stage("synth", () => synth(spec, [this.stack(spec, release)]));
+    const r = await applyRelease(run, release, log);
     const what = release ? `${r.stack} with ${release.version}` : `${r.stack} (network only: deploy to add the container)`;
     return { url: r.outputs.url as string, message: r.applied ? `provisioned ${what}` : `${r.stack} is up to date`, raw: r };
   }
 
-  /** Builds (or finds) the image and returns its skopeo source and digest; undefined source = already in the registry. */
-  private async buildImage(spec: Spec, o: DockerOptions): Promise<{ src?: string; digest?: string }> {
-    await runBuildCmd(spec, this.ctx.signal);
-    const s = o.source;
-    if (s.kind === "registry") return {};
-    let src: string;
-    if (s.kind === "dockerfile") src = await dockerBuildToLayout(s, join(workspaceOf(spec).driverDir("docker"), "build"), spec.app);
-    else {
-      if (!existsSync(s.path)) throw new OperationError(`the image source ${s.path} (deploy.options.source) does not exist after build_cmd`);
-      src = C.sourceRef(s);
-    }
-    return { src, digest: await localDigest(src) };
-  }
-
   async deploy(spec: Spec): Promise<Result> {
-    const { log, opts } = this.ctx;
-    const o = options(spec);
-    const repository = repo(spec);
-    if (opts.version !== undefined) checkVersion(opts.version);
-    const secrets = await log.stage("secrets", () => resolveSecrets(spec.secrets, spec.dir));
-    const built = await log.stage("build", () => this.buildImage(spec, o));
-
-    let version: string;
-    let digest: string;
-    let pushed = false;
-    if (built.src) {
-      digest = built.digest!;
-      version = opts.version ?? (await imageVersion(spec.dir, digest));
-      checkVersion(version);
-      const dest = withTag(repository, versionTag(version));
-      recordPush(this.history(spec), { version, digest, repository, pushedAt: "" }, spec.versionsToKeep); // refuses a changed image before anything is sent
-      const outcome = await log.stage("push", () => pushImage(built.src!, digest, dest, !o.insecureRegistry));
-      pushed = outcome.pushed;
-      log.info(pushed ? `pushed ${dest} (${digest})` : `${dest} is already in the registry as ${digest}; nothing sent`);
-    } else {
-      version = opts.version ?? (await imageVersion(spec.dir, "sha256:"));
-      checkVersion(version);
-      const ref = withTag(repository, versionTag(version));
-      const found = await log.stage("resolve", () => remoteDigest(ref, !o.insecureRegistry));
-      if (!found) {
-        throw new OperationError(
-          `${ref} is not in the registry; push it first (deploy.options.source is registry), or point options.source at the image to push (oci:PATH, docker-archive:PATH, dockerfile)`,
-        );
-      }
-      digest = found;
-    }
-
-    const release: ImageRelease = { version, digest, repository, pushedAt: new Date().toISOString() };
-    await log.stage("record", async () => writeHistory(this.historyPath(spec), recordPush(this.history(spec), release, spec.versionsToKeep)));
-    const r = await this.applyRelease(spec, release, secrets);
-    const url = (r.outputs.url as string | undefined) ?? appUrl(spec, o);
-    return { url, message: `deployed ${spec.app} ${version} (${digest.slice(0, 19)}…${pushed ? ", pushed" : ", already in the registry"})`, raw: { version, digest, pushed, image: `${repository}@${digest}`, applied: r.applied } };
+    if (this.ctx.opts.version !== undefined) checkVersion(this.ctx.opts.version);
+    const ctx: DockerDeployContext = { ...this.run(spec), pushed: false };
+    await runPipeline(dockerDeployStages(dockerStackName(spec)), ctx, this.pipeline("deploy", spec, (c: DockerDeployContext) => c.version, dockerDeployHooks));
+    // Every stage ran, so each of these was learnt.
+    const [version, digest, outcome, pushed] = [ctx.version!, ctx.digest!, ctx.outcome!, ctx.pushed];
+    const url = (outcome.outputs.url as string | undefined) ?? appUrl(spec, ctx.o);
+    return {
+      url,
+      message: `deployed ${spec.app} ${version} (${digest.slice(0, 19)}…${pushed ? ", pushed" : ", already in the registry"})`,
+      raw: { version, digest, pushed, image: `${ctx.repository}@${digest}`, applied: outcome.applied },
+    };
   }
 
   async rollback(spec: Spec, version?: string): Promise<Result> {
-    const o = options(spec);
-    let target = rollbackTarget(this.history(spec), version);
-    if (!target && version !== undefined) {
-      checkVersion(version);
-      // Not in this checkout's history: the registry's tag is the record.
-      const ref = withTag(repo(spec), versionTag(version));
-      const digest = await this.ctx.log.stage("resolve", () => remoteDigest(ref, !o.insecureRegistry));
-      if (!digest) throw new OperationError(`version ${version} is neither in the release history (togo releases) nor in the registry as ${ref}`);
-      target = { version, digest, repository: repo(spec), pushedAt: new Date().toISOString() };
-      writeHistory(this.historyPath(spec), recordPush(this.history(spec), target, spec.versionsToKeep));
-    }
-    const secrets = await this.ctx.log.stage("secrets", () => resolveSecrets(spec.secrets, spec.dir));
-    await this.applyRelease(spec, target!, secrets);
-    return { url: appUrl(spec, o), message: `rolled ${spec.app} back to ${target!.version} (${target!.digest})`, raw: target };
+    const ctx: DockerRollbackContext = { ...this.run(spec), wanted: version };
+    await runPipeline(dockerRollbackStages(dockerStackName(spec)), ctx, this.pipeline("rollback", spec, (c: DockerRollbackContext) => c.release?.version ?? c.wanted));
+    const target = ctx.release!;
+    return { url: appUrl(spec, ctx.o), message: `rolled ${spec.app} back to ${target.version} (${target.digest})`, raw: target };
   }
 
   async releases(spec: Spec): Promise<Release[]> {

@@ -2,9 +2,16 @@
 // images built in the test as OCI layouts (no daemon), pushed by togo with skopeo; the digest the
 // registry serves is the one togo recorded and pinned in the stack; a second push sends nothing;
 // rollback re-pins an earlier digest. The kreuzwerker/docker provider is not in the plugin mirror,
-// so every apply stops, clearly and before terraform runs, at the provider check (exit 1).
+// so every apply stops, clearly and before terraform runs, at the provider check (exit 1). The
+// user's hooks ride on the same stages: a failing pre_deploy sends nothing; post_deploy and
+// post_rollback are shown in-process, with a stand-in for the terraform apply only.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DockerDriver } from "../../drivers/docker/index.js";
+import type { StackApply } from "../../drivers/docker/release.js";
+import { parseConfig } from "../../src/config/load.js";
+import { createReporter } from "../../src/core/log.js";
+import { stackDir } from "../../src/infra/runner.js";
 import { cleanupTempDirs, tempDir, togo, writeFiles } from "../helpers/index.js";
 import { writeOciLayout } from "../helpers/oci.js";
 import { startRegistry, type Registry } from "../helpers/registry.js";
@@ -18,7 +25,8 @@ const env = { API_TOKEN: SECRET };
 const imageA = { files: { "/srv/hello.txt": { content: "release A\n" } }, cmd: ["/bin/true"] };
 const imageB = { files: { "/srv/hello.txt": { content: "release B\n" } }, cmd: ["/bin/true"] };
 
-function config(extraOptions = ""): string {
+function config(extraOptions = "", hooks: Record<string, string> = {}): string {
+  const hookLines = Object.entries(hooks).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`);
   return [
     "app: hello",
     "deploy:",
@@ -34,6 +42,7 @@ function config(extraOptions = ""): string {
     extraOptions,
     "terraform:",
     `  plugin_mirror: ${mirror}`,
+    ...(hookLines.length > 0 ? ["hooks:", ...hookLines] : []),
     "",
   ].join("\n");
 }
@@ -132,13 +141,20 @@ describe("docker driver: push to a real registry", () => {
     expect(await registry.manifestDigest("team/hello", "1.0.0")).toBe(digestA);
     // The registry's tag is checked too: another checkout (no local history) cannot move it either.
     const other = tempDir("togo-docker-other-");
-    writeFiles(other, { "togo.yaml": config().replace("source: oci:build/image", `source: oci:${join(dir, "build", "image")}`) });
+    const errorFile = join(other, "togo-error.txt");
+    writeFiles(other, {
+      "togo.yaml": config("", { on_failure: `printf '%s|%s' "$TOGO_DRIVER" "$TOGO_ERROR" > ${errorFile}` }).replace("source: oci:build/image", `source: oci:${join(dir, "build", "image")}`),
+    });
     const before = registry.requests().length;
     const o = await togo(["deploy", "--version", "1.0.0"], { cwd: other, env });
     expect(o.exitCode).toBe(1);
-    expect(o.stderr).toContain(`the registry already has ${registry.address}/team/hello:1.0.0 as ${digestA}, and this build is ${digestB}`);
+    const refusal = `the registry already has ${registry.address}/team/hello:1.0.0 as ${digestA}, and this build is ${digestB}`;
+    expect(o.stderr).toContain(refusal);
+    expect(o.stderr).toMatch(/✗ push/);
     expect(writes(registry.requests().slice(before))).toEqual([]);
     expect(await registry.manifestDigest("team/hello", "1.0.0")).toBe(digestA);
+    // The user's on_failure hook was told why, as for every driver.
+    expect(readFileSync(errorFile, "utf8")).toBe(`docker|${refusal}; deploy the change under a new version (--version, or commit so git describe changes)`);
   });
 
   test("rollback re-applies a previous digest from the release history", async () => {
@@ -179,5 +195,63 @@ describe("docker driver: push to a real registry", () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain("secret API_TOKEN (env): environment variable API_TOKEN is not set");
     expect(registry.requests().length).toBe(before);
+  });
+  test("a failing pre_deploy hook stops the deploy before the push: exit 1, the hook named, nothing written", async () => {
+    const proj = tempDir("togo-docker-predeploy-");
+    writeFiles(proj, { "togo.yaml": config("", { pre_deploy: "exit 3" }).replace("source: oci:build/image", `source: oci:${join(dir, "build", "image")}`) });
+    const before = registry.requests().length;
+    const r = await togo(["deploy", "--version", "5.0.0"], { cwd: proj, env });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain("the pre_deploy hook exited 3: exit 3; nothing was changed on any target");
+    expect(r.stderr).toMatch(/✓ build/);
+    expect(r.stderr).not.toMatch(/push/);
+    expect(writes(registry.requests().slice(before))).toEqual([]);
+    expect(await registry.manifestDigest("team/hello", "5.0.0")).toBeUndefined();
+    expect(existsSync(join(proj, ".togo", "docker", "hello", "releases.json"))).toBe(false);
+  });
+
+  test("post_deploy and post_rollback fire once the stack is applied, with the docker facts", async () => {
+    // The kreuzwerker/docker provider cannot run on this machine: the stand-in takes the place of the
+    // terraform apply only, and reads what the provider would get (the synthesized stack).
+    const pinned: string[] = [];
+    const applyStack: StackApply = async (spec, stacks) => {
+      const json = JSON.parse(readFileSync(join(stackDir(spec, stacks[0].name), "cdk.tf.json"), "utf8")) as { resource: { docker_image: { image: { name: string } } } };
+      pinned.push(json.resource.docker_image.image.name);
+      return [{ stack: stacks[0].name, applied: true, outputs: { url: "http://127.0.0.1:8080" } }];
+    };
+    const proj = tempDir("togo-docker-posthooks-");
+    const out = tempDir("togo-docker-hook-env-");
+    const dump = (name: string) => `env | grep '^TOGO_' | sort > ${join(out, `${name}.env`)}`;
+    const yaml = [
+      "app: hello",
+      "deploy:",
+      "  provider: docker",
+      `  image: ${registry.address}/team/hooked`,
+      `  options: { source: 'oci:${join(dir, "build", "image")}', insecure_registry: true, docker_host: 'tcp://127.0.0.1:2375' }`,
+      "hooks:",
+      ...["pre_deploy", "post_deploy", "post_rollback", "on_failure"].map((h) => `  ${h}: ${JSON.stringify(dump(h))}`),
+      "",
+    ].join("\n");
+    const spec = parseConfig(yaml, join(proj, "togo.yaml"), {});
+    const read = (name: string) => Object.fromEntries(readFileSync(join(out, `${name}.env`), "utf8").trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+    const driver = (version?: string) => new DockerDriver({ log: createReporter({ quiet: true }), opts: { force: false, yes: false, lockWait: 0, json: false, version } }, applyStack);
+
+    const first = await driver("6.0.0").deploy(spec);
+    expect(first.message).toMatch(/^deployed hello 6\.0\.0 \(sha256:.*, pushed\)$/);
+    expect(first.url).toBe("http://127.0.0.1:8080");
+    const facts = { TOGO_APP: "hello", TOGO_DRIVER: "docker", TOGO_HOSTS: "tcp://127.0.0.1:2375" };
+    expect(read("post_deploy")).toMatchObject({ ...facts, TOGO_COMMAND: "deploy", TOGO_VERSION: "6.0.0", TOGO_PREVIOUS_VERSION: "" });
+    expect(Number(read("post_deploy").TOGO_RUNTIME)).toBeGreaterThanOrEqual(0);
+    expect(await registry.manifestDigest("team/hooked", "6.0.0")).toBe(digestB);
+
+    await driver("7.0.0").deploy(spec);
+    expect(read("post_deploy")).toMatchObject({ ...facts, TOGO_VERSION: "7.0.0", TOGO_PREVIOUS_VERSION: "6.0.0" });
+    expect(read("pre_deploy")).toMatchObject({ TOGO_VERSION: "7.0.0", TOGO_PREVIOUS_VERSION: "6.0.0" });
+
+    const back = await driver().rollback(spec, "6.0.0");
+    expect(back.message).toBe(`rolled hello back to 6.0.0 (${digestB})`);
+    expect(read("post_rollback")).toMatchObject({ ...facts, TOGO_COMMAND: "rollback", TOGO_VERSION: "6.0.0", TOGO_PREVIOUS_VERSION: "7.0.0" });
+    expect(existsSync(join(out, "on_failure.env"))).toBe(false);
+    expect(pinned).toEqual([`${registry.address}/team/hooked@${digestB}`, `${registry.address}/team/hooked@${digestB}`, `${registry.address}/team/hooked@${digestB}`]);
   });
 });

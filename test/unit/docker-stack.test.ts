@@ -1,15 +1,16 @@
 // The docker driver's stack, proven by cdktf's Testing matchers on the synthesized JSON (the
 // kreuzwerker/docker provider is not in the local mirror, so this stack is never applied in CI),
 // plus the driver's pure parts: option validation, image refs, release history, state mapping,
-// the provider check and the skopeo/docker command arrays.
-import { mkdirSync, writeFileSync } from "node:fs";
+// the provider check and the skopeo/docker command arrays; and the deploy and rollback pipelines
+// as far as they go with no daemon and no registry (the user's hooks in their places).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Container } from "@cdktf/provider-docker/lib/container/index.js";
 import { Image } from "@cdktf/provider-docker/lib/image/index.js";
 import { Network } from "@cdktf/provider-docker/lib/network/index.js";
 import { DockerProvider } from "@cdktf/provider-docker/lib/provider/index.js";
 import { Testing } from "cdktf";
-import { appUrl, dockerStackProps, healthcheckTest } from "../../drivers/docker/index.js";
+import { appUrl, DockerDriver, dockerStackProps, healthcheckTest } from "../../drivers/docker/index.js";
 import { parseConfig } from "../../src/config/load.js";
 import * as C from "../../drivers/docker/image/commands.js";
 import { dockerHostOf } from "../../drivers/docker/image/host.js";
@@ -18,9 +19,12 @@ import { readDockerOptions } from "../../drivers/docker/image/options.js";
 import { mirroredVersions, providerProblem } from "../../drivers/docker/image/provider.js";
 import { parseImageRef, versionTag } from "../../drivers/docker/image/ref.js";
 import { mapContainer } from "../../drivers/docker/image/status.js";
+import { HookError } from "../../src/core/errors.js";
+import { createReporter } from "../../src/core/log.js";
 import type { Spec } from "../../src/core/spec.js";
 import { DockerStack, type DockerStackProps } from "../../stacks/docker.js";
-import { cleanupTempDirs, tempDir } from "../helpers/index.js";
+import { cleanupTempDirs, freePort, tempDir } from "../helpers/index.js";
+import { writeOciLayout } from "../helpers/oci.js";
 
 Testing.setupJest();
 afterAll(cleanupTempDirs);
@@ -298,5 +302,72 @@ describe("commands as data", () => {
   });
   test("docker commands carry DOCKER_HOST, not flags", () => {
     expect(C.dockerInspectContainer("hello", "unix:///s.sock")).toEqual({ file: "docker", args: ["inspect", "--type", "container", "hello"], env: { DOCKER_HOST: "unix:///s.sock" } });
+  });
+});
+
+describe("the user's hooks around a docker deploy and rollback (no daemon, no registry)", () => {
+  const dump = (out: string, name: string) => `echo ${name} >> ${join(out, "order")}; env | grep '^TOGO_' | sort > ${join(out, `${name}.env`)}`;
+  const read = (out: string, name: string) =>
+    Object.fromEntries(
+      readFileSync(join(out, `${name}.env`), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+
+  /** A project whose registry is a closed port on this machine: every registry call is refused. */
+  async function project(hooks: string[]) {
+    const out = tempDir("togo-docker-hooks-");
+    const registry = `127.0.0.1:${await freePort()}`;
+    const s = spec(`  build_cmd: echo build_cmd >> ${join(out, "order")}\n  options: { source: 'oci:build/image', insecure_registry: true }\n`);
+    s.image = `${registry}/team/hello`;
+    for (const h of hooks) s.hooks[h as keyof Spec["hooks"]] = dump(out, h);
+    writeOciLayout(join(s.dir, "build", "image"), { files: { "/srv/hello.txt": { content: "hello\n" } } });
+    const log = createReporter({ quiet: true });
+    const driver = (version?: string) => new DockerDriver({ log, opts: { force: false, yes: false, lockWait: 0, json: false, version } });
+    return { s, out, log, driver, registry };
+  }
+
+  test("pre_build runs before the build, pre_deploy after it and before the push; a refused push reaches on_failure", async () => {
+    const { s, out, log, driver } = await project(["pre_build", "pre_deploy", "post_deploy", "on_failure"]);
+    const err = await driver("1.0.0").deploy(s).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^could not read 127\.0\.0\.1:\d+\/team\/hello:1\.0\.0 from the registry/);
+    expect(readFileSync(join(out, "order"), "utf8").split("\n").filter(Boolean)).toEqual(["pre_build", "build_cmd", "pre_deploy", "on_failure"]);
+    expect(log.stages.map((x) => [x.name, x.ok])).toEqual([
+      ["secrets", true],
+      ["build", true],
+      ["push", false],
+    ]);
+    const pre = read(out, "pre_deploy");
+    expect(pre).toMatchObject({ TOGO_APP: "hello", TOGO_DRIVER: "docker", TOGO_COMMAND: "deploy", TOGO_VERSION: "1.0.0", TOGO_PREVIOUS_VERSION: "", TOGO_HOSTS: "unix:///var/run/docker.sock" });
+    expect(read(out, "pre_build")).toMatchObject({ TOGO_DRIVER: "docker", TOGO_COMMAND: "deploy" });
+    expect(read(out, "on_failure")).toMatchObject({ TOGO_DRIVER: "docker", TOGO_ERROR: (err as Error).message });
+    // Nothing was recorded: the release history is written only after a push.
+    expect(existsSync(join(s.dir, ".togo", "docker", "hello", "releases.json"))).toBe(false);
+  });
+
+  test("a failing pre_deploy stops the deploy before the registry is asked; on_failure says why", async () => {
+    const { s, out, log, driver } = await project(["on_failure"]);
+    s.hooks.pre_deploy = "exit 3";
+    const err = await driver("1.0.0").deploy(s).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HookError);
+    expect((err as Error).message).toBe("the pre_deploy hook exited 3: exit 3; nothing was changed on any target");
+    expect(log.stages.map((x) => x.name)).toEqual(["secrets", "build"]);
+    expect(read(out, "on_failure").TOGO_ERROR).toBe((err as Error).message);
+  });
+
+  test("a rollback with nothing deployed fails before any stage, and on_failure is told (TOGO_COMMAND=rollback)", async () => {
+    const { s, out, log, driver } = await project(["on_failure", "post_rollback"]);
+    await expect(driver().rollback(s)).rejects.toThrow(/nothing is deployed yet/);
+    expect(log.stages).toEqual([]);
+    expect(read(out, "on_failure")).toMatchObject({ TOGO_COMMAND: "rollback", TOGO_DRIVER: "docker", TOGO_ERROR: expect.stringContaining("nothing is deployed yet") });
+    expect(existsSync(join(out, "post_rollback.env"))).toBe(false);
+  });
+
+  test("a rollback to a version only the registry could know asks it in the resolve stage", async () => {
+    const { s, out, log, driver, registry } = await project(["on_failure"]);
+    await expect(driver().rollback(s, "0.9.0")).rejects.toThrow(`could not read ${registry}/team/hello:0.9.0 from the registry`);
+    expect(log.stages.map((x) => [x.name, x.ok])).toEqual([["resolve", false]]);
+    expect(read(out, "on_failure")).toMatchObject({ TOGO_COMMAND: "rollback", TOGO_VERSION: "0.9.0" });
   });
 });
