@@ -222,6 +222,7 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
       path: d.healthcheck?.path ?? "/up",
       timeout: d.healthcheck?.timeout ?? 30,
       interval: d.healthcheck?.interval ?? 0.25,
+      settle: d.healthcheck?.settle ?? 2,
     },
     versionsToKeep: d.versions_to_keep ?? 5,
     appDir,

@@ -31,6 +31,11 @@ const healthcheck = z.strictObject({
   path: z.string().regex(/^\/[^\s]*$/, { error: 'expected an HTTP path starting with "/", e.g. /up' }).optional(),
   timeout: int(1, 3600, "seconds").optional(),
   interval: z.number({ error: "expected seconds between probes (0.05 to 60)" }).min(0.05, { error: "expected seconds between probes (0.05 to 60)" }).max(60, { error: "expected seconds between probes (0.05 to 60)" }).optional(),
+  settle: z
+    .number({ error: "expected the seconds a release must stay up and healthy before it counts (0 to 600)" })
+    .min(0, { error: "expected the seconds a release must stay up and healthy before it counts (0 to 600)" })
+    .max(600, { error: "expected the seconds a release must stay up and healthy before it counts (0 to 600)" })
+    .optional(),
 });
 
 export const deploySchema = z.strictObject({

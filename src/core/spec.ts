@@ -11,6 +11,8 @@ export interface HealthCheck {
   timeout: number;
   /** Seconds between probes. */
   interval: number;
+  /** Seconds a release must stay up, healthy and on its port before it counts (0: the first 2xx counts). */
+  settle: number;
 }
 
 export interface TerraformSettings {

@@ -62,6 +62,11 @@ export class Workspace {
     return join(this.togoDir, "outputs", `${stack}.json`);
   }
 
+  /** Held while a togo run works on a stack in this checkout (provision, destroy, diff). */
+  stackLock(stack: string): string {
+    return join(this.togoDir, "locks", stack);
+  }
+
   /** Facts a provision learnt about a host (its key, systemd, Caddy). */
   hostRecord(stack: string): string {
     return join(this.togoDir, "hosts", `${stack}.json`);

@@ -16,6 +16,7 @@ import { OperationError, UsageError } from "../core/errors.js";
 import { q } from "../core/shell.js";
 import { checkResult, sizeOf } from "./local.js";
 import { hostFactsCommand, parseHostFacts } from "./facts.js";
+import { MASTER_WATCHDOG, stopTrackedScript, trackedScript } from "./tracked.js";
 import type { Command, CommandResult, HostFacts, RunOptions, Transport } from "./transport.js";
 
 export type HostKeyChecking = "accept-new" | "yes";
@@ -90,33 +91,6 @@ export function muxOptions(controlPath: string): string[] {
 /** The remote command: the login shell runs `sh -c '<script>'` (one quoted word). */
 export function remoteCommand(script: string): string {
   return `sh -c ${q(script)}`;
-}
-
-/** Where a stoppable remote command records its process group, so an interrupt can stop all of it. */
-const RUNS_DIR = `"$HOME"/.cache/togo/runs`;
-
-/**
- * `script` made stoppable: sshd starts every command as a session leader, so the command's process
- * group is the whole tree it starts (except what detaches on purpose, like a released app). It is
- * recorded under a run id for stopRunScript.
- */
-export function trackedScript(id: string, script: string): string {
-  return [
-    `d=${RUNS_DIR}; mkdir -p "$d" 2>/dev/null`,
-    `if read -r l < /proc/$$/stat 2>/dev/null; then set -- \${l##*")"}; printf '%s\\n' "$3" > "$d/${id}"; fi`,
-    `sh -c ${q(script)}`,
-    `rc=$?; rm -f "$d/${id}"; exit $rc`,
-  ].join("\n");
-}
-
-/** Stops the process group of a tracked command: TERM, then KILL after 5 s. Prints `stopped` when there was one. */
-export function stopRunScript(id: string): string {
-  return [
-    `f=${RUNS_DIR}/${id}; g=$(cat "$f" 2>/dev/null); [ -n "$g" ] || exit 0`,
-    `kill -TERM "-$g" 2>/dev/null; i=0`,
-    `while kill -0 "-$g" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done`,
-    `kill -KILL "-$g" 2>/dev/null; rm -f "$f"; echo stopped`,
-  ].join("\n");
 }
 
 export function runArgs(t: SshTarget, controlPath: string, script: string, tty = false): string[] {
@@ -264,8 +238,7 @@ export class SshTransport implements Transport {
   private probed?: HostFacts;
   private localRsync?: boolean;
   private runs = 0;
-  /** Remote commands an interrupt stopped. */
-  stopped = 0;
+  readonly stopped: string[] = [];
 
   constructor(readonly conn: SshTarget) {
     validateTarget(conn);
@@ -291,7 +264,14 @@ export class SshTransport implements Transport {
     this.forwards.clear();
     // Its own process group: a Ctrl-C on the terminal must not cut the connection the cleanup
     // (stop the candidate, release the lock) still needs; the exit hook ends it with togo.
-    const proc = execa("ssh", masterArgs(this.conn, cp), { reject: false, stdin: "ignore", stdout: "ignore", stderr: "pipe", buffer: false, detached: true });
+    const proc = execa("sh", ["-c", MASTER_WATCHDOG, "togo-ssh-master", ...masterArgs(this.conn, cp)], {
+      reject: false,
+      stdin: "pipe",
+      stdout: "ignore",
+      stderr: "pipe",
+      buffer: false,
+      detached: true,
+    });
     const master: Master = { proc, exited: false, stderr: "" };
     const dir = this.controlDir;
     const endWithTogo = () => {
@@ -338,13 +318,14 @@ export class SshTransport implements Transport {
     // A command that may be interrupted records its process group on the host: killing the local
     // ssh client would not stop it (the master holds its pipes and the remote side runs on).
     const id = opts.signal ? `${process.pid}-${++this.runs}` : undefined;
-    const proc = execa("ssh", runArgs(this.conn, this.controlPath, id ? trackedScript(id, cmd.script) : cmd.script), {
+    const remote = id ? trackedScript(cmd.script, { id, watch: "session" }) : cmd.script;
+    const proc = execa("ssh", runArgs(this.conn, this.controlPath, remote), {
       input: cmd.input ?? "",
       reject: false,
       stripFinalNewline: false,
       ...(opts.inherit ? { stdout: "inherit", stderr: "inherit" } : {}),
     });
-    const stop = () => void this.stopRemote(id!, proc);
+    const stop = () => void this.stopRemote(id!, cmd.what ?? cmd.op, proc);
     if (id) opts.signal!.addEventListener("abort", stop, { once: true });
     const r = await proc.finally(() => opts.signal?.removeEventListener("abort", stop));
     const result = { code: r.exitCode ?? 255, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
@@ -359,15 +340,15 @@ export class SshTransport implements Transport {
    * Stops an interrupted command on the host (its whole process group) over a session of its own,
    * so its ssh client ends with it; if the host does not answer, the local client is let go.
    */
-  private async stopRemote(id: string, proc: ResultPromise): Promise<void> {
+  private async stopRemote(id: string, what: string, proc: ResultPromise): Promise<void> {
     const giveUp = setTimeout(() => {
       proc.kill("SIGKILL");
       proc.stdout?.destroy();
       proc.stderr?.destroy();
     }, 10_000);
     giveUp.unref();
-    const r = await execa("ssh", runArgs(this.conn, this.controlPath, stopRunScript(id)), { reject: false, timeout: 9000 });
-    if (String(r.stdout).includes("stopped")) this.stopped++;
+    const r = await execa("ssh", runArgs(this.conn, this.controlPath, stopTrackedScript(id)), { reject: false, timeout: 9000 });
+    if (String(r.stdout).includes("stopped")) this.stopped.push(what);
   }
 
   /** Runs an interactive command (a TTY when this process has one), streaming its output. */
@@ -440,6 +421,7 @@ export class SshTransport implements Transport {
     this.master = undefined;
     if (master && !master.exited) {
       await execa("ssh", controlArgs(this.conn, this.controlPath, "exit"), { reject: false });
+      master.proc.stdin?.end(); // the watchdog's cue: the master goes even if `-O exit` did not reach it
       const timer = setTimeout(() => master.proc.kill("SIGTERM"), 3000);
       await master.proc;
       clearTimeout(timer);

@@ -42,6 +42,8 @@ export interface Transport {
   facts(): Promise<HostFacts>;
   /** Counts for tests and benchmarks. */
   readonly stats: { commands: number; bytesUploaded: number; connections: number };
+  /** What an interrupt stopped on the target (the `what` of each command), for the user. */
+  readonly stopped: string[];
   close(): Promise<void>;
 }
 

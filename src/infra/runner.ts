@@ -11,6 +11,7 @@ import { LockHeldError, OperationError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
 import type { Spec, StackSource } from "../core/spec.js";
 import { OUT_DIR, workspaceOf } from "../core/workspace.js";
+import { withStackLocks } from "./lock.js";
 import { TOGO_VERSION } from "../core/version.js";
 
 export { OUT_DIR };
@@ -238,7 +239,11 @@ export interface ApplyOutcome {
  * was last applied and its JSON and state are untouched, neither synth nor apply runs.
  * `env` reaches terraform only (e.g. TF_VAR_* for sensitive variables kept out of the stack JSON).
  */
-export async function apply(spec: Spec, stacks: StackSource[], log: Reporter, force = false, env: Record<string, string> = {}): Promise<ApplyOutcome[]> {
+export function apply(spec: Spec, stacks: StackSource[], log: Reporter, force = false, env: Record<string, string> = {}): Promise<ApplyOutcome[]> {
+  return withStackLocks(spec, stacks.map((s) => s.name), "provision", () => applyLocked(spec, stacks, log, force, env));
+}
+
+async function applyLocked(spec: Spec, stacks: StackSource[], log: Reporter, force: boolean, env: Record<string, string>): Promise<ApplyOutcome[]> {
   const unchanged = (s: StackSource) => {
     const rec = readRecord(spec, s.name);
     return !force && rec?.propsHash === propsHash(s) && isRecordCurrent(spec, s.name, rec, stackJsonHash(spec, s.name));
@@ -266,7 +271,11 @@ export async function apply(spec: Spec, stacks: StackSource[], log: Reporter, fo
   return results;
 }
 
-export async function destroy(spec: Spec, stacks: StackSource[], log: Reporter, env: Record<string, string> = {}): Promise<void> {
+export function destroy(spec: Spec, stacks: StackSource[], log: Reporter, env: Record<string, string> = {}): Promise<void> {
+  return withStackLocks(spec, stacks.map((s) => s.name), "destroy", () => destroyLocked(spec, stacks, log, env));
+}
+
+async function destroyLocked(spec: Spec, stacks: StackSource[], log: Reporter, env: Record<string, string>): Promise<void> {
   await log.stage("synth", () => synth(spec, stacks, join(spec.dir, OUT_DIR)));
   if (spec.terraform.engine === "cdktf") ensureCdktfJson(spec, log);
   for (const s of [...stacks].reverse()) {
@@ -351,7 +360,11 @@ export function planText(stdout: string): string {
  * -json`, which is also written beside the plan as togo.tfplan.json. Plan's output is the text, so
  * the provider starts twice per stack (plan, show -json), not three times.
  */
-export async function plan(spec: Spec, stacks: StackSource[], log: Reporter, synthFirst = true): Promise<PlanResult[]> {
+export function plan(spec: Spec, stacks: StackSource[], log: Reporter, synthFirst = true): Promise<PlanResult[]> {
+  return withStackLocks(spec, stacks.map((s) => s.name), "diff", () => planLocked(spec, stacks, log, synthFirst));
+}
+
+async function planLocked(spec: Spec, stacks: StackSource[], log: Reporter, synthFirst: boolean): Promise<PlanResult[]> {
   if (synthFirst) await log.stage("synth", () => synth(spec, stacks, join(spec.dir, OUT_DIR)));
   const tf = spec.terraform.binary;
   const results: PlanResult[] = [];

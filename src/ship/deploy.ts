@@ -14,7 +14,7 @@ import { resolveSecrets } from "../config/secrets.js";
 import type { Stage } from "../pipeline/pipeline.js";
 import { artifactName, artifactSha256, defaultVersion } from "./artifact.js";
 import { formatDotenv } from "./dotenv.js";
-import { waitHealthy } from "./health.js";
+import { waitSettled } from "./settle.js";
 import { acquireLock, releaseLock } from "./lock.js";
 import { VERSION } from "./scripts.js";
 import { switchRelease } from "./switch.js";
@@ -84,6 +84,7 @@ async function lastLogLines(ctx: DeployContext, version: string, n = 20): Promis
 
 const serving = (ctx: DeployContext) => (ctx.previous ? `${ctx.previous} keeps serving` : "nothing was switched");
 const FAILED_RECORD = "recording the failed release";
+const LIVE_RECORD = "recording the live release";
 
 export function deployStages(): Stage<DeployContext>[] {
   return [
@@ -125,6 +126,8 @@ export function deployStages(): Stage<DeployContext>[] {
         await t.transport.run(t.dir.layout(), { signal: run.signal });
         const lock = await acquireLock(t, ctx.spec.app, ctx.version!, ctx.opts.lockWait, run.signal);
         run.finally("releasing the lock", () => releaseLock(t, lock));
+        // Under the lock no other deploy runs: a candidate still there was left by a dead one.
+        await t.transport.run(t.dir.candidateStop(), { signal: run.signal });
         // Under the lock, what serves is settled: read it again.
         ctx.previous = (await t.transport.run(t.dir.current())).stdout.trim() || undefined;
         ctx.report.previous = ctx.previous;
@@ -185,12 +188,13 @@ export function deployStages(): Stage<DeployContext>[] {
         const port = Number((await t.transport.run(t.dir.freePort(from, to, start), { signal: run.signal })).stdout.trim());
         run.onFailure("stopping the unverified release", () => t.transport.run(t.dir.candidateStop(), { check: false }));
         await t.transport.run(t.dir.candidateStart(version, requireRun(spec), port), { signal: run.signal });
-        const base = await t.transport.reach(port);
-        const health = await waitHealthy(`${base}${spec.healthcheck.path}`, {
-          timeoutSeconds: spec.healthcheck.timeout,
-          intervalSeconds: spec.healthcheck.interval,
+        const health = await waitSettled({
+          transport: t.transport,
+          port,
+          check: spec.healthcheck,
+          status: t.dir.candidateStatus(),
+          owner: t.dir.candidateOwns(port),
           signal: run.signal,
-          stillRunning: async () => (await t.transport.run(t.dir.candidateStatus())).stdout.startsWith("running"),
         });
         await t.transport.run(t.dir.candidateStop(), { check: false });
         run.forget("stopping the unverified release");
@@ -221,14 +225,16 @@ export function deployStages(): Stage<DeployContext>[] {
               (await lastLogLines(ctx, version)),
           );
         }
-        // It is live: from here on a failure must not call it failed.
+        // It is live: from here on a failure must not call it failed, and it must be on record.
         run.forget(FAILED_RECORD);
+        run.onFailure(LIVE_RECORD, () => ctx.t.transport.run(ctx.t.dir.record(version), { check: false }));
       },
     },
     {
       name: "record",
-      run: async (ctx) => {
+      run: async (ctx, run) => {
         await ctx.t.transport.run(ctx.t.dir.record(ctx.version!));
+        run.forget(LIVE_RECORD);
       },
     },
     {

@@ -26,13 +26,28 @@ export async function acquireLock(t: OpenTarget, app: string, version: string, w
       const held = r.stdout.trim();
       const time = /time=(\S+)/.exec(held)?.[1];
       const age = time ? (Date.now() - Date.parse(time)) / 1000 : 0;
-      const stale =
-        age > LOCK_TTL_SECONDS
+      const dead = holderGone(held);
+      const stale = dead
+        ? ` Its holder (pid ${dead} on this machine) is no longer running: a deploy was killed. Check what serves (togo status), then break the lock with: togo lock release`
+        : age > LOCK_TTL_SECONDS
           ? ` It is stale (${Math.round(age / 60)} min old); if no deploy is running, break it with: togo lock release`
           : " Wait for it (--lock-wait SECONDS), or if no deploy is running: togo lock release";
       throw new LockHeldError(`another deploy of ${app} holds the lock on ${t.name}: ${held}.${stale}`);
     }
     await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** The pid of a lock holder that ran on this machine and is gone, else undefined. */
+function holderGone(held: string): number | undefined {
+  const m = /holder=[^@\s]+@([^:\s]+):(\d+):/.exec(held);
+  if (!m || m[1] !== hostname()) return undefined;
+  const pid = Number(m[2]);
+  try {
+    process.kill(pid, 0);
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ESRCH" ? pid : undefined;
   }
 }
 

@@ -51,7 +51,7 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
           log: ctx.log,
           signal: ctx.signal,
           facts: (c) => ({ version: c.version, previous: c.previous, hosts: hosts(targets) }),
-        });
+        }).catch((err: unknown) => afterFailure(t, err, ctx.log));
         const result = deployResult(dc);
         return t.target.host ? { ...result, raw: { ...(result.raw as object), ssh: { ...t.transport.stats } } } : result;
       });
@@ -67,7 +67,7 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
           log: ctx.log,
           signal: ctx.signal,
           facts: (c) => ({ version: c.version, previous: c.previous, hosts: hosts(targets) }),
-        });
+        }).catch((err: unknown) => afterFailure(t, err, ctx.log));
         return rollbackResult(rc);
       }),
 
@@ -102,6 +102,17 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
         await ctx.log.stage("clean", () => t.transport.run(t.dir.remove()));
       }),
   };
+}
+
+/**
+ * After a failed or interrupted deploy/rollback: says what an interrupt stopped on the target and
+ * what serves there now (read back, not assumed), then rethrows.
+ */
+async function afterFailure(t: OpenTarget, err: unknown, log: DriverContext["log"]): Promise<never> {
+  if (t.transport.stopped.length > 0) log.info(`stopped on ${t.name}: ${t.transport.stopped.join(", ")} (with everything it started)`);
+  const r = await t.transport.run(t.dir.current(), { check: false }).catch(() => undefined);
+  if (r && r.code === 0) log.info(`serving on ${t.name}: ${r.stdout.trim() ? `release ${r.stdout.trim()}` : "nothing"}`);
+  throw err;
 }
 
 /** The live part of `status`: the current release, whether its process runs, and a probe. */

@@ -251,6 +251,32 @@ export function processStatusScript(appDir: string, name: string): string {
   return `${READ_PID(pid)}; if [ -n "$p" ] && ${alive('"$p"')}; then echo "running $p"; else echo stopped; fi`;
 }
 
+/**
+ * Who listens on `port`: prints `ours`, `none`, or `other <pid> <command>` (`other ?` when the
+ * listener belongs to another user). `ours` is a sh function deciding whether a pid belongs to the
+ * release (its process group, its unit's cgroup). A health check alone cannot tell our app from
+ * another server that already held the port.
+ */
+export function portOwnerScript(port: number, ours: string): string {
+  return script(
+    ours,
+    `hex=$(printf '%04X' ${q(port)})`,
+    `inodes=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { printf " %s", $10 }')`,
+    `[ -n "$inodes" ] || { echo none; exit 0; }`,
+    `pid=$(ls -l /proc/[0-9]*/fd 2>/dev/null | awk -v want="$inodes " '/^[/]proc[/][0-9]+[/]fd:$/ { split($0, a, "/"); pid = a[3]; next } /socket:[[]/ { i = $NF; gsub(/[^0-9]/, "", i); if (index(want, " " i " ")) { print pid; exit } }')`,
+    `[ -n "$pid" ] || { echo "other ?"; exit 0; }`,
+    `if togo_ours "$pid"; then echo ours; else echo "other $pid $(cat /proc/$pid/comm 2>/dev/null)"; fi`,
+  );
+}
+
+/** `togo_ours PID`: PID is in the process group of the process manager's `name` (its pid file). */
+export function processGroupOurs(appDir: string, name: string): string {
+  return script(
+    READ_PID(paths(appDir).pid(name)),
+    `togo_ours() { [ -n "$p" ] && read -r l < /proc/$1/stat 2>/dev/null && set -- \${l##*")"} && [ "$3" = "$p" ]; }`,
+  );
+}
+
 // --- switch, record, prune, rollback ---
 
 /**
@@ -318,11 +344,14 @@ export function recordFailedScript(appDir: string, version: string): string {
 }
 
 /**
- * Every release on the target, newest first: .versions' lines that are versions, then release
- * folders no list names (a crashed deploy, a deleted .versions), newest folder first. Sets $releases.
+ * Every release on the target, newest first: the current one if no list names it, .versions' lines
+ * that are versions, then release folders no list names (a crashed deploy, a deleted .versions),
+ * newest folder first. Sets $releases.
  */
 const ALL_RELEASES = script(
-  `releases=""`,
+  // A current release no list names was switched to and not yet recorded (a deploy killed right
+  // after its switch): it is the newest.
+  `releases=""; c=$(togo_current) && [ -d "v$c" ] && ! grep -qxF "$c" .versions 2>/dev/null && releases=" $c"`,
   `if [ -f .versions ]; then while IFS= read -r v; do togo_version "$v" || continue; case " $releases " in *" $v "*) ;; *) releases="$releases $v";; esac; done < .versions; fi`,
   `failed=" "; if [ -f .failed ]; then while IFS= read -r v; do togo_version "$v" && failed="$failed$v "; done < .failed; fi`,
   `for d in $(ls -1td v*/ 2>/dev/null); do v=\${d%/}; v=\${v#v}; togo_version "$v" && [ -f "v$v/.togo-sha256" ] || continue; case " $releases $failed " in *" $v "*) ;; *) releases="$releases $v";; esac; done`,
@@ -436,6 +465,7 @@ export function releaseDir(appDir: string) {
       c("candidate.start", processStartScript({ appDir, name: "candidate", version, run, port, envFile: "envNext" }), `starting release ${version}`),
     candidateStop: () => c("candidate.stop", processStopScript(appDir, "candidate"), "stopping the candidate"),
     candidateStatus: () => c("candidate.status", processStatusScript(appDir, "candidate"), "checking the candidate"),
+    candidateOwns: (port: number) => c("candidate.owns", portOwnerScript(port, processGroupOurs(appDir, "candidate")), `checking who listens on port ${port}`),
   };
 }
 

@@ -2,7 +2,7 @@
 // is pointed at the release (and, on a deploy, the verified env made live), the service restarted
 // on app_port and health-checked; if that fails, the previous release (and its env) come back.
 import type { Spec } from "../core/spec.js";
-import { waitHealthy } from "./health.js";
+import { waitSettled } from "./settle.js";
 import type { OpenTarget } from "./target.js";
 
 export interface SwitchInput {
@@ -27,13 +27,10 @@ export async function switchRelease(s: SwitchInput): Promise<SwitchOutcome> {
   const service = await t.service();
   await t.transport.run(t.dir.switchTo(s.version, s.takeNextEnv));
   const restarted = await t.transport.run(service.restart(s.version), { check: false });
+  // The same bar as the candidate's: healthy, settled, and the one listening on app_port.
   const health =
     restarted.code === 0
-      ? await waitHealthy(`${await t.transport.reach(spec.appPort)}${spec.healthcheck.path}`, {
-          timeoutSeconds: spec.healthcheck.timeout,
-          intervalSeconds: spec.healthcheck.interval,
-          signal: s.signal,
-        })
+      ? await waitSettled({ transport: t.transport, port: spec.appPort, check: spec.healthcheck, status: service.status(), owner: service.owns(spec.appPort), signal: s.signal })
       : { ok: false, detail: `the service did not start: ${restarted.stderr.trim()}` };
   if (health.ok) return { ok: true, detail: health.detail };
   // Undo the cutover: the previous release (and the env it ran with) serve again.

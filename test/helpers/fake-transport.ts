@@ -18,6 +18,7 @@ export class FakeTransport implements Transport {
   readonly target = "deploy@fake:22";
   readonly stats = { commands: 0, bytesUploaded: 0, connections: 1 };
   readonly calls: Call[] = [];
+  readonly stopped: string[] = [];
   private readonly answers = new Map<string, Answer>();
   private readonly counts = new Map<string, number>();
   /** HTTP status a probe of `port` gets (default 200); the test changes it as the "host" changes. */

@@ -175,7 +175,11 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
         for (const p of left) kill(p, "SIGKILL");
         await new Promise((r) => setTimeout(r, 50));
       }
-      if (child.exitCode === null && child.signalCode === null) await new Promise((r) => (child.once("exit", r), setTimeout(r, 5000)));
+      if (child.exitCode === null && child.signalCode === null) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise((r) => (child.once("exit", r), (timer = setTimeout(r, 5000))));
+        clearTimeout(timer);
+      }
       await execa("userdel", ["-r", user], { reject: false });
       if (existsSync(home)) rmSync(home, { recursive: true, force: true });
       rmSync(dir, { recursive: true, force: true });

@@ -29,7 +29,7 @@ deploy:
   binary: server.js
   run: node server.js
   app_port: ${appPort}
-  healthcheck: { path: /up, timeout: 8, interval: 0.1 }
+  healthcheck: { path: /up, timeout: 8, interval: 0.1, settle: 0.5 }
   env:
     GREETING: hello
   options:

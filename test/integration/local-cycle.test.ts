@@ -27,7 +27,7 @@ deploy:
   run: node server.js
   app_port: ${port}
   versions_to_keep: 2
-  healthcheck: { path: /up, timeout: 8, interval: 0.1 }
+  healthcheck: { path: /up, timeout: 8, interval: 0.1, settle: 0.5 }
   env:
 ${Object.entries(TRICKY)
   .map(([k, v]) => `    ${k}: ${JSON.stringify(v).replaceAll("${", () => "$${")}`) // $${ is togo.yaml's literal ${

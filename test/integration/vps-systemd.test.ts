@@ -6,7 +6,9 @@
 // after a reboot, then status, rollback and destroy. Black box on purpose: nothing from src/ or drivers/.
 import { request } from "node:http";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
-import { cleanupTempDirs, helloProject, togo, type CliResult } from "../helpers/index.js";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanupTempDirs, helloProject, ROOT, togo, type CliResult } from "../helpers/index.js";
 import { startSystemdHost, type ExecResult, type SystemdHost } from "../helpers/systemd-hosts.js";
 
 const UNIT = "togo-hello.service";
@@ -190,6 +192,18 @@ test("a reboot of the host: the app serves again with no action from togo (linge
 test("status --json: ready, version 2", async () => {
   const s = JSON.parse((await ok(await cli(["status", "--json"]), "togo status --json")).stdout);
   expect(s).toMatchObject({ state: "ready", version: "2", healthy: true });
+});
+
+test("a release that answers its health check and exits half a second later is not deployed: the unit keeps serving 2", async () => {
+  writeFileSync(join(dir, "crashy.js"), readFileSync(join(ROOT, "test", "fixtures", "crashy.js")));
+  writeFileSync(join(dir, "crashy.yaml"), readFileSync(join(dir, "togo.yaml"), "utf8").replace("binary: server.js", "binary: crashy.js").replace("run: node server.js", "run: node crashy.js"));
+  const r = await cli(["deploy", "-c", "crashy.yaml", "--version", "3"]);
+  if (r.exitCode !== 1) throw new Error(`expected exit 1, got ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+  expect(r.stderr).toContain("settle window");
+  expect(r.stderr).toContain("2 keeps serving");
+  await serves("2");
+  expect(await sh(`readlink ${APP_DIR}/current`)).toBe("v2");
+  expect((await userctl(`is-active ${UNIT}`)).stdout.trim()).toBe("active");
 });
 
 test("rollback: version 1 serves", async () => {

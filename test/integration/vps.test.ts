@@ -8,7 +8,8 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { execa } from "execa";
-import { BIN, cleanupTempDirs, EXAMPLE, freePort, tempDir, testEnv, togo } from "../helpers/index.js";
+import { createServer } from "node:http";
+import { BIN, cleanupTempDirs, EXAMPLE, freePort, ROOT, tempDir, testEnv, togo } from "../helpers/index.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
 
 const SECRET = `it's "quoted" $HOME \${PATH} \`id\` back\\slash\nsecond line ünïcødé 🚀`;
@@ -36,7 +37,7 @@ deploy:
   app_port: ${appPort}
   app_dir: ~/apps/hello
   release_cmd: "while [ -e \${HOLD_FILE:-/nonexistent} ]; do sleep 0.05; done"
-  healthcheck: { path: /up, timeout: 8, interval: 0.1 }
+  healthcheck: { path: /up, timeout: 8, interval: 0.1, settle: 0.5 }
   versions_to_keep: 2
   env:
     NODE_ENV: production
@@ -295,6 +296,32 @@ test("a failing health check keeps the previous release serving and exits 1 with
   expect(await get()).toBe("hello from 6\n");
   expect(appEnviron().T_TRICKY).toBe(SECRET);
   expect(existsSync(join(appDir, ".lock"))).toBe(false);
+});
+
+test("over SSH too: a release that exits 0.5 s after its first 2xx is not deployed, and neither is one whose port another server holds", async () => {
+  cpSync(join(ROOT, "test", "fixtures", "crashy.js"), join(dir, "crashy.js"));
+  writeFileSync(join(dir, "crashy.yaml"), yaml("", "crashy.js").replace("settle: 0.5", "settle: 2"));
+  const before = current();
+  const crash = await togo(["deploy", "-c", "crashy.yaml", "--version", "c1"], { cwd: dir, env: env() });
+  expect({ exit: crash.exitCode, stderr: crash.stderr }).toMatchObject({ exit: 1 });
+  expect(crash.stderr).toContain("settle window");
+  expect(current()).toBe(before);
+  expect(await get()).toBe(`hello from ${before.slice(1)}\n`);
+
+  // Another server answers 2xx on the port the app wants: the app cannot bind, togo must not call it deployed.
+  const other = await freePort();
+  const squatter = createServer((_q, res) => (res.writeHead(200), res.end("squatter\n")));
+  await new Promise<void>((r) => squatter.listen(other, "127.0.0.1", r));
+  try {
+    writeFileSync(join(dir, "taken.yaml"), yaml().replace(`app_port: ${appPort}`, `app_port: ${other}`).replace("app_dir: ~/apps/hello", "app_dir: ~/apps/taken"));
+    const taken = await togo(["deploy", "-c", "taken.yaml", "--version", "1"], { cwd: dir, env: env() });
+    expect({ exit: taken.exitCode, stderr: taken.stderr }).toMatchObject({ exit: 1 });
+    expect(taken.stderr).toMatch(new RegExp(`failed on port ${other} \\((port ${other} is held by another process|[^)]*the process exited)`));
+    expect(taken.stderr).toContain("nothing is serving");
+  } finally {
+    squatter.closeAllConnections();
+    squatter.close();
+  }
 });
 
 test("an upload cut off by killing the SSH connection leaves current untouched; the next deploy succeeds", async () => {

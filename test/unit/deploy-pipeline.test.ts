@@ -37,7 +37,7 @@ deploy:
   run: node server.js
   app_port: ${APP_PORT}
   app_dir: /srv/hello
-  healthcheck: { path: /up, timeout: 1, interval: 0.05 }
+  healthcheck: { path: /up, timeout: 1, interval: 0.05, settle: 0.2 }
 ${extra}`;
   return parseConfig(yaml, join(dir, "togo.yaml"), env);
 }
@@ -51,6 +51,9 @@ function host(): FakeTransport {
     .on("release.sha", { stdout: "" })
     .on("port.free", { stdout: `${CANDIDATE}\n` })
     .on("candidate.status", { stdout: "running 42\n" })
+    .on("candidate.owns", { stdout: "ours\n" })
+    .on("service.status", { stdout: "running 43\n" })
+    .on("service.owns", { stdout: "ours\n" })
     .on("releases", { stdout: "current=1\n1 0\n0.9 0\n" });
   return f;
 }
@@ -79,6 +82,7 @@ describe("deploy", () => {
       "current",
       "layout",
       "lock.acquire",
+      "candidate.stop",
       "current",
       "upload.has",
       "upload",
@@ -88,9 +92,13 @@ describe("deploy", () => {
       "release.install",
       "port.free",
       "candidate.start",
+      "candidate.owns",
+      "candidate.owns",
       "candidate.stop",
       "switch",
       "service.restart",
+      "service.owns",
+      "service.owns",
       "record",
       "prune",
       "prune.uploads",
@@ -114,7 +122,7 @@ describe("deploy", () => {
     expect(restartedTo(f)).toEqual(["2", "1"]);
     expect(f.of("record.failed")[0].script).toContain("printf '%s\\n' 2");
     expect(f.ops()).not.toContain("record");
-    expect(f.ops().at(-1)).toBe("lock.release");
+    expect(f.ops().slice(-2)).toEqual(["lock.release", "current"]);
   });
 
   test("a failed first cutover stops the service and leaves nothing current", async () => {
@@ -135,7 +143,7 @@ describe("deploy", () => {
     expect(f.ops()).not.toContain("release.install");
     expect(f.ops()).not.toContain("switch");
     expect(f.ops()).not.toContain("record.failed");
-    expect(f.ops().at(-1)).toBe("lock.release");
+    expect(f.ops().slice(-2)).toEqual(["lock.release", "current"]);
   });
 
   test("the same version with the same bytes reuses its folder", async () => {
@@ -156,7 +164,7 @@ describe("deploy", () => {
     expect(f.of("record.failed")[0].script).toContain("printf '%s\\n' 2");
     expect(f.ops()).not.toContain("candidate.start");
     expect(f.ops()).not.toContain("switch");
-    expect(f.ops().at(-1)).toBe("lock.release");
+    expect(f.ops().slice(-2)).toEqual(["lock.release", "current"]);
   });
 
   test("a failed health check on the spare port stops the candidate, records the failure, switches nothing", async () => {
@@ -177,6 +185,36 @@ describe("deploy", () => {
     f.health = () => 502;
     const started = Date.now();
     await expect(shipping(f).deploy(spec, targets(spec))).rejects.toThrow(/the process exited/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
+  test("a release that answers, then dies within the settle window, is not deployed", async () => {
+    const spec = project();
+    spec.healthcheck.settle = 1;
+    const f = host();
+    let healthy = 3;
+    f.health = (port) => (port === CANDIDATE && healthy-- > 0 ? 200 : 502);
+    const err = await shipping(f).deploy(spec, targets(spec)).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/release 2 failed its health check \(GET \/up: it answered, then 502 [\d.]+s into the 1s settle window/);
+    expect(f.ops()).not.toContain("switch");
+    expect(f.ops()).toContain("record.failed");
+  });
+
+  test("a release whose port is held by another server is not deployed, though that server answers 2xx", async () => {
+    const spec = project();
+    const f = host().on("service.owns", { stdout: "other 999 nginx\n" });
+    const err = await shipping(f).deploy(spec, targets(spec)).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/release 2 passed verification but failed on port 3999 \(port 3999 is held by another process \(pid 999, nginx\), not by this release\); switched back to 1/);
+    expect(restartedTo(f)).toEqual(["2", "1"]);
+  });
+
+  test("a release that exits after the switch fails at once and is switched back", async () => {
+    const spec = project();
+    spec.healthcheck.timeout = 30;
+    const f = host().on("service.status", { stdout: "stopped\n" });
+    f.health = (port) => (port === APP_PORT ? 502 : 200);
+    const started = Date.now();
+    await expect(shipping(f).deploy(spec, targets(spec))).rejects.toThrow(/failed on port 3999 \(502; the process exited\); switched back to 1/);
     expect(Date.now() - started).toBeLessThan(20_000);
   });
 
@@ -203,7 +241,7 @@ describe("deploy", () => {
     expect(f.ops()).toContain("candidate.stop");
     expect(f.ops()).toContain("record.failed");
     expect(f.ops()).not.toContain("switch");
-    expect(f.ops().at(-1)).toBe("lock.release");
+    expect(f.ops().slice(-2)).toEqual(["lock.release", "current"]);
   });
 
   test("an interrupt after the switch does not call the live release failed", async () => {
@@ -217,7 +255,26 @@ describe("deploy", () => {
     expect(f.ops()).toContain("switch");
     expect(f.ops()).not.toContain("record.failed");
     expect(f.ops()).not.toContain("switch.restore");
-    expect(f.ops().at(-1)).toBe("lock.release");
+    expect(f.ops().slice(-2)).toEqual(["lock.release", "current"]);
+  });
+
+  test("an interrupt right after the switch records the live release, so .versions says what serves", async () => {
+    const spec = project();
+    const f = host();
+    const ctl = new AbortController();
+    f.on("service.owns", (_c, nth) => (nth === 1 && ctl.abort("SIGINT"), { stdout: "ours\n" }));
+    await expect(shipping(f, {}, ctl.signal).deploy(spec, targets(spec))).rejects.toBeInstanceOf(InterruptedError);
+    expect(f.ops()).not.toContain("record.failed");
+    expect(f.ops()).not.toContain("prune");
+    expect(f.of("record")).toHaveLength(1);
+    expect(f.of("record")[0].script).toContain("printf '%s\\n' 2");
+  });
+
+  test("a stale candidate left by a dead deploy is stopped once the lock is held, before anything else", async () => {
+    const spec = project();
+    const f = host();
+    await shipping(f).deploy(spec, targets(spec));
+    expect(f.ops().slice(1, 4)).toEqual(["layout", "lock.acquire", "candidate.stop"]);
   });
 
   test("an interrupt before the lock touches nothing on the target", async () => {
@@ -226,7 +283,8 @@ describe("deploy", () => {
     const ctl = new AbortController();
     f.on("current", () => (ctl.abort("SIGINT"), { stdout: "1\n" }));
     await expect(shipping(f, {}, ctl.signal).deploy(spec, targets(spec))).rejects.toBeInstanceOf(InterruptedError);
-    expect(f.ops()).toEqual(["current"]);
+    // what serves is read (and said) after the failure; nothing else ran
+    expect(f.ops()).toEqual(["current", "current"]);
   });
 });
 
@@ -253,7 +311,7 @@ describe("rollback", () => {
     expect(restore[0].script).not.toContain(".env.prev");
     expect(restartedTo(f)).toEqual(["0.9", "1"]);
     expect(f.ops()).not.toContain("record");
-    expect(f.ops().at(-1)).toBe("lock.release");
+    expect(f.ops().slice(-2)).toEqual(["lock.release", "current"]);
   });
 
   test("an unknown version is refused before the lock", async () => {
@@ -312,7 +370,7 @@ describe("user hooks", () => {
     const err = await shipping(f).deploy(spec, targets(spec)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HookError);
     expect((err as Error).message).toBe("the pre_deploy hook exited 3: echo not today >&2; exit 3; nothing was changed on any target");
-    expect(f.ops()).toEqual(["current"]);
+    expect(f.ops()).toEqual(["current", "current"]);
     expect(read(out, "on_failure").TOGO_ERROR).toMatch(/pre_deploy hook exited 3/);
   });
 

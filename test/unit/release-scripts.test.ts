@@ -86,6 +86,19 @@ describe("scripts as data", () => {
       await sh(`rm -rf ${q(dir)}`);
     }
   });
+  test("the port-owner script names who listens: ours, another process, or nobody", async () => {
+    const srv = createServer().listen(0, "127.0.0.1");
+    await new Promise((r) => srv.once("listening", r));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      expect((await sh(S.portOwnerScript(port, "togo_ours() { false; }"))).stdout.trim()).toBe(`other ${process.pid} node`);
+      expect((await sh(S.portOwnerScript(port, `togo_ours() { [ "$1" = ${process.pid} ]; }`))).stdout.trim()).toBe("ours");
+    } finally {
+      srv.close();
+    }
+    await new Promise((r) => srv.once("close", r));
+    expect((await sh(S.portOwnerScript(port, "togo_ours() { true; }"))).stdout.trim()).toBe("none");
+  });
   test("the free-port script finds a port nothing listens on", async () => {
     const srv = createServer().listen(0, "127.0.0.1");
     await new Promise((r) => srv.once("listening", r));

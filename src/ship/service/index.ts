@@ -3,7 +3,7 @@
 import { OperationError } from "../../core/errors.js";
 import { script } from "../../core/shell.js";
 import { command, type Command, type HostFacts } from "../../exec/transport.js";
-import { processStartScript, processStatusScript, processStopScript } from "../scripts.js";
+import { portOwnerScript, processGroupOurs, processStartScript, processStatusScript, processStopScript } from "../scripts.js";
 
 export interface ServiceManager {
   readonly kind: "process" | "systemd";
@@ -14,6 +14,8 @@ export interface ServiceManager {
   status(): Command;
   /** Stops the app and removes what the manager installed (destroy). */
   remove(): Command;
+  /** Prints `ours`, `none` or `other <pid> <command>`: who listens on the app's port. */
+  owns(port: number): Command;
 }
 
 export interface ProcessManagerInput {
@@ -35,6 +37,7 @@ export function processManager(m: ProcessManagerInput): ServiceManager {
     stop,
     status: () => command("service.status", processStatusScript(m.appDir, "app"), { what: "checking the app" }),
     remove: stop,
+    owns: (port) => command("service.owns", portOwnerScript(port, processGroupOurs(m.appDir, "app")), { what: `checking who listens on port ${port}` }),
   };
 }
 

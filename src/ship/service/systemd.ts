@@ -11,7 +11,7 @@
 import { q, script } from "../../core/shell.js";
 import { renderTemplate } from "../../core/template.js";
 import { command } from "../../exec/transport.js";
-import { processStopScript } from "../scripts.js";
+import { portOwnerScript, processStopScript } from "../scripts.js";
 import type { ServiceManager } from "./index.js";
 
 export function unitName(app: string): string {
@@ -115,6 +115,15 @@ export function unitStatusScript(app: string): string {
   );
 }
 
+/** `togo_ours PID`: PID runs in the unit's cgroup (the app and anything it started). */
+export function unitOurs(app: string): string {
+  return script(
+    USER_ENV,
+    `main=$(systemctl --user show -p MainPID --value ${q(unitName(app))} 2>/dev/null)`,
+    `togo_ours() { [ -n "$main" ] && [ "$main" != 0 ] && [ "$(cat /proc/$1/cgroup 2>/dev/null)" = "$(cat /proc/$main/cgroup 2>/dev/null)" ]; }`,
+  );
+}
+
 export function removeUnitScript(app: string): string {
   const name = q(unitName(app));
   return script(
@@ -151,5 +160,6 @@ export function systemdManager(m: SystemdManagerInput): ServiceManager {
     stop: () => command("service.stop", stopUnitScript(m.app), { what: "stopping the app" }),
     status: () => command("service.status", unitStatusScript(m.app), { what: "checking the app" }),
     remove: () => command("service.remove", removeUnitScript(m.app), { what: "removing the unit" }),
+    owns: (port) => command("service.owns", portOwnerScript(port, unitOurs(m.app)), { what: `checking who listens on port ${port}` }),
   };
 }
