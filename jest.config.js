@@ -1,6 +1,9 @@
-// ESM + @swc/jest: the setup that runs real execa 9, yargs 18 and cdktf synth inside jest (testbed.md).
+// ESM + @swc/jest: the setup that runs real execa 9, yargs 18 and cdktf synth inside jest.
 export default {
   testEnvironment: "node",
+  // Jest 30's clean-up of globals wraps them in proxies again for every file a worker runs; with two
+  // dozen files one worker overflowed the stack (a RangeError in Reflect.set) before its tests ran.
+  testEnvironmentOptions: { globalsCleanup: "off" },
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/helpers/"],

@@ -3,7 +3,7 @@
 // (the project keeps no state file), and Terraform's S3-native lock is shown to hold: a second apply
 // while the first holds the lock fails and names the holder. s3rver ignores conditional writes, so
 // the harness front (test/helpers/s3.ts) answers 412 to `If-None-Match: *` on an existing key.
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupTempDirs, helloProject, tempDir, togo } from "../helpers/index.js";
 import { startS3, type S3Front } from "../helpers/s3.js";
@@ -107,7 +107,12 @@ describe("remote state in S3 (s3rver on loopback)", () => {
       const lock = JSON.parse((await s3.get(`${KEY}.tflock`))!) as { ID: string; Who: string; Operation: string };
       expect(lock.Operation).toBe("OperationTypeApply");
 
-      const second = await togo(["provision", "--yes", "--force"], { cwd: dir, env: ENV });
+      // Another checkout of the same project (another CI job): only the S3 lock stands between them
+      // (within one checkout, togo's own stack lock refuses the second run first).
+      const other = tempDir("togo-s3-other-");
+      cpSync(join(dir, "server.js"), join(other, "server.js"));
+      writeFileSync(join(other, "togo.yaml"), yaml(3102, s3.endpoint));
+      const second = await togo(["provision", "--yes", "--force"], { cwd: other, env: ENV });
       expect(second.exitCode).toBe(1);
       expect(second.stderr).toContain(`the state is locked by ${lock.Who}`);
       expect(second.stderr).toContain(`ID ${lock.ID}`);

@@ -91,7 +91,7 @@ describe("valid togo.yaml becomes a Spec", () => {
     expect(spec.appPort).toBe(4000);
     expect(spec.env).toEqual({ A: "1", B: "true", C: "x y" });
     expect(spec.appDir).toBe("/p/.togo/hello");
-    expect(spec.healthcheck).toEqual({ path: "/up", timeout: 30, interval: 0.25 });
+    expect(spec.healthcheck).toEqual({ path: "/up", timeout: 30, interval: 0.25, settle: 2 });
     expect(spec.versionsToKeep).toBe(5);
     expect(spec.terraform).toEqual({ engine: "cdktf", binary: "terraform", pluginMirror: undefined });
     expect(spec.dir).toBe("/p");
