@@ -6,7 +6,7 @@ import { OperationError } from "../core/errors.js";
 import type { DriverContext } from "../core/registry.js";
 import type { LiveStatus, LogOptions, Release, Result, Shipping, Spec, Target } from "../core/spec.js";
 import { readTemplate } from "../core/template.js";
-import { runPipeline } from "../pipeline/pipeline.js";
+import { runPipeline, type Stage } from "../pipeline/pipeline.js";
 import { applySiteScript, DEFAULT_SITE_TEMPLATE, removeSiteScript, renderSite } from "./caddy.js";
 import { checkVersion, deployResult, deployStages, newDeployContext, type DeployContext } from "./deploy.js";
 import { probe } from "./health.js";
@@ -37,6 +37,16 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
   const { ctx, options: o } = cfg;
   const open = <T>(spec: Spec, targets: Target[], fn: (t: OpenTarget) => Promise<T>) => withTarget(spec, only(targets), o, cfg.open ?? {}, fn);
   const hosts = (targets: Target[]) => targets.map((t) => t.host ?? "local");
+  /** Runs a deploy or rollback pipeline on one target; a failure says what serves there now. */
+  const run = <C extends { t: OpenTarget; version?: string; previous?: string }>(command: "deploy" | "rollback", stages: Stage<C>[], c: C, spec: Spec, targets: Target[]) =>
+    runPipeline(stages, c, {
+      command,
+      spec,
+      driver: cfg.driver,
+      log: ctx.log,
+      signal: ctx.signal,
+      facts: (x) => ({ version: x.version, previous: x.previous, hosts: hosts(targets) }),
+    }).catch((err: unknown) => afterFailure(c.t, err, ctx.log));
 
   return {
     deploy: (spec, targets) => {
@@ -44,14 +54,7 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
       if (ctx.opts.version !== undefined) checkVersion(ctx.opts.version);
       return open(spec, targets, async (t) => {
         const dc = newDeployContext({ spec, log: ctx.log, opts: ctx.opts, t, url: t.target.url, env: cfg.env, proxy: cfg.caddy && spec.domain ? (c) => caddySite(c, o) : undefined });
-        await runPipeline(deployStages(), dc, {
-          command: "deploy",
-          spec,
-          driver: cfg.driver,
-          log: ctx.log,
-          signal: ctx.signal,
-          facts: (c) => ({ version: c.version, previous: c.previous, hosts: hosts(targets) }),
-        }).catch((err: unknown) => afterFailure(t, err, ctx.log));
+        await run("deploy", deployStages(), dc, spec, targets);
         const result = deployResult(dc);
         return t.target.host ? { ...result, raw: { ...(result.raw as object), ssh: { ...t.transport.stats } } } : result;
       });
@@ -60,14 +63,7 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
     rollback: (spec, targets, version) =>
       open(spec, targets, async (t) => {
         const rc: RollbackContext = { spec, log: ctx.log, opts: ctx.opts, t, url: t.target.url, wanted: version };
-        await runPipeline(rollbackStages(), rc, {
-          command: "rollback",
-          spec,
-          driver: cfg.driver,
-          log: ctx.log,
-          signal: ctx.signal,
-          facts: (c) => ({ version: c.version, previous: c.previous, hosts: hosts(targets) }),
-        }).catch((err: unknown) => afterFailure(t, err, ctx.log));
+        await run("rollback", rollbackStages(), rc, spec, targets);
         return rollbackResult(rc);
       }),
 

@@ -26,6 +26,8 @@ export interface Sshd {
   /** `ssh-ed25519 AAAA…` of the server. */
   hostKey: string;
   logFile: string;
+  /** The `deploy:` keys that reach this server (indented for togo.yaml), for the vps driver. */
+  deployKeys: string;
   /** Connections sshd accepted so far (its `Accepted publickey` log lines). */
   accepted(): number;
   /** Kills every process of the server's live sessions (the way a dropped connection ends them). */
@@ -157,6 +159,15 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     sshConfig,
     hostKey,
     logFile,
+    deployKeys: [
+      "  provider: vps",
+      "  host: 127.0.0.1",
+      `  port: ${port}`,
+      `  user: ${user}`,
+      `  identity_file: ${identityFile}`,
+      `  known_hosts: ${knownHosts}`,
+      `  ssh_config: ${sshConfig}`,
+    ].join("\n"),
     accepted: () => (readFileSync(logFile, "utf8").match(/Accepted publickey for /g) ?? []).length,
     killSessions() {
       const pids = descendants(pid);

@@ -19,13 +19,7 @@ let n = 1;
 
 const yaml = (extra = "") => `app: intr
 deploy:
-  provider: vps
-  host: 127.0.0.1
-  port: ${sshd.port}
-  user: ${sshd.user}
-  identity_file: ${sshd.identityFile}
-  known_hosts: ${sshd.knownHosts}
-  ssh_config: ${sshd.sshConfig}
+${sshd.deployKeys}
   binary: server.js
   run: "sleep 0.3 && exec node server.js"
   app_port: ${appPort}

@@ -25,13 +25,7 @@ const env = () => ({ TRICKY_SECRET: SECRET, PLAIN_SECRET, HOLD_FILE: hold });
 
 const yaml = (extra = "", binary = "server.js") => `app: hello
 deploy:
-  provider: vps
-  host: 127.0.0.1
-  port: ${sshd.port}
-  user: ${sshd.user}
-  identity_file: ${sshd.identityFile}
-  known_hosts: ${sshd.knownHosts}
-  ssh_config: ${sshd.sshConfig}
+${sshd.deployKeys}
   binary: ${binary}
   run: node ${binary}
   app_port: ${appPort}
