@@ -120,9 +120,18 @@ export class DockerDriver implements Driver {
     };
   }
 
-  /** The stack as it stands: with the release it was last applied with. */
+  /**
+   * The stack as it stands: with the release it was last applied with. Its secret variables are
+   * required, so whatever plans it (togo diff) gets them as an apply does: resolved when terraform
+   * is about to run, and only when the stack has a container (the variables exist only then).
+   */
   stacks(spec: Spec): StackSource[] {
-    return [this.stack(spec, currentRelease(this.history(spec)))];
+    const release = currentRelease(this.history(spec));
+    const stack = this.stack(spec, release);
+    if (!release || Object.keys(spec.secrets).length === 0) return [stack];
+    let resolved: Promise<Record<string, string>> | undefined;
+    const env = () => (resolved ??= resolveSecrets(spec.secrets, spec.dir).then(secretVars));
+    return [{ ...stack, env }];
   }
 
   /** What the deploy and rollback stages share, before any of them ran. */

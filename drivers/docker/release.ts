@@ -1,6 +1,6 @@
 // A docker release as named stages, run by the pipeline like every other driver's:
 //   deploy:   secrets → build → push (resolve, for source: registry) → record → synth → apply <stack>
-//   rollback: resolve (only for a version the history lacks) → secrets → synth → apply <stack>
+//   rollback: resolve (a version the history lacks) or verify (one it has) → secrets → synth → apply
 // The registry is the first thing a deploy changes, so the user's pre_deploy hook runs right before
 // the push. The release is recorded before the apply: an apply that fails (e.g. no provider) leaves
 // the pushed digest in the history, and a later deploy or rollback finds it there.
@@ -18,11 +18,11 @@ import type { Stage, StageHooks } from "../../src/pipeline/pipeline.js";
 import { runBuildCmd } from "../../src/ship/deploy.js";
 import { VERSION } from "../../src/ship/scripts.js";
 import * as C from "./image/commands.js";
-import { markApplied, readHistory, recordPush, rollbackTarget, writeHistory, type History, type ImageRelease } from "./image/history.js";
+import { entryName, entryProblem, HistoryError, markApplied, readHistory, recordPush, rollbackTarget, writeHistory, type History, type ImageRelease } from "./image/history.js";
 import type { DockerOptions } from "./image/options.js";
 import { providerProblem } from "./image/provider.js";
 import { dockerBuildToLayout, localDigest, pushImage, remoteDigest } from "./image/push.js";
-import { versionTag, withTag } from "./image/ref.js";
+import { versionTag, withDigest, withTag } from "./image/ref.js";
 
 /** How a stack is applied: terraform through the runner (a test may stand in for the provider). */
 export type StackApply = typeof apply;
@@ -227,10 +227,32 @@ export const dockerDeployHooks: StageHooks<DockerDeployContext> = {
   },
 };
 
-/** The rollback's target from the history, looked up once (a missing history entry is null). */
+/**
+ * The rollback's target from the history, looked up once (a missing history entry is null). The file
+ * is only a record on this machine: an entry is pinned only if it is what a push records, of this
+ * app's repository (the verify stage then asks the registry for it).
+ */
 function fromHistory(ctx: DockerRollbackContext): ImageRelease | null {
-  if (ctx.fromHistory === undefined) ctx.fromHistory = rollbackTarget(readHistory(ctx.historyFile), ctx.wanted) ?? null;
-  return ctx.fromHistory;
+  if (ctx.fromHistory !== undefined) return ctx.fromHistory;
+  const h = readHistory(ctx.historyFile);
+  const found = rollbackTarget(h, ctx.wanted, ctx.historyFile) ?? null;
+  if (found) {
+    const problem = entryProblem(found);
+    if (problem) {
+      throw new HistoryError(
+        `${ctx.historyFile}: ${entryName(h, found)} ${problem}; nothing was applied. ` +
+          "Fix or remove that entry (togo rollback VERSION finds a version the history lacks by its registry tag)",
+      );
+    }
+    if (found.repository !== ctx.repository) {
+      throw new OperationError(
+        `${ctx.historyFile}: ${entryName(h, found)} was pushed to ${found.repository}, not to ${ctx.repository} (deploy.image); nothing was applied. ` +
+          "Roll back to a version pushed there (togo releases), or, if deploy.image moved on purpose, move the history away so versions are looked up in the new registry",
+      );
+    }
+  }
+  ctx.fromHistory = found;
+  return found;
 }
 
 export function dockerRollbackStages(stackName: string): Stage<DockerRollbackContext>[] {
@@ -253,6 +275,23 @@ export function dockerRollbackStages(stackName: string): Stage<DockerRollbackCon
         const target: ImageRelease = { version, digest, repository: ctx.repository, pushedAt: new Date().toISOString() };
         writeHistory(ctx.historyFile, recordPush(readHistory(ctx.historyFile), target, ctx.spec.versionsToKeep));
         ctx.release = target;
+      },
+    },
+    {
+      // From the history: the registry must still serve that exact digest, or the apply would fail
+      // half-way (or pull something else under a reused name).
+      name: "verify",
+      skip: (ctx) => ctx.fromHistory === null,
+      run: async (ctx, run) => {
+        const r = ctx.release!;
+        const ref = withDigest(r.repository, r.digest);
+        const served = await remoteDigest(ref, !ctx.o.insecureRegistry, run.signal);
+        if (served !== r.digest) {
+          throw new OperationError(
+            `version ${r.version} (${ctx.historyFile}) is ${ref}, which the registry ${served ? `serves as ${served}` : "no longer has"}; nothing was applied. ` +
+              "Roll back to another version (togo releases), or deploy this one again",
+          );
+        }
       },
     },
     secretsStage(),

@@ -128,6 +128,12 @@ export interface StackSource {
   props: Record<string, unknown>;
   /** Adds the stack to a cdktf App (loaded lazily: provider classes are heavy). */
   define(app: object): Promise<void>;
+  /**
+   * What terraform needs in its environment for this stack and nowhere else: TF_VAR_* of its
+   * sensitive variables, kept out of the JSON. Asked for only when terraform runs (plan, apply,
+   * destroy), so a plan gets the same values an apply does; never written or printed.
+   */
+  env?: () => Promise<Record<string, string>>;
 }
 
 /** What the CLI passes to a driver besides the Spec: flags of this run and where to report. */

@@ -12,6 +12,7 @@ import type { Reporter } from "../core/log.js";
 import type { Spec, StackSource } from "../core/spec.js";
 import { OUT_DIR, workspaceOf } from "../core/workspace.js";
 import { withStackLocks } from "./lock.js";
+import { maskSensitive } from "./sensitive.js";
 import { TOGO_VERSION } from "../core/version.js";
 
 export { OUT_DIR };
@@ -111,6 +112,11 @@ export function stateLockError(output: string, what: string, chdir?: string): Lo
       `${operation ? ` (${operation.replace(/^OperationType/, "").toLowerCase()}` : " ("}${created ? ` since ${created}` : ""}${path ? `, lock ${path}` : ""}${id ? `, ID ${id}` : ""}).` +
       ` Wait for that run to finish and try again.${unlock}`,
   );
+}
+
+/** A stack's own environment (its sensitive variables) under what the caller passes. */
+async function stackEnv(s: StackSource, env: Record<string, string>): Promise<Record<string, string>> {
+  return { ...(s.env ? await s.env() : {}), ...env };
 }
 
 async function runTool(spec: Spec, run: ToolRun, what: string, output: "all" | "stdout" = "all", env: Record<string, string> = {}): Promise<string> {
@@ -237,7 +243,8 @@ export interface ApplyOutcome {
 /**
  * Applies the stacks. Work that cannot change anything is skipped: when a stack's props are what
  * was last applied and its JSON and state are untouched, neither synth nor apply runs.
- * `env` reaches terraform only (e.g. TF_VAR_* for sensitive variables kept out of the stack JSON).
+ * `env` reaches terraform only (e.g. TF_VAR_* for sensitive variables kept out of the stack JSON),
+ * over each stack's own `env`.
  */
 export function apply(spec: Spec, stacks: StackSource[], log: Reporter, force = false, env: Record<string, string> = {}): Promise<ApplyOutcome[]> {
   return withStackLocks(spec, stacks.map((s) => s.name), "provision", () => applyLocked(spec, stacks, log, force, env));
@@ -263,7 +270,8 @@ async function applyLocked(spec: Spec, stacks: StackSource[], log: Reporter, for
     }
     if (spec.terraform.engine === "cdktf") ensureCdktfJson(spec, log);
     await log.stage(`apply ${s.name}`, async () => {
-      for (const run of engineCommand(spec, "apply", s.name)) await runTool(spec, run, `applying stack ${s.name}`, "all", env);
+      const vars = await stackEnv(s, env);
+      for (const run of engineCommand(spec, "apply", s.name)) await runTool(spec, run, `applying stack ${s.name}`, "all", vars);
     });
     writeRecord(spec, s, stackHash);
     results.push({ stack: s.name, applied: true, outputs: await outputs(spec, s.name) });
@@ -280,7 +288,8 @@ async function destroyLocked(spec: Spec, stacks: StackSource[], log: Reporter, e
   if (spec.terraform.engine === "cdktf") ensureCdktfJson(spec, log);
   for (const s of [...stacks].reverse()) {
     await log.stage(`destroy ${s.name}`, async () => {
-      for (const run of engineCommand(spec, "destroy", s.name)) await runTool(spec, run, `destroying stack ${s.name}`, "all", env);
+      const vars = await stackEnv(s, env);
+      for (const run of engineCommand(spec, "destroy", s.name)) await runTool(spec, run, `destroying stack ${s.name}`, "all", vars);
     });
     rmSync(recordPath(spec, s.name), { force: true });
   }
@@ -358,13 +367,15 @@ export function planText(stdout: string): string {
 /**
  * A saved plan of each stack (what `cdktf diff` shows): terraform's own text and `terraform show
  * -json`, which is also written beside the plan as togo.tfplan.json. Plan's output is the text, so
- * the provider starts twice per stack (plan, show -json), not three times.
+ * the provider starts twice per stack (plan, show -json), not three times. Terraform gets the
+ * stack's sensitive variables as an apply does (`env`, then the stack's own), and every value it
+ * marks sensitive is masked in the JSON: show -json prints them in clear.
  */
-export function plan(spec: Spec, stacks: StackSource[], log: Reporter, synthFirst = true): Promise<PlanResult[]> {
-  return withStackLocks(spec, stacks.map((s) => s.name), "diff", () => planLocked(spec, stacks, log, synthFirst));
+export function plan(spec: Spec, stacks: StackSource[], log: Reporter, synthFirst = true, env: Record<string, string> = {}): Promise<PlanResult[]> {
+  return withStackLocks(spec, stacks.map((s) => s.name), "diff", () => planLocked(spec, stacks, log, synthFirst, env));
 }
 
-async function planLocked(spec: Spec, stacks: StackSource[], log: Reporter, synthFirst: boolean): Promise<PlanResult[]> {
+async function planLocked(spec: Spec, stacks: StackSource[], log: Reporter, synthFirst: boolean, env: Record<string, string>): Promise<PlanResult[]> {
   if (synthFirst) await log.stage("synth", () => synth(spec, stacks, join(spec.dir, OUT_DIR)));
   const tf = spec.terraform.binary;
   const results: PlanResult[] = [];
@@ -373,11 +384,13 @@ async function planLocked(spec: Spec, stacks: StackSource[], log: Reporter, synt
     const result = await log.stage(`plan ${s.name}`, async () => {
       rmSync(join(dir, PLAN_FILE), { force: true });
       rmSync(join(dir, PLAN_JSON_FILE), { force: true });
+      const vars = await stackEnv(s, env);
       await runTool(spec, { file: tf, args: [`-chdir=${dir}`, "init", "-input=false", "-no-color"], cwd: spec.dir }, `initialising stack ${s.name}`);
-      const out = await runTool(spec, { file: tf, args: [`-chdir=${dir}`, "plan", "-input=false", "-no-color", `-out=${PLAN_FILE}`], cwd: spec.dir }, `planning stack ${s.name}`, "stdout");
-      const json = await runTool(spec, { file: tf, args: [`-chdir=${dir}`, "show", "-json", PLAN_FILE], cwd: spec.dir }, `showing the plan of ${s.name}`, "stdout");
-      writeFileSync(join(dir, PLAN_JSON_FILE), json);
-      return { stack: s.name, text: planText(out), json: JSON.parse(json) as PlanJson };
+      const out = await runTool(spec, { file: tf, args: [`-chdir=${dir}`, "plan", "-input=false", "-no-color", `-out=${PLAN_FILE}`], cwd: spec.dir }, `planning stack ${s.name}`, "stdout", vars);
+      const shown = await runTool(spec, { file: tf, args: [`-chdir=${dir}`, "show", "-json", PLAN_FILE], cwd: spec.dir }, `showing the plan of ${s.name}`, "stdout");
+      const json = maskSensitive(JSON.parse(shown) as PlanJson);
+      writeFileSync(join(dir, PLAN_JSON_FILE), JSON.stringify(json));
+      return { stack: s.name, text: planText(out), json };
     });
     results.push(result);
   }

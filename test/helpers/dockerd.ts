@@ -170,6 +170,57 @@ export function engine(socket: string, method: string, path: string, body?: unkn
   });
 }
 
+export interface DockerEvent {
+  Action: string;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+}
+
+export interface EventWatch {
+  /** Resolves once dockerd streams events to us: what happens after it is seen. */
+  ready: Promise<void>;
+  /** Resolves with the events once `count` of them arrived. */
+  done: Promise<DockerEvent[]>;
+  close(): void;
+}
+
+/** Watches dockerd's event stream (GET /events) for `count` events matching `filters`: no polling. */
+export function watchEvents(socket: string, filters: Record<string, string[]>, count: number): EventWatch {
+  let ready!: () => void;
+  let fail!: (e: Error) => void;
+  const readyP = new Promise<void>((r, j) => ((ready = r), (fail = j)));
+  const seen: DockerEvent[] = [];
+  let req: ReturnType<typeof request> | undefined;
+  const done = new Promise<DockerEvent[]>((resolve, reject) => {
+    req = request({ socketPath: socket, method: "GET", path: `/events?filters=${encodeURIComponent(JSON.stringify(filters))}`, headers: { host: "docker" } }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`GET /events: ${res.statusCode}`));
+      ready();
+      let buf = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line) seen.push(JSON.parse(line) as DockerEvent);
+          if (seen.length >= count) {
+            resolve(seen.slice());
+            req?.destroy();
+            return;
+          }
+        }
+      });
+    });
+    req.on("error", (e) => {
+      fail(e);
+      if (seen.length < count) reject(e);
+    });
+    req.end();
+  });
+  done.catch(() => undefined); // a watch closed early is not an unhandled rejection
+  return { ready: readyP, done, close: () => req?.destroy() };
+}
+
 async function ok(socket: string, method: string, path: string, body?: unknown): Promise<string> {
   const r = await engine(socket, method, path, body);
   if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.body}`);

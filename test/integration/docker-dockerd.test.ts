@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CliResult as Result } from "../helpers/index.js";
 import { cleanupTempDirs, tempDir, togo, writeFiles } from "../helpers/index.js";
-import { createNetns, engine, runStackContainer, startDockerd, type Dockerd, type Netns } from "../helpers/dockerd.js";
+import { createNetns, engine, runStackContainer, startDockerd, watchEvents, type Dockerd, type Netns } from "../helpers/dockerd.js";
 import { nodeServerImage } from "../helpers/oci.js";
 import { startRegistry, type Registry } from "../helpers/registry.js";
 
@@ -138,6 +138,54 @@ describe("docker driver: a real dockerd runs the pushed image by digest", () => 
     expect(s.state).toBe("not-deployed");
     expect(s.message).toContain("is not hello's");
     await engine(dockerd!.socket, "DELETE", "/containers/hello?force=true");
+  });
+
+  describe("a container Docker keeps restarting is failed, with how often it restarted", () => {
+    const labels = { "togo.app": "hello", "togo.version": "1.0.0" };
+
+    /** Creates and starts container `hello` with `cmd` under restart: always; resolves after `count` `event`s of it. */
+    async function crashing(cmd: string, event: string, count: number, healthcheck?: object): Promise<void> {
+      const watch = watchEvents(dockerd!.socket, { type: ["container"], container: ["hello"], event: [event] }, count);
+      try {
+        await watch.ready;
+        const created = await engine(dockerd!.socket, "POST", "/containers/create?name=hello", {
+          Image: digestImage(),
+          Cmd: ["/bin/sh", "-c", cmd],
+          Labels: labels,
+          ...(healthcheck ? { Healthcheck: healthcheck } : {}),
+          HostConfig: { RestartPolicy: { Name: "always" }, NetworkMode: "none" },
+        });
+        expect(created.status).toBe(201);
+        expect((await engine(dockerd!.socket, "POST", "/containers/hello/start")).status).toBe(204);
+        await watch.done;
+      } finally {
+        watch.close();
+      }
+    }
+
+    afterEach(async () => {
+      await engine(dockerd!.socket, "DELETE", "/containers/hello?force=true");
+    });
+
+    test("crashed, restarted, and caught running with its health check not passed: failed, not not-ready", async () => {
+      // The first run leaves a mark in the container's own filesystem and exits; the restarted one
+      // finds it and stays up without ever passing its health check (its first probe is an hour away).
+      const hc = { Test: ["CMD-SHELL", "exit 1"], Interval: 3600e9, StartPeriod: 3600e9, Retries: 1 };
+      await crashing("if [ -e /crashed ]; then exec /usr/bin/node -e 'setInterval(() => {}, 1 << 30)'; fi; : > /crashed; exit 3", "start", 2, hc);
+      const s = status(await togo(["status", "--json"], { cwd: dir, env: env() }));
+      expect(s).toMatchObject({ state: "failed", healthy: false, version: "1.0.0" });
+      expect(s.message).toMatch(/^hello: crash loop: Docker restarted the container 1 time; it started again \d+s ago and its health check has not passed since$/);
+    });
+
+    test("a container that exits at once, over and over: failed, with the restart count", async () => {
+      await crashing("exit 5", "die", 3);
+      const s = status(await togo(["status", "--json"], { cwd: dir, env: env() }));
+      expect(s).toMatchObject({ state: "failed", healthy: false });
+      // Caught between exits or in one: either way the loop and its count are named.
+      const restarts = Number(/Docker restarted (?:it|the container) (\d+) times?/.exec(s.message)?.[1]);
+      expect(restarts).toBeGreaterThanOrEqual(2);
+      expect(s.message).toContain("crash loop");
+    });
   });
 
   test("a Dockerfile project is built with docker build on the reachable daemon, pushed, and a rebuild sends nothing", async () => {

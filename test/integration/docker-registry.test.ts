@@ -160,6 +160,7 @@ describe("docker driver: push to a real registry", () => {
   test("rollback re-applies a previous digest from the release history", async () => {
     const r = await togo(["rollback", "1.0.0"], { cwd: dir, env });
     expect(r.exitCode).toBe(1); // the apply needs the provider
+    expect(r.stderr).toMatch(/✓ verify/); // the registry still serves that digest
     expect(r.stderr).toContain(`Version 1.0.0 (${digestA}) is pushed and recorded`);
     expect(stackJson().resource.docker_image.image.name).toBe(`${registry.address}/team/hello@${digestA}`);
   });
@@ -173,6 +174,82 @@ describe("docker driver: push to a real registry", () => {
     const missing = await togo(["rollback", "9.9.9"], { cwd: other, env });
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toContain("version 9.9.9 is neither in the release history");
+  });
+
+  describe("rollback pins a history entry only if it is sound and the registry serves it", () => {
+    const repo = () => `${registry.address}/team/hello`;
+    const current = () => ({ version: "2.0.0", digest: digestB, repository: repo(), pushedAt: "t", appliedAt: "t" });
+
+    /** A checkout whose releases.json holds `entry` (as 0.5.0 unless it says otherwise) under the current 2.0.0. */
+    function checkout(entry: unknown, over: { current?: string } = {}) {
+      const proj = tempDir("togo-docker-badhist-");
+      const file = join(proj, ".togo", "docker", "hello", "releases.json");
+      const text = `${JSON.stringify({ current: over.current ?? "2.0.0", releases: [current(), entry] }, null, 2)}\n`;
+      writeFiles(proj, { "togo.yaml": config().replace("source: oci:build/image", "source: registry"), ".togo/docker/hello/releases.json": text });
+      return { proj, unchanged: () => expect(readFileSync(file, "utf8")).toBe(text) };
+    }
+
+    async function refused(proj: string, args: string[]) {
+      const before = registry.requests().length;
+      const r = await togo(args, { cwd: proj, env });
+      // Nothing applied: never synthesized, so no stack was written, let alone applied; the registry untouched.
+      expect(r.stderr).not.toMatch(/[✓✗] (synth|apply)/);
+      expect(existsSync(join(proj, "cdktf.out"))).toBe(false);
+      expect(writes(registry.requests().slice(before))).toEqual([]);
+      return r;
+    }
+
+    test("a digest the registry does not serve: exit 1, the version and the image named", async () => {
+      const gone = `sha256:${"0".repeat(64)}`;
+      const { proj, unchanged } = checkout({ version: "0.5.0", digest: gone, repository: repo(), pushedAt: "t" });
+      const r = await refused(proj, ["rollback", "0.5.0"]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain(`version 0.5.0 (${join(proj, ".togo/docker/hello/releases.json")}) is ${repo()}@${gone}, which the registry no longer has; nothing was applied`);
+      expect(r.stderr).toMatch(/✗ verify/);
+      expect(r.stderr).not.toContain("pushed and recorded");
+      unchanged();
+    });
+
+    test("a digest that is not one (a shell command in it): exit 2, entry and value named, the registry never asked", async () => {
+      const { proj, unchanged } = checkout({ version: "0.5.0", digest: "sha256:zzz; rm -rf /", repository: repo(), pushedAt: "t" });
+      const before = registry.requests().length;
+      const r = await refused(proj, ["rollback", "0.5.0"]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain(`releases.json: release "0.5.0" (releases[1]) has digest "sha256:zzz; rm -rf /", not a sha256 digest (sha256: and 64 lowercase hex digits); nothing was applied`);
+      expect(registry.requests().length).toBe(before);
+      unchanged();
+    });
+
+    test("an entry of another repository: exit 1, both repositories named", async () => {
+      const { proj, unchanged } = checkout({ version: "0.5.0", digest: digestA, repository: "evil.example.com/team/hello", pushedAt: "t" });
+      const r = await refused(proj, ["rollback", "0.5.0"]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain(`release "0.5.0" (releases[1]) was pushed to evil.example.com/team/hello, not to ${repo()} (deploy.image); nothing was applied`);
+      unchanged();
+    });
+
+    test("an entry with no digest or repository (undefined@undefined), as the default target: exit 2", async () => {
+      const { proj, unchanged } = checkout({ version: "0.5.0", pushedAt: "t" });
+      const r = await refused(proj, ["rollback"]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain(`release "0.5.0" (releases[1]) has no digest; nothing was applied`);
+      expect(r.stderr).not.toContain("undefined");
+      unchanged();
+    });
+
+    test("a current version the history does not list: a clear error (exit 2), not a crash", async () => {
+      const { proj, unchanged } = checkout({ version: "1.0.0", digest: digestA, repository: repo(), pushedAt: "t" }, { current: "9.9.9" });
+      const r = await refused(proj, ["rollback"]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain('says the current version is "9.9.9", but lists no such release');
+      expect(r.stderr).toContain("togo rollback VERSION");
+      expect(r.stderr).not.toMatch(/TypeError|Cannot read/);
+      unchanged();
+      // Naming the version works as before.
+      const named = await togo(["rollback", "1.0.0"], { cwd: proj, env });
+      expect(named.stderr).toMatch(/✓ verify/);
+      expect(named.stderr).toContain(`Version 1.0.0 (${digestA}) is pushed and recorded`);
+    });
   });
 
   test("source: registry deploys an image already pushed (built elsewhere) without pushing", async () => {

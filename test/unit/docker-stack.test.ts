@@ -14,7 +14,7 @@ import { appUrl, DockerDriver, dockerStackProps, healthcheckTest } from "../../d
 import { parseConfig } from "../../src/config/load.js";
 import * as C from "../../drivers/docker/image/commands.js";
 import { dockerHostOf } from "../../drivers/docker/image/host.js";
-import { currentRelease, markApplied, recordPush, rollbackTarget, type History } from "../../drivers/docker/image/history.js";
+import { currentRelease, entryProblem, HistoryError, markApplied, recordPush, rollbackTarget, type History } from "../../drivers/docker/image/history.js";
 import { readDockerOptions } from "../../drivers/docker/image/options.js";
 import { mirroredVersions, providerProblem } from "../../drivers/docker/image/provider.js";
 import { parseImageRef, versionTag } from "../../drivers/docker/image/ref.js";
@@ -247,10 +247,35 @@ describe("release history", () => {
     h = markApplied(h, "1", "t");
     expect(() => rollbackTarget(h)).toThrow(/oldest release/);
   });
+  test("a current version the history does not list is a clear error (exit 2), not a TypeError", () => {
+    const h: History = { current: "9.9.9", releases: [r("2", DIGEST), r("1", OLD)] };
+    let err: unknown;
+    try {
+      rollbackTarget(h, undefined, "/p/.togo/docker/hello/releases.json");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(HistoryError);
+    expect((err as HistoryError).exitCode).toBe(2);
+    expect((err as Error).message).toBe(
+      '/p/.togo/docker/hello/releases.json says the current version is "9.9.9", but lists no such release, so there is no "release before it"; name the version to roll back to: togo rollback VERSION (togo releases lists them)',
+    );
+    expect(rollbackTarget(h, "1")?.digest).toBe(OLD); // a named version still works
+  });
+  test("an entry is pinnable only as a push records it", () => {
+    expect(entryProblem(r("1.0.0", DIGEST))).toBeUndefined();
+    expect(entryProblem(r("1.0.0", "sha256:zzz; rm -rf /"))).toBe('has digest "sha256:zzz; rm -rf /", not a sha256 digest (sha256: and 64 lowercase hex digits)');
+    expect(entryProblem(r("1.0.0", `sha256:${"AB".repeat(32)}`))).toMatch(/not a sha256 digest/);
+    expect(entryProblem({ version: "1.0.0" })).toBe("has no digest");
+    expect(entryProblem({ version: "1.0.0", digest: DIGEST })).toBe("has repository undefined, not the registry/path it was pushed to");
+    expect(entryProblem({ version: "$(reboot)", digest: DIGEST, repository: "reg/x" })).toMatch(/^has version "\$\(reboot\)", not a release version/);
+    expect(entryProblem("1.0.0")).toMatch(/^is "1.0.0", not a release/);
+  });
 });
 
 describe("container state mapping", () => {
   const c = (state: object, restarts = 0) => ({ RestartCount: restarts, State: state, Config: { Labels: { "togo.version": "1.0.0", "togo.digest": DIGEST } } });
+  // Never restarted by Docker.
   test.each([
     ["running + healthy", { Status: "running", Running: true, Health: { Status: "healthy" } }, "ready"],
     ["running + starting", { Status: "running", Running: true, Health: { Status: "starting" } }, "not-ready"],
@@ -261,10 +286,28 @@ describe("container state mapping", () => {
     ["restarting", { Status: "restarting", Restarting: true, ExitCode: 1 }, "failed"],
     ["created", { Status: "created" }, "not-ready"],
   ])("%s → %s", (_n, state, want) => {
-    const m = mapContainer(c(state, 3));
+    const m = mapContainer(c(state, 0));
     expect(m.state).toBe(want);
     expect(m.healthy).toBe(want === "ready");
     expect(m.version).toBe("1.0.0");
+  });
+
+  // A crash loop is caught running between exits as often as restarting: Docker's RestartCount says it.
+  const NOW = Date.parse("2025-03-01T12:00:00Z");
+  const startedAgo = (s: number) => new Date(NOW - s * 1000).toISOString();
+  test.each([
+    ["running, health check starting, restarted 5 times", "failed", { Status: "running", Running: true, StartedAt: startedAgo(1), Health: { Status: "starting" } }, 5, /^crash loop: Docker restarted the container 5 times; it started again 1s ago and its health check has not passed since$/],
+    ["running, unhealthy, restarted once", "failed", { Status: "running", Running: true, StartedAt: startedAgo(3600), Health: { Status: "unhealthy", FailingStreak: 3, Log: [{ ExitCode: 7, Output: "refused" }] } }, 1, /^crash loop: Docker restarted the container 1 time; it started again 3600s ago and is unhealthy \(3 failed probes in a row \(last probe exit 7: refused\)\)$/],
+    ["running, no health check, just restarted", "failed", { Status: "running", Running: true, StartedAt: startedAgo(2) }, 12, /Docker restarted the container 12 times; it started again 2s ago and it has no health check/],
+    ["running, no health check, start time unknown", "failed", { Status: "running", Running: true }, 2, /restarted the container 2 times; it started again and/],
+    ["restarting", "failed", { Status: "restarting", Restarting: true, ExitCode: 1 }, 4, /^crash loop: the container keeps exiting \(last exit code 1\); Docker restarted it 4 times$/],
+    ["exited after restarts", "failed", { Status: "exited", ExitCode: 2 }, 3, /^exited with code 2 after Docker restarted it 3 times$/],
+    ["healthy after a restart long ago", "ready", { Status: "running", Running: true, StartedAt: startedAgo(3600), Health: { Status: "healthy" } }, 1, /^running and healthy \(Docker restarted it 1 time before\)$/],
+    ["no health check, restarted long ago, up since", "not-ready", { Status: "running", Running: true, StartedAt: startedAgo(600) }, 1, /readiness is unknown .*; Docker restarted it 1 time, the last over 60s ago$/],
+  ])("%s → %s", (_n, want, state, restarts, message) => {
+    const m = mapContainer(c(state, restarts as number), NOW);
+    expect({ state: m.state, healthy: m.healthy }).toEqual({ state: want, healthy: want === "ready" });
+    expect(m.message).toMatch(message as RegExp);
   });
   test("messages say why", () => {
     expect(mapContainer(c({ Status: "exited", ExitCode: 137 })).message).toContain("exited with code 137");

@@ -4,7 +4,9 @@
 // is looked up there by `togo rollback VERSION`.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { OperationError } from "../../../src/core/errors.js";
+import { OperationError, TogoError } from "../../../src/core/errors.js";
+import { VERSION } from "../../../src/ship/scripts.js";
+import { isDigest } from "./ref.js";
 
 export interface ImageRelease {
   version: string;
@@ -22,6 +24,13 @@ export interface History {
   releases: ImageRelease[];
   /** A keyed fingerprint of the secrets the stack was last applied with (never their values). */
   appliedSecrets?: string;
+}
+
+/** The history says something no togo run writes (a hand edit, a bad merge): exit 2, nothing done. */
+export class HistoryError extends TogoError {
+  constructor(message: string) {
+    super(message, 2);
+  }
 }
 
 /** The history file in the driver's own record dir (the workspace's `.togo/docker/<app>`). */
@@ -80,15 +89,45 @@ export function currentRelease(h: History): ImageRelease | undefined {
   return h.current ? h.releases.find((r) => r.version === h.current) : undefined;
 }
 
+const show = (v: unknown) => (typeof v === "string" ? JSON.stringify(v.length > 100 ? `${v.slice(0, 97)}...` : v) : String(v));
+
+/**
+ * What is wrong with a history entry as a thing to pin (undefined: nothing). Its digest goes into the
+ * stack verbatim and its version into labels and the environment, so both must be what togo writes.
+ */
+export function entryProblem(r: unknown): string | undefined {
+  if (typeof r !== "object" || r === null || Array.isArray(r)) return `is ${show(r)}, not a release ({version, digest, repository, pushedAt})`;
+  const e = r as Record<string, unknown>;
+  if (typeof e.version !== "string" || !VERSION.test(e.version)) return `has version ${show(e.version)}, not a release version (letters, digits, . _ + -)`;
+  if (e.digest === undefined) return "has no digest";
+  if (typeof e.digest !== "string" || !isDigest(e.digest)) return `has digest ${show(e.digest)}, not a sha256 digest (sha256: and 64 lowercase hex digits)`;
+  if (typeof e.repository !== "string" || e.repository === "") return `has repository ${show(e.repository)}, not the registry/path it was pushed to`;
+  return undefined;
+}
+
+/** How an entry is named in messages: its version and index, as it stands in the file. */
+export function entryName(h: History, r: ImageRelease): string {
+  const i = h.releases.indexOf(r);
+  const version = typeof r?.version === "string" ? `release ${show(r.version)}` : "a release";
+  return `${version} (releases[${i}])`;
+}
+
 /**
  * What `togo rollback [VERSION]` switches to: the named version, else the newest release older than
  * the current one. Undefined when the named version is not in the history (look in the registry).
+ * `file` names the history in errors.
  */
-export function rollbackTarget(h: History, version?: string): ImageRelease | undefined {
-  if (version !== undefined) return h.releases.find((r) => r.version === version);
+export function rollbackTarget(h: History, version?: string, file = "releases.json"): ImageRelease | undefined {
+  if (version !== undefined) return h.releases.find((r) => r?.version === version);
   if (!h.current) throw new OperationError("nothing is deployed yet (no release was applied); there is nothing to roll back from");
-  const i = h.releases.findIndex((r) => r.version === h.current);
-  const previous = h.releases.slice(i + 1).find((r) => r.digest !== h.releases[i].digest);
+  const i = h.releases.findIndex((r) => r?.version === h.current);
+  if (i < 0) {
+    throw new HistoryError(
+      `${file} says the current version is ${show(h.current)}, but lists no such release, so there is no "release before it"; ` +
+        "name the version to roll back to: togo rollback VERSION (togo releases lists them)",
+    );
+  }
+  const previous = h.releases.slice(i + 1).find((r) => r?.digest !== h.releases[i].digest);
   if (!previous) throw new OperationError(`${h.current} is the oldest release in the history; name a version: togo rollback VERSION`);
   return previous;
 }

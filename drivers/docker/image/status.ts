@@ -14,6 +14,7 @@ export interface ContainerInspect {
     Running?: boolean;
     Restarting?: boolean;
     ExitCode?: number;
+    StartedAt?: string;
     FinishedAt?: string;
     Error?: string;
     Health?: { Status?: string; FailingStreak?: number; Log?: { ExitCode?: number; Output?: string }[] };
@@ -42,29 +43,57 @@ function lastProbe(c: ContainerInspect): string {
 }
 
 /**
- * running + healthy → ready; running + starting/unhealthy/no health check → not-ready;
- * exited, dead or restarting (a crash loop) → failed; created/paused → not-ready.
+ * How long after a restart a container without a health check still counts as crash-looping: a
+ * loop is caught running between exits, and Docker's restart delay tops out at a minute.
  */
-export function mapContainer(c: ContainerInspect): ContainerState {
+export const CRASH_WINDOW_MS = 60_000;
+
+const times = (n: number) => `${n} time${n === 1 ? "" : "s"}`;
+
+/**
+ * running + healthy → ready; running + starting/unhealthy/no health check → not-ready;
+ * exited, dead or restarting → failed; created/paused → not-ready. A crash loop is caught between
+ * exits as often as in them, so a container Docker has restarted (RestartCount) that is running but
+ * not healthy is failed too: with a health check still starting or failing, or without one within
+ * CRASH_WINDOW_MS of its last start.
+ */
+export function mapContainer(c: ContainerInspect, now = Date.now()): ContainerState {
   const labels = c.Config?.Labels ?? {};
   const base = { version: labels[LABEL_VERSION], digest: labels[LABEL_DIGEST] };
   const s = c.State ?? {};
   const status = s.Status ?? (s.Running ? "running" : "unknown");
   const restarts = c.RestartCount ?? 0;
   if (status === "restarting" || s.Restarting) {
-    return { ...base, state: "failed", healthy: false, message: `restarting: the container keeps exiting (exit code ${s.ExitCode ?? "?"}, restarted ${restarts} times)` };
+    return { ...base, state: "failed", healthy: false, message: `crash loop: the container keeps exiting (last exit code ${s.ExitCode ?? "?"}); Docker restarted it ${times(restarts)}` };
   }
   if (status === "exited" || status === "dead") {
-    return { ...base, state: "failed", healthy: false, message: `${status} with code ${s.ExitCode ?? "?"}${s.FinishedAt ? ` at ${s.FinishedAt}` : ""}${s.Error ? `: ${s.Error}` : ""}` };
+    const after = restarts ? ` after Docker restarted it ${times(restarts)}` : "";
+    return { ...base, state: "failed", healthy: false, message: `${status} with code ${s.ExitCode ?? "?"}${s.FinishedAt ? ` at ${s.FinishedAt}` : ""}${after}${s.Error ? `: ${s.Error}` : ""}` };
   }
   if (status !== "running") return { ...base, state: "not-ready", healthy: false, message: `container is ${status}` };
   const health = s.Health?.Status;
-  if (health === "healthy") return { ...base, state: "ready", healthy: true, message: `running and healthy${restarts ? ` (restarted ${restarts} times)` : ""}` };
+  if (health === "healthy") return { ...base, state: "ready", healthy: true, message: `running and healthy${restarts ? ` (Docker restarted it ${times(restarts)} before)` : ""}` };
+  if (restarts > 0) {
+    const started = s.StartedAt ? Date.parse(s.StartedAt) : NaN;
+    // An unknown start time counts as recent: a loop is never reported as merely starting.
+    const recent = Number.isNaN(started) || now - started < CRASH_WINDOW_MS;
+    const since = Number.isNaN(started) ? "" : ` ${Math.max(0, Math.round((now - started) / 1000))}s ago`;
+    if (health === "starting" || health === "unhealthy" || recent) {
+      const why =
+        health === "unhealthy"
+          ? `is unhealthy (${s.Health?.FailingStreak ?? "?"} failed probes in a row${lastProbe(c)})`
+          : health === "starting"
+            ? `its health check has not passed since${lastProbe(c)}`
+            : "it has no health check to say it is up";
+      return { ...base, state: "failed", healthy: false, message: `crash loop: Docker restarted the container ${times(restarts)}; it started again${since} and ${why}` };
+    }
+  }
   if (health === "starting") return { ...base, state: "not-ready", healthy: false, message: `running; health check starting${lastProbe(c)}` };
   if (health === "unhealthy") {
     return { ...base, state: "not-ready", healthy: false, message: `running but unhealthy: ${s.Health?.FailingStreak ?? "?"} failed probes in a row${lastProbe(c)}` };
   }
-  return { ...base, state: "not-ready", healthy: false, message: "running, but the container has no Docker health check, so readiness is unknown (set deploy.healthcheck or options.healthcheck_cmd)" };
+  const note = restarts ? `; Docker restarted it ${times(restarts)}, the last over ${CRASH_WINDOW_MS / 1000}s ago` : "";
+  return { ...base, state: "not-ready", healthy: false, message: `running, but the container has no Docker health check, so readiness is unknown (set deploy.healthcheck or options.healthcheck_cmd)${note}` };
 }
 
 /** Inspects a container; undefined when there is none of that name. Throws when Docker is unreachable. */
