@@ -1,8 +1,9 @@
 // The aws driver's stack: a small, self-contained footprint for one app: its own VPC with one public
-// subnet, a security group (SSH from chosen CIDRs, HTTP/HTTPS from anywhere), a key pair, one
-// instance that cloud-init turns into a deploy target (deploy user, app dir, Caddy), an Elastic IP
-// and, with a domain and a Route53 zone, an A record. Nothing is looked up except the AMI when none
-// is given, so a plan needs no account to read from.
+// subnet, a security group (SSH from chosen CIDRs, HTTP/HTTPS from anywhere), one instance that
+// cloud-init turns into a deploy target (deploy user, app dir, Caddy), an Elastic IP and, with a
+// domain and a Route53 zone, an A record. Nothing is looked up except the AMI when none is given, so
+// a plan needs no account to read from. There is no EC2 key pair: the deploy key is the deploy
+// user's alone (see the instance).
 import { TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 // Deep imports only: the provider's barrel costs seconds and hundreds of MB.
@@ -10,7 +11,6 @@ import { DataAwsAmi } from "@cdktf/provider-aws/lib/data-aws-ami/index.js";
 import { Eip } from "@cdktf/provider-aws/lib/eip/index.js";
 import { Instance } from "@cdktf/provider-aws/lib/instance/index.js";
 import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway/index.js";
-import { KeyPair } from "@cdktf/provider-aws/lib/key-pair/index.js";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { Route53Record } from "@cdktf/provider-aws/lib/route53-record/index.js";
 import { RouteTable } from "@cdktf/provider-aws/lib/route-table/index.js";
@@ -90,6 +90,8 @@ export function caddyfileText(props: Pick<AwsStackProps, "caddyDir" | "appPort" 
  * cloud-init user data: everything the vps shipping expects of a host, done once as root at first
  * boot: the deploy user (key-only, no sudo: it needs none), lingering for its systemd user units,
  * the app directory, rsync and Caddy (Ubuntu's package) with a site directory the deploy user owns.
+ * The image's default user is still made (the image's own tooling expects it) but gets no key: the
+ * public key is in the deploy user's authorized_keys only.
  * Assumes a Debian-family image (the default Ubuntu one, or an explicit AMI like it).
  */
 export function cloudInit(props: Pick<AwsStackProps, "sshUser" | "publicKey" | "appDir" | "caddyDir" | "caddyfile" | "appPort" | "domain">): string {
@@ -183,9 +185,6 @@ export class AwsStack extends TerraformStack {
       tags: tags("egress"),
     });
 
-    // A prefix, not a name: key pair names are per account and region, shared by every project.
-    const key = new KeyPair(this, "key", { keyNamePrefix: `togo-${props.app}-`, publicKey: props.publicKey, tags: tags("key") });
-
     const ami =
       props.ami ??
       new DataAwsAmi(this, "ubuntu", {
@@ -203,7 +202,9 @@ export class AwsStack extends TerraformStack {
       instanceType: props.instanceType,
       subnetId: subnet.id,
       vpcSecurityGroupIds: [firewall.id],
-      keyName: key.keyName,
+      // No key_name: EC2 would install that key for the image's default user (ubuntu, passwordless
+      // sudo), making the deploy key, often a CI secret, a root key. cloud-init gives it to the
+      // key-only, sudo-less deploy user alone.
       userData: cloudInit(props),
       metadataOptions: { httpTokens: "required", httpEndpoint: "enabled" },
       rootBlockDevice: { volumeType: "gp3", volumeSize: props.volumeSize, encrypted: true, tags: tags("root") },
@@ -211,7 +212,8 @@ export class AwsStack extends TerraformStack {
       lifecycle: {
         // cloud-init runs once per instance, so a changed user_data would only stop and start the
         // server; and a looked-up AMI moves with every Ubuntu release: following it would replace it.
-        ignoreChanges: props.ami ? ["user_data"] : ["ami", "user_data"],
+        // key_name: a server made when the stack still attached a key pair is not replaced for it.
+        ignoreChanges: props.ami ? ["user_data", "key_name"] : ["ami", "user_data", "key_name"],
       },
     });
 

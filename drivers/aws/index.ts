@@ -25,16 +25,34 @@ const PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-e
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 const AMI = /^ami-([0-9a-f]{8}|[0-9a-f]{17})$/;
 const ZONE_ID = /^Z[A-Z0-9]{1,31}$/;
-/** Provider attributes that are credentials: they would land in cdk.tf.json and the plan. */
-const CREDENTIAL_ATTRIBUTES = ["access_key", "secret_key", "token"];
+/**
+ * Provider attributes shaped like credentials, at any depth (access_key, secret_key, token,
+ * web_identity_token, session_token, private_key, *secret*, *password*...): they would land in
+ * cdk.tf.json and the plan. Paths to files (web_identity_token_file, shared_credentials_files) and
+ * counters (token_bucket_rate_limit) are not credentials.
+ */
+const CREDENTIAL_KEY = /secret|passw(or)?d|credentials?$|(^|_)(token|key)$/i;
+/** An AWS access key ID, wherever it is written. */
+const ACCESS_KEY_ID = /\b(AKIA|ASIA)[A-Z0-9]{16}\b/;
+/** A URL with a password in it (a proxy's user:password@). */
+const URL_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/\s@]*:[^/\s@]*@/i;
+const USE_ENVIRONMENT = "credentials never go in the stack (they would be written to cdk.tf.json and the plan)";
 
 export function awsStackName(spec: Spec): string {
   return workspaceOf(spec).stackName("aws");
 }
 
-/** An IPv4 CIDR with a network address that has no host bits set (what AWS accepts). */
+/** A decimal number as written canonically: no leading zeros (which some tools read as octal). */
+const N = "(0|[1-9]\\d{0,2})";
+const CANONICAL_CIDR = new RegExp(`^${N}\\.${N}\\.${N}\\.${N}\\/(0|[1-9]\\d?)$`);
+const LOOSE_CIDR = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/;
+
+/**
+ * An IPv4 CIDR written canonically (no leading zeros: Terraform and AWS refuse `010.0.0.0/8`) with
+ * a network address that has no host bits set (what AWS accepts).
+ */
 export function isIpv4Cidr(value: string): boolean {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
+  const m = CANONICAL_CIDR.exec(value);
   if (!m) return false;
   const octets = m.slice(1, 5).map(Number);
   const bits = Number(m[5]);
@@ -42,6 +60,41 @@ export function isIpv4Cidr(value: string): boolean {
   const addr = octets.reduce((a, o) => a * 256 + o, 0);
   const hostBits = 2 ** (32 - bits);
   return addr % hostBits === 0;
+}
+
+/** What to write instead of a CIDR isIpv4Cidr refuses, when that can be told. */
+export function cidrHint(value: unknown): string {
+  if (typeof value !== "string") return "";
+  if (/^[\d.]+$/.test(value)) return `; for one address write ${value}/32`;
+  if (value.includes(":")) return "; IPv6 is not supported: the server's network is IPv4 only";
+  const loose = LOOSE_CIDR.exec(value);
+  if (loose) {
+    const canonical = `${loose.slice(1, 5).map(Number).join(".")}/${Number(loose[5])}`;
+    if (canonical !== value && isIpv4Cidr(canonical)) return `; no leading zeros: write ${canonical}`;
+  }
+  return "";
+}
+
+/**
+ * Where `aws_provider` holds something shaped like a credential, as config problems naming the key
+ * path and what to do instead, never the value (it may be a live secret).
+ */
+export function credentialProblems(value: unknown, path: string, underEndpoints = false): ConfigProblem[] {
+  const problem = (what: string, instead = "use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an OIDC role") => [{ path, expected: `${what}; ${USE_ENVIRONMENT}: ${instead}` }];
+  if (typeof value === "string") {
+    if (ACCESS_KEY_ID.test(value)) return problem("holds an AWS access key ID");
+    if (URL_PASSWORD.test(value)) return problem("holds a URL with a password in it", "give a proxy's credentials in the environment (HTTPS_PROXY)");
+    return [];
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => credentialProblems(v, `${path}.${i}`, underEndpoints));
+  if (typeof value !== "object" || value === null) return [];
+  return Object.entries(value).flatMap(([k, v]) => {
+    const at = `${path}.${k}`;
+    // Under endpoints the keys are service names (secretsmanager, sts), not attributes.
+    if (underEndpoints || !CREDENTIAL_KEY.test(k) || v === null || v === undefined || v === "") return credentialProblems(v, at, underEndpoints || k === "endpoints");
+    const fix = /web_identity_token$/.test(k) ? "point web_identity_token_file (or AWS_WEB_IDENTITY_TOKEN_FILE) at a file holding the token" : undefined;
+    return [{ path: at, expected: `looks like a credential; ${USE_ENVIRONMENT}: ${fix ?? "use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an OIDC role"}` }];
+  });
 }
 
 /** The aws driver's settings from a Spec, with every problem found (nothing is touched). */
@@ -61,7 +114,7 @@ export const awsOptionsSchema = options({
   ssh_cidrs: z
     .array(
       z.string({ error: "expected an IPv4 CIDR with no host bits set, e.g. 203.0.113.0/24" }).refine(isIpv4Cidr, {
-        error: (i) => `expected an IPv4 CIDR with no host bits set, e.g. 203.0.113.0/24${typeof i.input === "string" && /^[\d.]+$/.test(i.input) ? `; for one address write ${i.input}/32` : ""}`,
+        error: (i) => `expected an IPv4 CIDR with no host bits set, e.g. 203.0.113.0/24${cidrHint(i.input)}`,
       }),
       { error: "expected a non-empty list of IPv4 CIDRs, e.g. [203.0.113.0/24]" },
     )
@@ -102,6 +155,12 @@ export function awsSettings(spec: Spec): AwsSettings {
   } else if (raw.zone_id === undefined && spec.domain) {
     warnings.push(`deploy.domain is ${spec.domain} but deploy.options.zone_id is not set: no DNS record is made; point ${spec.domain} at the public_ip output yourself`);
   }
+  const provider = raw.aws_provider;
+  if (typeof provider === "object" && provider !== null && !Array.isArray(provider)) {
+    if ("region" in provider) problems.push({ path: `${at("aws_provider")}.region`, expected: "set the region with deploy.region" });
+    // By shape, at any depth, and never with the value: it may be a live secret.
+    problems.push(...credentialProblems(provider, at("aws_provider")));
+  }
   const o = parsed.options;
   if (!o) return { problems, warnings };
   const shipping = shippingOptions(o);
@@ -125,19 +184,10 @@ export function awsSettings(spec: Spec): AwsSettings {
 
   if (o.ssh_cidrs === undefined) {
     warnings.push(`deploy.options.ssh_cidrs is not set: SSH (port 22) will be open to the whole internet (${OPEN_TO_ALL}); set it to your networks, e.g. [203.0.113.0/24]`);
+  } else if (o.ssh_cidrs.includes(OPEN_TO_ALL)) {
+    warnings.push(`deploy.options.ssh_cidrs includes ${OPEN_TO_ALL}: SSH (port 22) will be open to the whole internet; list your networks instead, e.g. [203.0.113.0/24]`);
   }
   const sshCidrs = [...new Set(o.ssh_cidrs ?? [OPEN_TO_ALL])];
-  for (const k of Object.keys(o.aws_provider)) {
-    if (CREDENTIAL_ATTRIBUTES.includes(k) || k === "region") {
-      problems.push({
-        path: `${at("aws_provider")}.${k}`,
-        expected:
-          k === "region"
-            ? "set the region with deploy.region"
-            : "credentials never go in the stack (they would be written to cdk.tf.json and the plan); use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or an OIDC role",
-      });
-    }
-  }
 
   // `~/` on the instance is the deploy user's home.
   const home = (p: string) => (p.startsWith("~/") ? `/home/${user}/${p.slice(2)}` : p);

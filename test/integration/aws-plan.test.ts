@@ -5,7 +5,7 @@
 // (with and without a domain): each starts the provider twice (~12 CPU-seconds a start).
 // What cannot run here is the apply against AWS itself.
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, readFileSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { parse } from "yaml";
@@ -18,6 +18,7 @@ afterAll(cleanupTempDirs);
 const MIRROR = process.env.TOGO_TEST_PLUGIN_MIRROR ?? "/opt/tf-plugins";
 const AMI = "ami-0123456789abcdef0";
 const ZONE = "Z0123456789ABCDEFGHIJ";
+const WEB_TOKEN = "eyJhbGciOiJSUzI1NiJ9.b2lkYy10b2tlbg.c2lnbmF0dXJl";
 
 // Fake credentials, from the environment only; shared config files are kept out of reach.
 const FAKE = { access: "AKIATOGOFAKEKEY00000", secret: "togo-fake-secret-not-a-real-one" };
@@ -84,7 +85,6 @@ const CORE: [string, string][] = [
   ["aws_eip.address", "aws_eip"],
   ["aws_instance.server", "aws_instance"],
   ["aws_internet_gateway.gateway", "aws_internet_gateway"],
-  ["aws_key_pair.key", "aws_key_pair"],
   ["aws_route_table.routes", "aws_route_table"],
   ["aws_route_table_association.public_routes", "aws_route_table_association"],
   ["aws_security_group.firewall", "aws_security_group"],
@@ -116,8 +116,14 @@ describe("aws stack: a real offline plan (terraform + provider mirror, fake cred
     expect(plan.resource_changes!.some((c) => c.mode === "data")).toBe(false); // explicit AMI: no lookup
 
     expect(find(plan, "aws_instance.server")).toMatchObject({ ami: AMI, instance_type: "t3.micro", metadata_options: [expect.objectContaining({ http_tokens: "required" })] });
-    expect(userData(dir, plan)).toContain(publicKey);
-    expect(find(plan, "aws_key_pair.key")).toMatchObject({ public_key: publicKey, key_name_prefix: "togo-hello-" });
+    // The key is the deploy user's alone: no key pair, no key_name, so EC2 gives the image's default
+    // (sudo) user none; the user data installs it for the deploy user only.
+    expect(plan.resource_changes!.some((c) => c.type === "aws_key_pair")).toBe(false);
+    const server = (plan as unknown as { configuration: { root_module: { resources: { address: string; expressions: Record<string, unknown> }[] } } }).configuration.root_module.resources.find((r) => r.address === "aws_instance.server")!;
+    expect(server.expressions).not.toHaveProperty("key_name");
+    expect(find(plan, "aws_instance.server").key_name).toBeUndefined(); // (known after apply): whatever AWS reports, none was asked for
+    const users = (parse(userData(dir, plan)) as { users: unknown[] }).users;
+    expect(users).toEqual(["default", expect.objectContaining({ name: "deploy", ssh_authorized_keys: [publicKey] })]);
     expect(find(plan, "aws_route53_record.dns")).toMatchObject({ name: "hello.example.com", type: "A", zone_id: ZONE, ttl: 300 });
     expect(find(plan, "aws_vpc_security_group_ingress_rule.ssh_203_0_113_0_24")).toMatchObject({ from_port: 22, to_port: 22, cidr_ipv4: "203.0.113.0/24" });
     expect(find(plan, "aws_vpc_security_group_ingress_rule.ssh_198_51_100_7_32")).toMatchObject({ cidr_ipv4: "198.51.100.7/32" });
@@ -126,11 +132,11 @@ describe("aws stack: a real offline plan (terraform + provider mirror, fake cred
 
     // The comment: counts, the change list, terraform's own plan folded away.
     const md = String(r.stdout);
-    expect(md).toContain("**Plan:** 15 to add, 0 to change, 0 to replace, 0 to destroy.");
-    expect(md).toContain("| `hello-aws` | 15 | 0 | 0 | 0 |");
+    expect(md).toContain("**Plan:** 14 to add, 0 to change, 0 to replace, 0 to destroy.");
+    expect(md).toContain("| `hello-aws` | 14 | 0 | 0 | 0 |");
     for (const [address] of expected) expect(md).toContain(`\n+ ${address}\n`);
     expect(md).toContain("# aws_route53_record.dns will be created");
-    expect(md).toContain("Plan: 15 to add, 0 to change, 0 to destroy.");
+    expect(md).toContain("Plan: 14 to add, 0 to change, 0 to destroy.");
     expect(md).toMatch(/<details><summary>Full plan<\/summary>/);
 
     // Only the public key went in: no credentials, no private key, anywhere in what was written.
@@ -157,7 +163,7 @@ describe("aws stack: a real offline plan (terraform + provider mirror, fake cred
     expect(d.stack).toBe("hello-aws");
     const expected = [...CORE, ["aws_vpc_security_group_ingress_rule.ssh_0_0_0_0_0", "aws_vpc_security_group_ingress_rule"]];
     expect(d.plan.resource_changes!.map((c) => [c.address, c.type]).sort()).toEqual(expected.sort());
-    expect(d.counts).toEqual({ add: 13, change: 0, replace: 0, destroy: 0 });
+    expect(d.counts).toEqual({ add: 12, change: 0, replace: 0, destroy: 0 });
     expect(d.changes).not.toContainEqual(expect.stringContaining("route53"));
     expect(find(d.plan, "aws_vpc_security_group_ingress_rule.ssh_0_0_0_0_0")).toMatchObject({ from_port: 22, cidr_ipv4: "0.0.0.0/0" });
     // The no-domain Caddyfile proxies :80 to the app, so the IP is the URL (known after apply).
@@ -169,14 +175,20 @@ describe("aws stack: a real offline plan (terraform + provider mirror, fake cred
   test("bad aws settings are refused before anything runs (exit 2, key, value, fix)", async () => {
     const { dir } = await project({
       domain: undefined,
-      options: `    ssh_cidrs: [10.0.0.1, 10.0.0.0/33]\n    instance_type: T3-Micro\n    zone_id: ${ZONE}\n    instance_typ: t3.micro\n`,
+      options: `    ssh_cidrs: [10.0.0.1, 10.0.0.0/33, 010.0.0.0/8]\n    instance_type: T3-Micro\n    zone_id: ${ZONE}\n    instance_typ: t3.micro\n`,
     });
+    const file = join(dir, "togo.yaml");
+    const identity = `      assume_role_with_web_identity: { role_arn: 'arn:aws:iam::123456789012:role/ci', web_identity_token: ${WEB_TOKEN} }\n`;
+    writeFileSync(file, readFileSync(file, "utf8").replace("    aws_provider:\n", `    aws_provider:\n${identity}`));
     const before = readdirSync(dir).sort();
     const r = await togo(["diff"], { cwd: dir, env: ENV });
     expect(r.exitCode).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain('deploy.options.ssh_cidrs.0: got "10.0.0.1"; expected an IPv4 CIDR with no host bits set, e.g. 203.0.113.0/24; for one address write 10.0.0.1/32');
     expect(r.stderr).toContain('deploy.options.ssh_cidrs.1: got "10.0.0.0/33"');
+    expect(r.stderr).toContain('deploy.options.ssh_cidrs.2: got "010.0.0.0/8"; expected an IPv4 CIDR with no host bits set, e.g. 203.0.113.0/24; no leading zeros: write 10.0.0.0/8');
+    expect(r.stderr).toContain("deploy.options.aws_provider.assume_role_with_web_identity.web_identity_token: looks like a credential; credentials never go in the stack");
+    expect(r.stderr).not.toContain(WEB_TOKEN);
     expect(r.stderr).toContain('deploy.options.instance_type: got "T3-Micro"; expected an EC2 instance type such as t3.micro');
     expect(r.stderr).toContain("deploy.options.zone_id");
     expect(r.stderr).toContain("deploy.domain is not");

@@ -24,7 +24,7 @@ import { parse } from "yaml";
 import type {} from "cdktf/lib/testing/adapters/jest.js";
 import { AwsStack, architectureOf, caddyfileText, cloudInit, ownedDirs, type AwsStackProps } from "../../stacks/aws.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
-import { awsSettings, isIpv4Cidr } from "../../drivers/aws/index.js";
+import { awsSettings, credentialProblems, isIpv4Cidr } from "../../drivers/aws/index.js";
 import { parseConfig } from "../../src/config/load.js";
 
 afterAll(cleanupTempDirs);
@@ -89,16 +89,25 @@ describe("aws stack: the footprint", () => {
     expect(json).toHaveResourceWithProperties(VpcSecurityGroupEgressRule, { ip_protocol: "-1", cidr_ipv4: "0.0.0.0/0" });
   });
 
-  test("key pair from the public key, and only the public key", () => {
-    expect(json).toHaveResourceWithProperties(KeyPair, { public_key: KEY, key_name_prefix: "togo-hello-", tags: expect.objectContaining(TAGS) });
+  test("no EC2 key pair: the public key is the deploy user's alone, never the image's default (sudo) user's", () => {
+    expect(json).not.toHaveResource(KeyPair);
+    const [server] = Object.values(resources(json, "aws_instance"));
+    expect(server).not.toHaveProperty("key_name");
+    // The key appears once in the whole stack: in the user data, as the deploy user's.
+    expect(json.split(KEY.split(" ")[1]).length - 1).toBe(1);
+    const users = (parse(server.user_data as string) as { users: unknown[] }).users;
+    expect(users).toEqual(["default", expect.objectContaining({ name: "deploy", ssh_authorized_keys: [KEY] })]);
     expect(json).not.toContain("PRIVATE KEY");
   });
 
-  test("instance: type, key, firewall, IMDSv2, encrypted gp3 root volume, tags", () => {
+  test("a server made when the stack attached a key pair is not replaced for dropping it", () => {
+    expect(Object.values(resources(json, "aws_instance"))[0].lifecycle).toEqual({ ignore_changes: ["user_data", "key_name"] });
+  });
+
+  test("instance: type, firewall, IMDSv2, encrypted gp3 root volume, tags", () => {
     expect(json).toHaveResourceWithProperties(Instance, {
       ami: "ami-0123456789abcdef0",
       instance_type: "t3.micro",
-      key_name: "${aws_key_pair.key.key_name}",
       subnet_id: "${aws_subnet.subnet.id}",
       vpc_security_group_ids: ["${aws_security_group.firewall.id}"],
       metadata_options: expect.objectContaining({ http_tokens: "required" }),
@@ -157,7 +166,7 @@ describe("aws stack: AMI", () => {
     const json = synth(props());
     expect(json).not.toHaveDataSource(DataAwsAmi);
     expect(JSON.parse(json).data).toBeUndefined();
-    expect(Object.values(resources(json, "aws_instance"))[0].lifecycle).toEqual({ ignore_changes: ["user_data"] });
+    expect(Object.values(resources(json, "aws_instance"))[0].lifecycle).toEqual({ ignore_changes: ["user_data", "key_name"] });
   });
 
   test("looked up: the newest Ubuntu 24.04 from Canonical, and the server ignores later AMIs", () => {
@@ -170,7 +179,7 @@ describe("aws stack: AMI", () => {
         { name: "architecture", values: ["x86_64"] },
       ]),
     });
-    expect(json).toHaveResourceWithProperties(Instance, { ami: "${data.aws_ami.ubuntu.id}", lifecycle: { ignore_changes: ["ami", "user_data"] } });
+    expect(json).toHaveResourceWithProperties(Instance, { ami: "${data.aws_ami.ubuntu.id}", lifecycle: { ignore_changes: ["ami", "user_data", "key_name"] } });
   });
 
   test("looked up for a Graviton type: the arm64 image", () => {
@@ -320,6 +329,27 @@ describe("aws driver settings (validated before anything runs)", () => {
     expect(s.warnings.join("\n")).toContain("deploy.options.ssh_cidrs is not set: SSH (port 22) will be open to the whole internet");
   });
 
+  test("ssh_cidrs naming the whole internet: allowed, with the same warning as leaving it out", () => {
+    const s = awsSettings(spec("  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: [203.0.113.0/24, 0.0.0.0/0]\n"));
+    expect(s.problems).toEqual([]);
+    expect(s.props?.sshCidrs).toEqual(["203.0.113.0/24", "0.0.0.0/0"]);
+    expect(s.warnings).toEqual(["deploy.options.ssh_cidrs includes 0.0.0.0/0: SSH (port 22) will be open to the whole internet; list your networks instead, e.g. [203.0.113.0/24]"]);
+  });
+
+  test("ssh_cidrs with IPv6's whole internet: refused (the network is IPv4 only), saying so", () => {
+    const [p] = problems("  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: ['::/0']\n").filter((x) => x.path === "deploy.options.ssh_cidrs.0");
+    expect(p).toEqual({ path: "deploy.options.ssh_cidrs.0", value: "::/0", expected: "expected an IPv4 CIDR with no host bits set, e.g. 203.0.113.0/24; IPv6 is not supported: the server's network is IPv4 only" });
+  });
+
+  test("a CIDR with leading zeros is refused before it reaches a plan, with the canonical form to write", () => {
+    const found = problems("  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: [010.0.0.0/8, 10.0.0.0/08, 192.168.001.0/24]\n").filter((x) => x.path.startsWith("deploy.options.ssh_cidrs"));
+    expect(found).toEqual([
+      { path: "deploy.options.ssh_cidrs.0", value: "010.0.0.0/8", expected: "expected an IPv4 CIDR with no host bits set, e.g. 203.0.113.0/24; no leading zeros: write 10.0.0.0/8" },
+      { path: "deploy.options.ssh_cidrs.1", value: "10.0.0.0/08", expected: "expected an IPv4 CIDR with no host bits set, e.g. 203.0.113.0/24; no leading zeros: write 10.0.0.0/8" },
+      { path: "deploy.options.ssh_cidrs.2", value: "192.168.001.0/24", expected: "expected an IPv4 CIDR with no host bits set, e.g. 203.0.113.0/24; no leading zeros: write 192.168.1.0/24" },
+    ]);
+  });
+
   test("a domain without a zone: a warning that DNS is the user's", () => {
     const s = awsSettings(spec("  domain: hello.example.com\n  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: [203.0.113.0/24]\n"));
     expect(s.problems).toEqual([]);
@@ -347,6 +377,54 @@ describe("aws driver settings (validated before anything runs)", () => {
     expect(found.map((p) => p.expected).join("\n")).toContain(fragment);
   });
 
+  describe("credentials in aws_provider are refused by their shape, at any depth, never echoed", () => {
+    const TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXdlYi1pZGVudGl0eQ.c2ln";
+    const provider = (yaml: string) => problems(`  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: [203.0.113.0/24]\n    aws_provider:\n${yaml}`);
+
+    test.each<[string, string, string, string]>([
+      ["web_identity_token", `      web_identity_token: ${TOKEN}\n`, "deploy.options.aws_provider.web_identity_token", "web_identity_token_file"],
+      ["a nested web identity token", `      assume_role_with_web_identity:\n        role_arn: arn:aws:iam::123456789012:role/ci\n        web_identity_token: ${TOKEN}\n`, "deploy.options.aws_provider.assume_role_with_web_identity.web_identity_token", "web_identity_token_file"],
+      ["a web identity token in a block list", `      assume_role_with_web_identity: [{ web_identity_token: ${TOKEN} }]\n`, "deploy.options.aws_provider.assume_role_with_web_identity.0.web_identity_token", "web_identity_token_file"],
+      ["a session token", `      session_token: ${TOKEN}\n`, "deploy.options.aws_provider.session_token", "AWS_PROFILE or an OIDC role"],
+      ["a password deep down", `      assume_role: { role_arn: 'arn:aws:iam::1:role/x', extra: { db_password: ${TOKEN} } }\n`, "deploy.options.aws_provider.assume_role.extra.db_password", "looks like a credential"],
+      ["a client secret", `      client_secret: ${TOKEN}\n`, "deploy.options.aws_provider.client_secret", "looks like a credential"],
+      ["an access key ID under any key", "      profile: AKIAIOSFODNN7EXAMPLE\n", "deploy.options.aws_provider.profile", "holds an AWS access key ID"],
+      ["a proxy URL with a password", `      https_proxy: 'http://ci:${TOKEN}@proxy.example.com:3128'\n`, "deploy.options.aws_provider.https_proxy", "HTTPS_PROXY"],
+      ["the old three", `      access_key: AKIAIOSFODNN7EXAMPLE\n      secret_key: ${TOKEN}\n      token: ${TOKEN}\n`, "deploy.options.aws_provider.secret_key", "credentials never go in the stack"],
+    ])("refused: %s", (_name, yaml, path, fragment) => {
+      const found = provider(yaml);
+      expect(found.map((p) => p.path)).toContain(path);
+      expect(found.find((p) => p.path === path)!.expected).toContain(fragment);
+      const text = JSON.stringify(found);
+      expect(text).not.toContain(TOKEN);
+      expect(text).not.toContain("AKIAIOSFODNN7EXAMPLE");
+      expect(text).not.toContain("ci:");
+    });
+
+    test("what only looks near one is allowed: token files, credential files, rate limits, endpoints of secret services, roles", () => {
+      const found = provider(
+        [
+          "      web_identity_token_file: /var/run/secrets/token",
+          "      shared_credentials_files: [/home/ci/.aws/credentials]",
+          "      token_bucket_rate_limit: 100",
+          "      profile: ci",
+          "      assume_role: { role_arn: 'arn:aws:iam::123456789012:role/deploy', session_name: togo, external_id: abc }",
+          "      endpoints: [{ secretsmanager: 'http://127.0.0.1:1', sts: 'http://127.0.0.1:1' }]",
+          "      default_tags: { tags: { team: web } }",
+          "",
+        ].join("\n"),
+      );
+      expect(found).toEqual([]);
+    });
+
+    test("every path is reported, with the key and never the value", () => {
+      expect(credentialProblems({ a: [{ secret: "x1y2z3" }], b: { api_key: "k" }, c: "fine" }, "root")).toEqual([
+        { path: "root.a.0.secret", expected: expect.stringContaining("looks like a credential") },
+        { path: "root.b.api_key", expected: expect.stringContaining("looks like a credential") },
+      ]);
+    });
+  });
+
   test("the private key's content is never echoed", () => {
     const [p] = problems("  options:\n    public_key_file: id_ed25519\n");
     expect(JSON.stringify(p)).not.toContain("b3BlbnNzaC1rZXktdjEAAAAA");
@@ -371,6 +449,12 @@ describe("aws driver settings (validated before anything runs)", () => {
     ["10.0.0.0/33", false],
     ["::/0", false],
     ["10.0.0.0", false],
+    ["010.0.0.0/8", false],
+    ["10.0.0.0/08", false],
+    ["10.00.0.0/16", false],
+    ["0.0.0.0/00", false],
+    ["100.64.0.0/10", true],
+    ["10.0.0.0/8", true],
   ])("isIpv4Cidr(%s) is %s", (cidr, ok) => {
     expect(isIpv4Cidr(cidr)).toBe(ok);
   });
