@@ -5,79 +5,15 @@
 // Targets: redeploy ≤ 2 s and 0 artifact bytes re-sent, with `healthcheck.settle: 0` (this measures
 // the shipping; the default 2 s settle window adds about 2 s to each of the two health checks).
 // Needs root (useradd) and openssh-server.
-import { spawn, spawnSync, execFileSync } from "node:child_process";
-import { chmodSync, cpSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { spawnSync, execFileSync } from "node:child_process";
+import { cpSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, ROOT, benchEnv, freePort, machine, median, report, tempDir } from "./lib.mjs";
+import { BIN, ROOT, benchEnv, freePort, machine, median, report, startSshd, tempDir } from "./lib.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 
 function sh(file, args, opts = {}) {
   return execFileSync(file, args, { encoding: "utf8", ...opts });
-}
-
-/** A private sshd on 127.0.0.1 with a fresh user; stop() ends it by PID and removes the user. */
-async function startSshd() {
-  const dir = tempDir("togo-bench-sshd-");
-  chmodSync(dir, 0o755); // sshd reads authorized_keys as the user
-  const user = `togobench${process.pid}`;
-  sh("useradd", ["-m", "-d", `/home/${user}`, "-s", "/bin/sh", user]);
-  sh("usermod", ["-p", "*", user]);
-  const uid = Number(sh("id", ["-u", user]).trim());
-  sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host")]);
-  sh("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "id")]);
-  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "id.pub")), { mode: 0o644 });
-  const port = await freePort();
-  const cfg = join(dir, "sshd_config");
-  writeFileSync(
-    cfg,
-    `Port ${port}\nListenAddress 127.0.0.1\nHostKey ${join(dir, "host")}\nPidFile ${join(dir, "pid")}\nAuthorizedKeysFile ${join(dir, "authorized_keys")}\nPasswordAuthentication no\nUsePAM no\nStrictModes no\nAllowUsers ${user}\nSubsystem sftp internal-sftp\n`,
-  );
-  const hostKey = readFileSync(join(dir, "host.pub"), "utf8").split(" ").slice(0, 2).join(" ");
-  writeFileSync(join(dir, "known_hosts"), `[127.0.0.1]:${port} ${hostKey}\n`);
-  sh("mkdir", ["-p", "/run/sshd"]);
-  const child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", cfg], { stdio: "ignore" });
-  for (let i = 0; i < 200; i++) {
-    const up = await new Promise((resolve) => {
-      const s = connect(port, "127.0.0.1");
-      s.once("connect", () => (s.destroy(), resolve(true)));
-      s.once("error", () => resolve(false));
-    });
-    if (up) break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  const userPids = () =>
-    readdirSync("/proc")
-      .filter((n) => /^\d+$/.test(n))
-      .filter((n) => {
-        try {
-          return statSync(`/proc/${n}`).uid === uid;
-        } catch {
-          return false;
-        }
-      })
-      .map(Number);
-  return {
-    port,
-    user,
-    dir,
-    identityFile: join(dir, "id"),
-    knownHosts: join(dir, "known_hosts"),
-    async stop() {
-      child.kill("SIGTERM");
-      for (let i = 0; i < 20 && userPids().length; i++) {
-        for (const p of userPids()) {
-          try {
-            process.kill(p, "SIGKILL");
-          } catch {}
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      spawnSync("userdel", ["-r", user]);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 function togoJson(cwd, args) {

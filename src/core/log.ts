@@ -6,6 +6,11 @@ export interface Reporter {
   stage<T>(name: string, fn: () => Promise<T>): Promise<T>;
   info(message: string): void;
   warn(message: string): void;
+  /**
+   * How far the running stage has got (`hashing 1,200/30,000 files`): on a TTY it rides on the
+   * spinner line; otherwise a line at most every few seconds, and none for a stage that ends sooner.
+   */
+  progress?(message: string): void;
   /** Durations of the stages run so far, in order (for tests and benchmarks). */
   readonly stages: { name: string; ms: number; ok: boolean }[];
 }
@@ -14,8 +19,12 @@ export interface ReporterOptions {
   stream?: NodeJS.WriteStream | { write(s: string): boolean; isTTY?: boolean };
   quiet?: boolean;
   color?: boolean;
+  /** The clock progress lines are paced by (ms); tests pass their own. */
+  now?: () => number;
 }
 
+/** A plain (non-TTY) progress line at most this often, the first one only this far into a stage. */
+const PLAIN_PROGRESS_MS = 3000;
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 export function useColor(stream: { isTTY?: boolean }): boolean {
@@ -37,14 +46,20 @@ export function createReporter(opts: ReporterOptions = {}): Reporter {
     if (!opts.quiet) stream.write(line);
   };
   const stages: Reporter["stages"] = [];
+  /** The running stage's progress note, and when a plain (non-TTY) line was last written. */
+  let note = "";
+  let noted = 0;
+  const now = opts.now ?? (() => performance.now());
 
   return {
     stages,
     async stage(name, fn) {
       const start = performance.now();
       let frame = 0;
+      note = "";
+      noted = now();
       const timer = tty
-        ? setInterval(() => write(`\r${paint(36, SPINNER[frame++ % SPINNER.length])} ${name}`), 80)
+        ? setInterval(() => write(`\r${paint(36, SPINNER[frame++ % SPINNER.length])} ${name}${note ? ` ${paint(2, note)}\x1b[K` : ""}`), 80)
         : undefined;
       try {
         const value = await fn();
@@ -59,6 +74,15 @@ export function createReporter(opts: ReporterOptions = {}): Reporter {
         throw err;
       } finally {
         if (timer) clearInterval(timer);
+        note = "";
+      }
+    },
+    progress(message) {
+      note = message;
+      const at = now();
+      if (!tty && at - noted >= PLAIN_PROGRESS_MS) {
+        noted = at;
+        write(`  ${message}\n`);
       }
     },
     info(message) {

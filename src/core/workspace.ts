@@ -1,6 +1,7 @@
 // The workspace: every path togo keeps in a project (`.togo/`, `cdktf.out/`, state files) and every
 // stack name, in one place. The stage (`--stage`) is part of all of them, so two stages of one app
 // never share a record, a stack or a state.
+import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 
 /** Where cdktf keeps synthesized stacks, relative to the project (cdktf.json's `output`). */
@@ -70,6 +71,12 @@ export class Workspace {
   /** Facts a provision learnt about a host (its key, systemd, Caddy). */
   hostRecord(stack: string): string {
     return join(this.togoDir, "hosts", `${stack}.json`);
+  }
+
+  /** The digests of an artifact's files, so an unchanged file is not read again (one file per artifact path). */
+  digestCache(artifact: string): string {
+    const key = createHash("sha256").update(resolve(this.dir, artifact)).digest("hex").slice(0, 16);
+    return join(this.togoDir, "cache", `digests-${key}.json`);
   }
 
   /** terraform's CLI config for a provider mirror. */

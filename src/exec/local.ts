@@ -1,19 +1,44 @@
 // The local transport: commands run under this machine's sh.
-import { cp, mkdir, rm, stat, readdir } from "node:fs/promises";
+import { cp, lstat, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { OperationError } from "../core/errors.js";
 import { expandHome } from "../core/home.js";
 import { hostFactsCommand, parseHostFacts } from "./facts.js";
 import { trackedScript } from "./tracked.js";
-import type { Command, CommandResult, HostFacts, RunOptions, Transport } from "./transport.js";
+import type { Command, CommandResult, HostFacts, RunOptions, Transport, UploadOptions, UploadResult } from "./transport.js";
 
-export async function sizeOf(path: string): Promise<number> {
-  const s = await stat(path);
-  if (!s.isDirectory()) return s.size;
-  let total = 0;
-  for (const e of await readdir(path)) total += await sizeOf(join(path, e));
-  return total;
+/** Bytes and regular files under a path (symlinks are not followed). */
+export async function treeSize(path: string): Promise<UploadResult> {
+  const s = await lstat(path);
+  if (s.isDirectory()) {
+    const total = { bytes: 0, files: 0 };
+    for (const e of await readdir(path)) {
+      const t = await treeSize(join(path, e));
+      total.bytes += t.bytes;
+      total.files += t.files;
+    }
+    return total;
+  }
+  return s.isFile() ? { bytes: s.size, files: 1 } : { bytes: 0, files: 0 };
+}
+
+/** rsync of a file or a directory's contents into a local path; see UploadOptions for linkDest. */
+export function localRsyncArgs(local: string, dest: string, isDir: boolean, linkDest: string[] = []): string[] {
+  if (!isDir) return ["-a", "--stats", local, dest];
+  return ["-a", "--delete", "--stats", ...linkDest.map((d) => `--link-dest=${d}`), `${local.replace(/\/+$/, "")}/`, `${dest}/`];
+}
+
+/** "Total bytes sent: 1,234" from rsync --stats. */
+export function parseRsyncBytes(stats: string): number | undefined {
+  const m = /Total bytes sent:\s*([\d,.]+)/.exec(stats);
+  return m ? Number(m[1].replace(/[,.]/g, "")) : undefined;
+}
+
+/** "Number of regular files transferred: 1,234" from rsync --stats. */
+export function parseRsyncFiles(stats: string): number | undefined {
+  const m = /Number of regular files transferred:\s*([\d,.]+)/.exec(stats);
+  return m ? Number(m[1].replace(/[,.]/g, "")) : undefined;
 }
 
 /** Turns a finished command into an OperationError that says what failed and shows its stderr. */
@@ -36,6 +61,7 @@ export class LocalTransport implements Transport {
   readonly stats = { commands: 0, bytesUploaded: 0, connections: 0 };
   readonly stopped: string[] = [];
   private probed?: HostFacts;
+  private rsync?: boolean;
 
   async run(cmd: Command, opts: RunOptions = {}): Promise<CommandResult> {
     this.stats.commands++;
@@ -72,14 +98,24 @@ export class LocalTransport implements Transport {
     return this.probed;
   }
 
-  async upload(localPath: string, remotePath: string): Promise<number> {
+  async upload(localPath: string, remotePath: string, opts: UploadOptions = {}): Promise<UploadResult> {
     const dest = expandHome(remotePath);
     await mkdir(dirname(dest), { recursive: true });
     await rm(dest, { recursive: true, force: true });
-    await cp(localPath, dest, { recursive: true, preserveTimestamps: true });
-    const bytes = await sizeOf(localPath);
-    this.stats.bytesUploaded += bytes;
-    return bytes;
+    const isDir = (await stat(localPath)).isDirectory();
+    let sent: UploadResult | undefined;
+    // With an earlier version of a directory at hand, rsync hard-links what did not change.
+    if (isDir && opts.linkDest?.length && (this.rsync ??= (await execa("rsync", ["--version"], { reject: false })).exitCode === 0)) {
+      const r = await execa("rsync", localRsyncArgs(localPath, dest, true, opts.linkDest), { reject: false, all: true, ...(opts.signal ? { cancelSignal: opts.signal } : {}) });
+      if (r.exitCode !== 0) throw new OperationError(`copying ${localPath} to ${dest} with rsync failed (exit ${r.exitCode}):\n${String(r.all ?? "").trim().split("\n").slice(-6).join("\n")}`);
+      const [bytes, files] = [parseRsyncBytes(String(r.all ?? "")), parseRsyncFiles(String(r.all ?? ""))];
+      if (bytes !== undefined && files !== undefined) sent = { bytes, files, linked: true };
+    } else {
+      await cp(localPath, dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    }
+    sent ??= await treeSize(localPath);
+    this.stats.bytesUploaded += sent.bytes;
+    return sent;
   }
 
   async reach(port: number): Promise<string> {

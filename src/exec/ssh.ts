@@ -14,10 +14,10 @@ import { join } from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { OperationError, UsageError } from "../core/errors.js";
 import { q } from "../core/shell.js";
-import { checkResult, sizeOf } from "./local.js";
+import { checkResult, parseRsyncBytes, parseRsyncFiles, treeSize } from "./local.js";
 import { hostFactsCommand, parseHostFacts } from "./facts.js";
 import { MASTER_WATCHDOG, stopTrackedScript, trackedScript } from "./tracked.js";
-import type { Command, CommandResult, HostFacts, RunOptions, Transport } from "./transport.js";
+import { command, type Command, type CommandResult, type HostFacts, type RunOptions, type Transport, type UploadOptions, type UploadResult } from "./transport.js";
 
 export type HostKeyChecking = "accept-new" | "yes";
 
@@ -115,11 +115,16 @@ function rshCommand(controlPath: string): string {
   return ["ssh", ...muxOptions(controlPath)].map((a) => (/[\s]/.test(a) ? `"${a}"` : a)).join(" ");
 }
 
-/** rsync of a file or a directory's contents to an absolute remote path, printing --stats. */
-export function rsyncArgs(t: SshTarget, controlPath: string, local: string, remotePath: string, isDir: boolean): string[] {
+/**
+ * rsync of a file or a directory's contents to an absolute remote path, printing --stats. A
+ * directory ends up exactly the local one (--delete: nothing left from a cut-off attempt), built
+ * from `linkDest` where given (see UploadOptions).
+ */
+export function rsyncArgs(t: SshTarget, controlPath: string, local: string, remotePath: string, isDir: boolean, linkDest: string[] = []): string[] {
   return [
     "-a",
     "--stats",
+    ...(isDir ? ["--delete", ...linkDest.map((d) => `--link-dest=${d}`)] : []),
     ...(t.bwlimit ? [`--bwlimit=${t.bwlimit}`] : []),
     "-e",
     rshCommand(controlPath),
@@ -136,10 +141,16 @@ export function scpArgs(t: SshTarget, controlPath: string, local: string, remote
   return [...opts, "-p", "-q", ...(t.bwlimit ? ["-l", String(t.bwlimit * 8)] : []), ...(isDir ? ["-r"] : []), local, remoteSpec(t, remotePath)];
 }
 
-/** "Total bytes sent: 1,234" from rsync --stats. */
-export function parseRsyncBytes(stats: string): number | undefined {
-  const m = /Total bytes sent:\s*([\d,.]+)/.exec(stats);
-  return m ? Number(m[1].replace(/[,.]/g, "")) : undefined;
+export { parseRsyncBytes, parseRsyncFiles } from "./local.js";
+
+/** A tar archive of a directory's contents (symlinks kept as links, modes and mtimes recorded). */
+export function tarCreateArgs(local: string, archive: string): string[] {
+  return ["-C", local, "-cf", archive, "."];
+}
+
+/** Unpacks an uploaded archive into a fresh directory and drops the archive. */
+export function unpackScript(archive: string, dest: string): string {
+  return `rm -rf ${q(dest)} && mkdir -p ${q(dest)} && tar -xpf ${q(archive)} -C ${q(dest)} && rm -f ${q(archive)}`;
 }
 
 /** What OpenSSH said, turned into what to do about it. */
@@ -360,15 +371,48 @@ export class SshTransport implements Transport {
     return r.exitCode ?? 255;
   }
 
-  async upload(localPath: string, remotePath: string, opts: { signal?: AbortSignal } = {}): Promise<number> {
+  async upload(localPath: string, remotePath: string, opts: UploadOptions = {}): Promise<UploadResult> {
     const facts = await this.facts();
     const dest = remoteAbsolute(remotePath, facts.home);
     const isDir = statSync(localPath).isDirectory();
     const method = await this.uploadMethod(facts);
+    if (method === "scp" && isDir) return this.uploadArchive(localPath, dest, opts.signal);
+    const args = method === "rsync" ? rsyncArgs(this.conn, this.controlPath, localPath, dest, isDir, opts.linkDest) : scpArgs(this.conn, this.controlPath, localPath, dest, isDir);
+    const out = await this.transfer(method, args, localPath, opts.signal);
+    const [bytes, files] = method === "rsync" ? [parseRsyncBytes(out), parseRsyncFiles(out)] : [undefined, undefined];
+    const linked = method === "rsync" && isDir && (opts.linkDest?.length ?? 0) > 0;
+    const sent = bytes !== undefined && files !== undefined ? { bytes, files, linked } : await treeSize(localPath);
+    this.stats.bytesUploaded += sent.bytes;
+    return sent;
+  }
+
+  /**
+   * A directory over scp travels as one tar archive, unpacked on the host: `scp -r` follows
+   * symlinks (and fails on a dangling one), so the tree would not be the artifact, and one file
+   * spares SFTP a round trip per file.
+   */
+  private async uploadArchive(localPath: string, dest: string, signal?: AbortSignal): Promise<UploadResult> {
+    const dir = mkdtempSync(join(tmpdir(), "togo-upload-"));
+    try {
+      const archive = join(dir, "artifact.tar");
+      const tar = await execa("tar", tarCreateArgs(localPath, archive), { reject: false, all: true, ...(signal ? { cancelSignal: signal } : {}) });
+      if (tar.exitCode !== 0) throw new OperationError(`packing ${localPath} for scp failed (exit ${tar.exitCode}):\n${String(tar.all ?? "").trim().split("\n").slice(-6).join("\n")}`);
+      const remoteArchive = `${dest}.tar`;
+      await this.run(command("upload.clear", `rm -rf ${q(dest)} ${q(remoteArchive)}`, { what: "clearing a cut-off upload" }), { signal });
+      await this.transfer("scp", scpArgs(this.conn, this.controlPath, archive, remoteArchive, false), localPath, signal);
+      await this.run(command("upload.unpack", unpackScript(remoteArchive, dest), { what: "unpacking the upload" }), { signal });
+      const sent = { bytes: statSync(archive).size, files: (await treeSize(localPath)).files };
+      this.stats.bytesUploaded += sent.bytes;
+      return sent;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Runs rsync or scp in its own process group (an interrupt stops it and the ssh client it started); returns its output. */
+  private async transfer(method: "rsync" | "scp", args: string[], localPath: string, signal?: AbortSignal): Promise<string> {
     this.stats.commands++;
-    const [file, args] = method === "rsync" ? ["rsync", rsyncArgs(this.conn, this.controlPath, localPath, dest, isDir)] : ["scp", scpArgs(this.conn, this.controlPath, localPath, dest, isDir)];
-    // Its own process group: an interrupt stops rsync/scp and the ssh client they started.
-    const proc = execa(file, args, { reject: false, all: true, detached: true });
+    const proc = execa(method, args, { reject: false, all: true, detached: true });
     const stop = () => {
       try {
         process.kill(-proc.pid!, "SIGTERM");
@@ -377,17 +421,15 @@ export class SshTransport implements Transport {
       }
       setTimeout(() => (proc.all?.destroy(), proc.stdout?.destroy(), proc.stderr?.destroy()), 2000).unref();
     };
-    opts.signal?.addEventListener("abort", stop, { once: true });
-    const r = await proc.finally(() => opts.signal?.removeEventListener("abort", stop));
+    signal?.addEventListener("abort", stop, { once: true });
+    const r = await proc.finally(() => signal?.removeEventListener("abort", stop));
     if (r.exitCode !== 0) {
       await this.settle();
       const lost = this.master?.exited ? ` (the SSH connection was lost)` : "";
       const tail = String(r.all ?? "").trim().split("\n").slice(-6).join("\n");
       throw new OperationError(`uploading ${localPath} to ${this.target} with ${method} failed (exit ${r.exitCode})${lost}${tail ? `:\n${tail}` : ""}`);
     }
-    const bytes = (method === "rsync" ? parseRsyncBytes(String(r.all ?? "")) : undefined) ?? (await sizeOf(localPath));
-    this.stats.bytesUploaded += bytes;
-    return bytes;
+    return String(r.all ?? "");
   }
 
   private async uploadMethod(facts: HostFacts): Promise<"rsync" | "scp"> {

@@ -32,8 +32,11 @@ export interface Transport {
   /** `local` or `user@host:port`, for messages. */
   readonly target: string;
   run(command: Command, opts?: RunOptions): Promise<CommandResult>;
-  /** Copies a local file or directory to `remotePath` (a plain path; `~/` allowed). Returns bytes sent. */
-  upload(localPath: string, remotePath: string, opts?: { signal?: AbortSignal }): Promise<number>;
+  /**
+   * Copies a local file or directory to `remotePath` (a plain path; `~/` allowed), replacing what
+   * is there. Returns what crossed the wire.
+   */
+  upload(localPath: string, remotePath: string, opts?: UploadOptions): Promise<UploadResult>;
   /** A base URL from this machine that reaches `port` on the target's loopback. */
   reach(port: number): Promise<string>;
   /** Runs a command attached to this terminal (togo exec); returns its exit code. */
@@ -45,6 +48,25 @@ export interface Transport {
   /** What an interrupt stopped on the target (the `what` of each command), for the user. */
   readonly stopped: string[];
   close(): Promise<void>;
+}
+
+export interface UploadOptions {
+  signal?: AbortSignal;
+  /**
+   * Directories on the target holding an earlier version of a directory upload, relative to
+   * `remotePath` (`../<sha256>`): files unchanged there are hard-linked instead of sent, changed
+   * ones are sent as deltas against them (rsync --link-dest). Ignored where rsync is missing.
+   */
+  linkDest?: string[];
+}
+
+export interface UploadResult {
+  /** Bytes sent (rsync's own count, file list included; else the artifact's size). */
+  bytes: number;
+  /** Regular files sent (not hard-linked from linkDest). */
+  files: number;
+  /** linkDest was used (rsync on both ends). */
+  linked?: boolean;
 }
 
 export interface HostFacts {

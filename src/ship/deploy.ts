@@ -4,7 +4,7 @@
 // switched to (ship/switch.ts, shared with rollback). Each stage that leaves something behind on
 // the target registers how to clean it up, so a failure or an interrupt at any point leaves the
 // previous release serving and the lock released.
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { OperationError, UsageError } from "../core/errors.js";
@@ -12,11 +12,12 @@ import type { Reporter } from "../core/log.js";
 import type { Result, RunOptions, Spec } from "../core/spec.js";
 import { resolveSecrets } from "../config/secrets.js";
 import type { Stage } from "../pipeline/pipeline.js";
-import { artifactName, artifactSha256, defaultVersion } from "./artifact.js";
+import { workspaceOf } from "../core/workspace.js";
+import { artifactName, defaultVersion, hashArtifact, type ArtifactDigest } from "./artifact.js";
 import { formatDotenv } from "./dotenv.js";
 import { waitSettled } from "./settle.js";
 import { acquireLock, releaseLock } from "./lock.js";
-import { VERSION } from "./scripts.js";
+import { uploadBases, VERSION } from "./scripts.js";
 import { switchRelease } from "./switch.js";
 import { requireRun, type OpenTarget } from "./target.js";
 
@@ -27,7 +28,13 @@ export interface DeployReport {
   version: string;
   sha256: string;
   uploaded: boolean;
+  /** Bytes and regular files sent to the target (0 when the artifact was there already). */
   bytes: number;
+  files: number;
+  /** The earlier upload a directory was built from (its unchanged files hard-linked, not sent). */
+  base?: string;
+  /** The artifact's regular files and bytes, how many of them were read to hash it, and the ms it took. */
+  artifact?: Omit<ArtifactDigest, "sha256">;
   previous?: string;
   pruned: string[];
 }
@@ -44,6 +51,8 @@ export interface DeployContext {
   proxy?: (ctx: DeployContext) => Promise<void>;
   // Learnt by the stages:
   secrets: Record<string, string>;
+  /** The artifact's digest when it was begun early (see the connect stage). */
+  digest?: Promise<ArtifactDigest>;
   sha256: string;
   version?: string;
   previous?: string;
@@ -52,7 +61,7 @@ export interface DeployContext {
 
 export function newDeployContext(base: Omit<DeployContext, "secrets" | "sha256" | "report">): DeployContext {
   // A --version is known before the build (the hooks see it); otherwise the build decides it.
-  return { ...base, version: base.opts.version, secrets: {}, sha256: "", report: { version: "", sha256: "", uploaded: false, bytes: 0, pruned: [] } };
+  return { ...base, version: base.opts.version, secrets: {}, sha256: "", report: { version: "", sha256: "", uploaded: false, bytes: 0, files: 0, pruned: [] } };
 }
 
 export function checkVersion(version: string, source = "--version"): void {
@@ -98,6 +107,12 @@ export function deployStages(): Stage<DeployContext>[] {
       // Reads only (what serves now, for the hooks' TOGO_PREVIOUS_VERSION); nothing changes before pre_deploy.
       name: "connect",
       run: async (ctx, run) => {
+        // With no build_cmd and no pre_build hook nothing can change the artifact before the build
+        // stage: it is hashed while the connection opens (the build stage takes the result).
+        if (ctx.spec.binary && !ctx.spec.buildCmd && !ctx.spec.hooks.pre_build && existsSync(artifactPath(ctx.spec))) {
+          ctx.digest = hashOf(ctx, run.signal);
+          ctx.digest.catch(() => undefined); // the build stage reports a failure, if it gets that far
+        }
         await ctx.t.service();
         ctx.previous = (await ctx.t.transport.run(ctx.t.dir.current(), { signal: run.signal })).stdout.trim() || undefined;
       },
@@ -110,7 +125,9 @@ export function deployStages(): Stage<DeployContext>[] {
         if (!existsSync(source)) {
           throw new OperationError(`the artifact ${ctx.spec.binary} does not exist after build_cmd; check deploy.binary and deploy.build_cmd`);
         }
-        ctx.sha256 = await artifactSha256(source);
+        const { sha256, ...artifact } = await (ctx.digest ?? hashOf(ctx, run.signal));
+        ctx.sha256 = sha256;
+        ctx.report.artifact = artifact;
         const version = ctx.opts.version ?? (await defaultVersion(ctx.spec.dir, ctx.sha256));
         checkVersion(version);
         ctx.version = version;
@@ -137,11 +154,17 @@ export function deployStages(): Stage<DeployContext>[] {
       name: "upload",
       run: async (ctx, run) => {
         const { t, sha256 } = ctx;
-        const has = (await t.transport.run(t.dir.hasUpload(sha256), { signal: run.signal })).stdout.trim() === "yes";
-        if (!has) {
+        const answer = (await t.transport.run(t.dir.hasUpload(sha256), { signal: run.signal })).stdout;
+        if (answer.split("\n")[0].trim() !== "yes") {
+          const source = artifactPath(ctx.spec);
+          // A directory is built from the previous release's upload: only what changed is sent.
+          const bases = statSync(source).isDirectory() ? uploadBases(answer) : [];
           // Beside the final name, then renamed: a cut-off upload is never taken for the artifact.
           const dest = `${t.target.appDir.replace(/\/+$/, "")}/.uploads/${sha256}.partial`;
-          ctx.report.bytes = await t.transport.upload(artifactPath(ctx.spec), dest, { signal: run.signal });
+          const sent = await t.transport.upload(source, dest, { signal: run.signal, linkDest: bases.map((b) => `../${b}`) });
+          ctx.report.bytes = sent.bytes;
+          ctx.report.files = sent.files;
+          if (sent.linked) ctx.report.base = bases[0];
           await t.transport.run(t.dir.storeUpload(sha256), { signal: run.signal });
           ctx.report.uploaded = true;
         }
@@ -248,8 +271,21 @@ export function deployStages(): Stage<DeployContext>[] {
   ];
 }
 
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+/** The artifact's digest, through the project's digest cache, with progress on long trees. */
+function hashOf(ctx: DeployContext, signal: AbortSignal): Promise<ArtifactDigest> {
+  const source = artifactPath(ctx.spec);
+  return hashArtifact(source, {
+    cache: workspaceOf(ctx.spec).digestCache(source),
+    onProgress: (p) => ctx.log.progress?.(`hashing ${p.files}/${p.totalFiles} files, ${mib(p.bytes)}/${mib(p.totalBytes)} MiB`),
+    signal,
+  });
+}
+
 export function deployResult(ctx: DeployContext): Result {
   const r = ctx.report;
-  const sent = r.uploaded ? `${r.bytes} bytes uploaded` : "artifact already on the target, 0 bytes uploaded";
+  const total = r.artifact && r.artifact.files > 1 ? `, ${r.files} of ${r.artifact.files} files` : "";
+  const sent = r.uploaded ? `${r.bytes} bytes uploaded${total}` : "artifact already on the target, 0 bytes uploaded";
   return { url: ctx.url, message: `deployed ${ctx.spec.app} ${r.version} (${sent})`, raw: r };
 }

@@ -110,24 +110,55 @@ export function lockReleaseScript(appDir: string, token?: string): string {
   return `if grep -qF ${q(token)} ${p.lock}/info 2>/dev/null; then rm -rf ${p.lock}; fi`;
 }
 
-/** Prints `yes` when the artifact with this sha256 is already on the target. */
+/**
+ * Prints `yes` when the artifact with this sha256 is already on the target. Otherwise `no`, then
+ * `base <sha256>` for the uploads of the current release and of the newest other one (real
+ * directories whose recorded sha256 is well formed): a directory upload is built from them,
+ * hard-linking what did not change.
+ */
 export function hasUploadScript(appDir: string, sha256: string): string {
-  return `if [ -f ${paths(appDir).upload(sha256)} ] || [ -d ${paths(appDir).upload(sha256)} ]; then echo yes; else echo no; fi`;
+  const p = paths(appDir);
+  return script(
+    `if [ -f ${p.upload(sha256)} ] || [ -d ${p.upload(sha256)} ]; then echo yes; exit 0; fi`,
+    `echo no`,
+    `cd ${p.dir} 2>/dev/null || exit 0`,
+    VALID,
+    `togo_base() {`,
+    `  s=$(cat "v$1/.togo-sha256" 2>/dev/null) || return 1`,
+    `  case $s in ''|*[!0-9a-f]*) return 1;; esac`,
+    `  [ \${#s} -eq 64 ] && [ -d ".uploads/$s" ] && [ ! -L ".uploads/$s" ] && echo "base $s"`,
+    `}`,
+    `c=$(togo_current) && togo_base "$c"`,
+    `for d in $(ls -1td v*/ 2>/dev/null); do v=\${d%/}; v=\${v#v}; togo_version "$v" && [ "$v" != "$c" ] || continue; togo_base "$v" && break; done`,
+    `true`,
+  );
+}
+
+/** The `base <sha256>` lines of hasUploadScript's answer, checked again here. */
+export function uploadBases(answer: string): string[] {
+  return answer
+    .split("\n")
+    .map((l) => /^base ([0-9a-f]{64})$/.exec(l.trim())?.[1])
+    .filter((s): s is string => s !== undefined);
 }
 
 /**
  * Installs an uploaded artifact as release `version`: a fresh folder, the artifact keeping its file
  * name, built beside the target name (a dot name no listing takes for a release) and renamed into
- * place, so a half-copied release never exists.
+ * place, so a half-copied release never exists. Its files are hard links to the upload (30,000
+ * of them in well under a second, where copying takes many); togo never writes a file in place
+ * (uploads land beside their name and are renamed), but an app that rewrites one of its shipped
+ * files in place changes it for every release sharing it. A copy where links cannot be made.
  */
 export function installScript(appDir: string, version: string, sha256: string, name: string): string {
   const p = paths(appDir);
   const rel = p.release(version);
   const tmp = p.staging(version);
+  const dest = `${tmp}/${q(name)}`;
   return script(
-    `rm -rf ${tmp} && mkdir -p ${tmp}`,
-    `cp -R ${p.upload(sha256)} ${tmp}/${q(name)}`,
-    `printf '%s\\n' ${q(sha256)} > ${tmp}/.togo-sha256`,
+    `rm -rf ${tmp} && mkdir -p ${tmp} || exit 1`,
+    `cp -al ${p.upload(sha256)} ${dest} 2>/dev/null || { rm -rf ${dest} && cp -R ${p.upload(sha256)} ${dest}; } || exit 1`,
+    `printf '%s\\n' ${q(sha256)} > ${tmp}/.togo-sha256 || exit 1`,
     `rm -rf ${rel} && mv ${tmp} ${rel}`,
   );
 }

@@ -4,7 +4,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { checkResult } from "../../src/exec/local.js";
-import type { Command, CommandResult, HostFacts, RunOptions, Transport } from "../../src/exec/transport.js";
+import type { Command, CommandResult, HostFacts, RunOptions, Transport, UploadOptions, UploadResult } from "../../src/exec/transport.js";
 
 export type Answer = Partial<CommandResult> | ((cmd: Command, nth: number) => Partial<CommandResult> | Promise<Partial<CommandResult>>);
 
@@ -61,10 +61,11 @@ export class FakeTransport implements Transport {
     return { home: "/home/deploy", systemd: false, userSystemd: false, caddy: false, rsync: true };
   }
 
-  async upload(localPath: string, remotePath: string): Promise<number> {
-    this.calls.push({ op: "upload", script: `${localPath} -> ${remotePath}` });
+  async upload(localPath: string, remotePath: string, opts: UploadOptions = {}): Promise<UploadResult> {
+    const from = opts.linkDest?.length ? ` (linking ${opts.linkDest.join(" ")})` : "";
+    this.calls.push({ op: "upload", script: `${localPath} -> ${remotePath}${from}` });
     this.stats.bytesUploaded += 10;
-    return 10;
+    return { bytes: 10, files: 1 };
   }
 
   async reach(port: number): Promise<string> {

@@ -61,8 +61,9 @@ describe("SshTransport", () => {
       const t = new SshTransport(target({ upload }));
       try {
         await t.run(command("t", `mkdir -p ~/up-${upload}`));
-        const bytes = await t.upload(join(src, "one.bin"), `~/up-${upload}/one.bin`);
+        const { bytes, files } = await t.upload(join(src, "one.bin"), `~/up-${upload}/one.bin`);
         expect(bytes).toBeGreaterThan(0);
+        expect(files).toBe(1);
         await t.upload(join(src, "tree"), `~/up-${upload}/tree`);
         expect(t.stats.connections).toBe(1);
       } finally {
