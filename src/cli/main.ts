@@ -1,5 +1,5 @@
 // The togo CLI: one yargs module a command (src/cli/commands/). Exit codes: 0 ok, 1 the operation
-// failed, 2 bad usage or bad config.
+// failed, 2 bad usage or bad config (nothing runs), 3 `togo status`: the app is not ready.
 import yargs from "yargs";
 import { deploy } from "./commands/deploy.js";
 import { destroy } from "./commands/destroy.js";
@@ -14,7 +14,20 @@ import { rollback } from "./commands/rollback.js";
 import { status } from "./commands/status.js";
 import { synth } from "./commands/synth.js";
 import type { GlobalArgs } from "./common.js";
+import { usageError } from "./usage.js";
+import { UsageError } from "../core/errors.js";
 import { TOGO_VERSION } from "../core/version.js";
+
+const COMMANDS = [provision, deploy, status, destroy, diff, rollback, releases, drivers, synth, logs, exec, lock];
+const WORDS = {
+  top: [...COMMANDS.map((c) => String(c.command).split(" ")[0]), "completion"],
+  sub: { lock: ["release"] } as Record<string, string[]>,
+};
+
+/** The options the command being parsed accepts (yargs has them while it validates it). */
+function optionNames(cli: unknown): string[] {
+  return Object.keys((cli as { getOptions(): { key: Record<string, unknown> } }).getOptions().key);
+}
 
 function wantsHelp(argv: string[]): boolean {
   return argv.length === 0 || argv.some((a) => a === "--help" || a === "-h" || a === "help");
@@ -26,29 +39,38 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${TOGO_VERSION}\n`);
     return;
   }
-  let usageFailed = false;
   const cli = yargs(argv)
     .scriptName("togo")
     .usage("$0 <command> [options]\n\nProvision infrastructure with Terraform CDK and ship your app onto it.")
-    .option("config", { alias: "c", type: "string", default: "togo.yaml", describe: "path to togo.yaml", global: true })
+    .option("config", { alias: "c", type: "string", default: "togo.yaml", requiresArg: true, describe: "path to togo.yaml", global: true })
     .option("quiet", { alias: "q", type: "boolean", describe: "print no progress lines", global: true })
-    .command<GlobalArgs>([provision, deploy, status, destroy, diff, rollback, releases, drivers, synth, logs, exec, lock] as never)
+    .command<GlobalArgs>(COMMANDS as never)
     .completion("completion", "print a bash/zsh completion script (togo completion >> ~/.bashrc)")
-    .demandCommand(1, "name a command (togo --help lists them)")
-    .parserConfiguration({ "populate--": true })
+    .demandCommand(1, "name a command")
+    // Everything after `--` is the user's (togo exec -- CMD), byte for byte, and numeric flags are
+    // checked as typed (src/cli/usage.ts): yargs' number parsing would turn 0x10 into 16, 1.10
+    // into 1.1 and abc into NaN. A repeated option takes its last value rather than becoming a list.
+    .parserConfiguration({ "populate--": true, "parse-numbers": false, "parse-positional-numbers": false, "duplicate-arguments-array": false })
     .strict()
+    // usageError reads yargs' messages, so they must not follow the user's locale.
+    .locale("en")
     .version(false)
     .help()
     .alias("h", "help")
     // Wrapping measures every help line (~25 ms): only worth it when help is printed.
     .wrap(wantsHelp(argv) ? Math.min(110, process.stdout.columns || 100) : null)
-    .epilog("Exit codes: 0 ok, 1 the operation failed, 2 bad usage or bad config. Docs: README.md")
-    .fail((msg, err, y) => {
-      if (err) throw err;
-      usageFailed = true;
-      void y;
-      process.stderr.write(`togo: ${msg}\nRun togo --help for usage.\n`);
+    .epilog("Exit codes: 0 ok, 1 the operation failed, 2 bad usage or bad config (nothing was run), 3 status: the app is not ready. Docs: README.md")
+    // Validation failures must throw: a fail handler that returns lets yargs go on to run the
+    // command's handler with the arguments it has just refused.
+    .fail((msg, err) => {
+      if (err && err.name !== "YError") throw err;
+      throw usageError(msg ?? err?.message ?? "bad usage", argv, optionNames(cli), WORDS);
     });
-  await cli.parseAsync();
-  if (usageFailed) process.exitCode = 2;
+  try {
+    await cli.parseAsync();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`togo: ${err.message}\n`);
+    process.exitCode = 2;
+  }
 }

@@ -2,8 +2,9 @@ import type { CommandModule } from "yargs";
 import { UnsupportedOperationError } from "../../core/errors.js";
 import { open, reporter, run, type GlobalArgs } from "../common.js";
 
-export const lock: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: "lock release",
+// `release` is a subcommand, not a positional: `togo lock relase` must be refused, not run.
+const release: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: "release",
   describe: "break a stale deploy lock (only when no deploy is running)",
   builder: (y) => y.example("$0 lock release", "remove the lock a crashed deploy left"),
   handler: run(async (args: GlobalArgs) => {
@@ -13,4 +14,11 @@ export const lock: CommandModule<GlobalArgs, GlobalArgs> = {
     const r = await driver.releaseLock(spec);
     log.info(r.message);
   }),
+};
+
+export const lock: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: "lock",
+  describe: "the deploy lock: togo lock release breaks a stale one",
+  builder: (y) => y.command(release).demandCommand(1, "name what to do with the lock: togo lock release"),
+  handler: () => undefined,
 };

@@ -1,6 +1,7 @@
 import type { CommandModule } from "yargs";
 import { UnsupportedOperationError } from "../../core/errors.js";
 import { open, reporter, run, type GlobalArgs } from "../common.js";
+import { wholeNumber } from "../usage.js";
 
 interface Args extends GlobalArgs {
   follow: boolean;
@@ -13,7 +14,7 @@ export const logs: CommandModule<GlobalArgs, Args> = {
   builder: (y) =>
     y
       .option("follow", { alias: "f", type: "boolean", default: false, describe: "keep printing new lines" })
-      .option("lines", { alias: "n", type: "number", default: 100, describe: "how many lines to show first" })
+      .option("lines", { alias: "n", default: 100, requiresArg: true, coerce: wholeNumber("--lines (-n)", "how many lines to show"), describe: "how many lines to show first (a whole number)" })
       .example("$0 logs -f -n 20", "follow the log"),
   handler: run(async (args: Args) => {
     const log = reporter(args);

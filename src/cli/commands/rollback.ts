@@ -1,6 +1,7 @@
 import type { CommandModule } from "yargs";
 import { UnsupportedOperationError } from "../../core/errors.js";
 import { interruptible, open, print, reporter, run, type GlobalArgs } from "../common.js";
+import { wholeNumber } from "../usage.js";
 
 interface Args extends GlobalArgs {
   version?: string;
@@ -13,7 +14,7 @@ export const rollback: CommandModule<GlobalArgs, Args> = {
   builder: (y) =>
     y
       .positional("version", { type: "string", describe: "release to switch to (default: the one before the current)" })
-      .option("lock-wait", { type: "number", default: 0, describe: "seconds to wait for another deploy's lock" })
+      .option("lock-wait", { default: 0, requiresArg: true, coerce: wholeNumber("--lock-wait", "seconds to wait"), describe: "seconds to wait for another deploy's lock (a whole number)" })
       .option("json", { type: "boolean", describe: "print the result as JSON" })
       .example("$0 rollback", "back to the previous release")
       .example("$0 rollback 1.3.2", "back to release 1.3.2"),
