@@ -1,7 +1,7 @@
 // The Service: load and validate the config, resolve the driver (DEPLOY_PROVIDER wins over
 // deploy.provider), and hand both to a command. Nothing runs before all of that has passed.
-import { loadConfig } from "../config/load.js";
-import { ConfigError } from "../core/errors.js";
+import { loadConfig, redactFromEnv } from "../config/load.js";
+import { ConfigError, TogoError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
 import { createDriver, loadPlugins, registerDriver } from "../core/registry.js";
 import type { Driver, RunOptions, Spec } from "../core/spec.js";
@@ -21,10 +21,20 @@ export async function openService(
   signal?: AbortSignal,
 ): Promise<Opened> {
   const spec = loadConfig(configFile, { env });
-  await loadPlugins(spec.plugins, spec.dir, { registerDriver });
+  // A plugin or driver the file names that cannot be had is a problem of the file: say which file.
+  const inFile = async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof TogoError && e.exitCode === 2) throw new ConfigError(spec.configFile, [{ path: key, expected: e.message }]);
+      throw e;
+    }
+  };
+  await inFile("plugins", () => loadPlugins(spec.plugins, spec.dir, { registerDriver }));
   const source = env.DEPLOY_PROVIDER ? "DEPLOY_PROVIDER" : "deploy.provider";
-  const driver = await createDriver(spec.provider, { log, opts: { ...defaultRunOptions, ...opts }, signal }, source);
+  const make = () => createDriver(spec.provider, { log, opts: { ...defaultRunOptions, ...opts }, signal }, source);
+  const driver = source === "deploy.provider" ? await inFile(source, make) : await make();
   const problems = driver.validate?.(spec) ?? [];
-  if (problems.length > 0) throw new ConfigError(spec.configFile, problems);
+  if (problems.length > 0) throw new ConfigError(spec.configFile, redactFromEnv(problems, spec));
   return { spec, driver };
 }

@@ -2,7 +2,7 @@
 // path, the value and what is expected. Nothing here touches the disk beyond reading.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { parseDocument } from "yaml";
+import { Composer, isAlias, isMap, isScalar, isSeq, LineCounter, Parser, type CST, type Document, type Node } from "yaml";
 import { expandHome, projectPath } from "../core/home.js";
 import { ConfigError, type ConfigProblem } from "../core/errors.js";
 import type { Spec } from "../core/spec.js";
@@ -27,6 +27,16 @@ const ENV_OVERRIDES: Record<string, "string" | "int"> = {
   versions_to_keep: "int",
 };
 
+/** Bounds that keep a hostile or broken file from taking the CLI down (togo.yaml needs a fraction). */
+const MAX_CHARS = 1024 * 1024;
+const MAX_DEPTH = 32;
+const MAX_ALIASES = 100;
+/** Keys that name parts of every JavaScript object: never a togo setting, and unsafe to carry. */
+const RESERVED_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/** Explicit tags that still give plain JSON values (!!binary, !!set, !!timestamp... do not). */
+const CORE_TAGS = new Set(["str", "int", "float", "bool", "null", "map", "seq"].map((t) => `tag:yaml.org,2002:${t}`));
+
 export interface LoadOptions {
   env?: Env;
 }
@@ -44,38 +54,168 @@ export function loadConfig(file: string, opts: LoadOptions = {}): Spec {
 }
 
 export function parseConfig(text: string, file: string, env: Env = process.env): Spec {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => ({
-        path: "",
-        expected: `YAML syntax error at line ${e.linePos?.[0].line ?? "?"}, column ${e.linePos?.[0].col ?? "?"}: ${e.message.split("\n")[0]}`,
-      })),
-    );
+  const doc = parseYaml(text, file);
+  const problems = checkNodes(doc);
+  // A reserved key would only be dropped or misread further on: stop here.
+  if (problems.some((p) => p.expected.startsWith("reserved key"))) throw new ConfigError(file, problems);
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (e) {
+    const many = /alias count/i.test((e as Error).message);
+    throw new ConfigError(file, [{ path: "", expected: many ? `too many YAML aliases (*name) for their size (at most ${MAX_ALIASES} expanded values): write the values out` : (e as Error).message }]);
   }
-  const data: unknown = doc.toJS();
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
     throw new ConfigError(file, [{ path: "", value: data ?? null, expected: "expected a mapping with at least app: and deploy:" }]);
   }
 
-  const problems: ConfigProblem[] = [];
-  const interpolated = interpolate(data, [], env, problems) as Record<string, unknown>;
+  const fromEnv = new Map<string, string[]>();
+  const interpolated = interpolate(data, [], env, problems, fromEnv) as Record<string, unknown>;
   applyEnvOverrides(interpolated, env, problems);
-  if (problems.length > 0) throw new ConfigError(file, problems);
+  const fail = () => new ConfigError(file, unique(redactFromEnv(problems, fromEnv)));
+  if (problems.length > 0) throw fail();
 
   const parsed = configSchema.safeParse(interpolated);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(...toProblems(issue, interpolated));
-    throw new ConfigError(file, problems);
+    throw fail();
   }
   const spec = toSpec(parsed.data, file, env, problems);
-  if (problems.length > 0) throw new ConfigError(file, problems);
+  if (problems.length > 0) throw fail();
+  interpolatedPaths.set(spec, fromEnv);
   return spec;
 }
 
+/** The same line twice (a value failing two checks of one rule) says nothing more. */
+function unique(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const k = JSON.stringify([p.path, p.value, p.expected]);
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
+}
+
+/** Which keys of a Spec took text from the environment (`${VAR}`), for redacting later problems. */
+const interpolatedPaths = new WeakMap<Spec, Map<string, string[]>>();
+
+/**
+ * Problems about a value that came from the environment show no value: it may be a secret (a
+ * token exported for the deploy). Also for problems a driver finds later in the same Spec.
+ */
+export function redactFromEnv(problems: ConfigProblem[], from: Spec | Map<string, string[]>): ConfigProblem[] {
+  const paths = from instanceof Map ? from : interpolatedPaths.get(from);
+  if (!paths || paths.size === 0) return problems;
+  return problems.map((p) => {
+    if (p.value === undefined) return p;
+    const vars = [...paths].filter(([at]) => at === p.path || at.startsWith(`${p.path}.`) || p.path.startsWith(`${at}.`)).flatMap(([, v]) => v);
+    if (vars.length === 0) return p;
+    const names = [...new Set(vars)].map((v) => `\${${v}}`).join(", ");
+    return { ...p, value: "(redacted)", expected: `${p.expected} (the value comes from ${names})` };
+  });
+}
+
+/** The YAML document, or a ConfigError naming line and column; deep nesting is refused before anything recursive. */
+function parseYaml(text: string, file: string): Document.Parsed {
+  if (text.length > MAX_CHARS) {
+    throw new ConfigError(file, [{ path: "", expected: `is ${text.length} characters; a togo.yaml is a few hundred (is -c pointing at the right file?)` }]);
+  }
+  const lines = new LineCounter();
+  const at = (offset: number) => {
+    const { line, col } = lines.linePos(offset);
+    return `line ${line}, column ${col}`;
+  };
+  // The parser keeps its own stack; the composer and everything after it recurse once a level.
+  const tokens = Array.from(new Parser(lines.addNewLine).parse(text));
+  const deep = deepestToken(tokens);
+  if (deep.depth > MAX_DEPTH) {
+    throw new ConfigError(file, [{ path: "", expected: `nesting deeper than ${MAX_DEPTH} levels at ${at(deep.offset)}; togo.yaml needs a handful` }]);
+  }
+  // The core schema whatever %YAML directive the file has: 1.1 would read yes as true and 0777 as 511.
+  const docs = Array.from(new Composer({ uniqueKeys: true, prettyErrors: false, schema: "core" }).compose(tokens, true, text.length));
+  const doc = docs[0];
+  const errors = [
+    ...doc.errors.map((e) => `YAML syntax error at ${at(e.pos[0])}: ${e.message.split("\n")[0]}`),
+    ...doc.warnings.map((e) => `YAML problem at ${at(e.pos[0])}: ${e.message.split("\n")[0]}`),
+  ];
+  if (docs.length > 1) errors.push(`a second YAML document at ${at(docs[1].range[0])}; togo.yaml is one document (remove the ---)`);
+  if (errors.length > 0) throw new ConfigError(file, errors.map((expected) => ({ path: "", expected })));
+  return doc;
+}
+
+/** The most deeply nested collection in the parser's tokens, found without recursion. */
+function deepestToken(tokens: CST.Token[]): { depth: number; offset: number } {
+  let deepest = { depth: 0, offset: 0 };
+  const stack: [CST.Token | undefined, number][] = tokens.map((t) => [t, 0]);
+  while (stack.length > 0) {
+    const [t, depth] = stack.pop()!;
+    if (!t) continue;
+    if (t.type === "document") stack.push([t.value, depth]);
+    else if (t.type === "block-map" || t.type === "block-seq" || t.type === "flow-collection") {
+      if (depth + 1 > deepest.depth) deepest = { depth: depth + 1, offset: t.offset };
+      if (deepest.depth > MAX_DEPTH) break;
+      for (const item of t.items) {
+        if ("key" in item) stack.push([item.key ?? undefined, depth + 1]);
+        stack.push([item.value, depth + 1]);
+      }
+    }
+  }
+  return deepest;
+}
+
+/**
+ * What only the YAML source shows: reserved keys (which a plain object would drop or misread), NUL
+ * bytes (no command line, file name or environment can carry one), and env values YAML would
+ * silently change (`01234` is read as 1234, `1.10` as 1.1, `0x1F` as 31, `TRUE` as true).
+ */
+function checkNodes(doc: Document.Parsed): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const secret = (path: string[]) => path[0] === "deploy" && path[1] === "secrets";
+  const walk = (node: Node | null | undefined, path: string[]) => {
+    if (!node || isAlias(node)) return;
+    if (node.tag !== undefined && !CORE_TAGS.has(node.tag)) {
+      problems.push({ path: path.join("."), expected: `the YAML tag ${node.tag.replace("tag:yaml.org,2002:", "!!")} makes a value togo cannot use; remove the tag` });
+      return;
+    }
+    if (isScalar(node)) {
+      if (typeof node.value === "string" && node.value.includes("\0")) {
+        problems.push({ path: path.join("."), value: secret(path) ? "(redacted)" : node.value, expected: "a NUL byte (\\0) cannot reach a command, a file name or the environment; remove it" });
+      }
+      const isEnvValue = path.length === 3 && path[0] === "deploy" && path[1] === "env";
+      if (isEnvValue && node.type === "PLAIN" && (typeof node.value === "number" || typeof node.value === "boolean")) {
+        const written = node.source ?? String(node.value);
+        if (String(node.value) !== written) {
+          problems.push({
+            path: path.join("."),
+            expected: `unquoted ${written} is read by YAML as ${String(node.value)}; quote it to keep the text: ${path[2]}: "${written}"`,
+          });
+        }
+      }
+      return;
+    }
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        const at = [...path, key];
+        if (RESERVED_KEYS.has(key)) {
+          problems.push({ path: at.join("."), expected: `reserved key "${key}": it names a part of every JavaScript object and is never a togo setting; rename or remove it` });
+          continue;
+        }
+        if (key.includes("\0")) {
+          problems.push({ path: [...path, JSON.stringify(key)].join("."), expected: "a NUL byte in a key; remove it" });
+          continue;
+        }
+        walk(pair.value as Node | null, at);
+      }
+      return;
+    }
+    if (isSeq(node)) node.items.forEach((item, i) => walk(item as Node, [...path, String(i)]));
+  };
+  walk(doc.contents as Node | null, []);
+  return problems;
+}
+
 /** `${VAR}` and `${VAR:-default}` in string values; `$${` is a literal `${`. */
-function interpolate(value: unknown, path: string[], env: Env, problems: ConfigProblem[]): unknown {
+function interpolate(value: unknown, path: string[], env: Env, problems: ConfigProblem[], fromEnv: Map<string, string[]>): unknown {
   if (typeof value === "string") {
     const result = value.replace(/\$(\$?)\{([^}]*)\}/g, (whole, escape: string, body: string) => {
       if (escape) return whole.slice(1);
@@ -85,21 +225,27 @@ function interpolate(value: unknown, path: string[], env: Env, problems: ConfigP
         return whole;
       }
       const v = env[m[1]];
-      if (v !== undefined && v !== "") return v;
+      if (v !== undefined && v !== "") {
+        const at = path.join(".");
+        fromEnv.set(at, [...(fromEnv.get(at) ?? []), m[1]]);
+        return v;
+      }
       if (m[2] !== undefined) return m[2];
       problems.push({ path: path.join("."), expected: `environment variable ${m[1]} is not set; export it, give a default with \${${m[1]}:-value}, or write $\${${m[1]}} for a literal` });
       return whole;
     });
-    // A value that is one whole reference takes the type its text reads as (`port: ${SSH_PORT}`).
-    if (/^\$\{[^}]*\}$/.test(value)) {
+    // A value that is one whole reference takes the type its text reads as (`port: ${SSH_PORT}`);
+    // env values are text, so there a reference keeps its text (`ZIP: ${ZIP}` with 01234 stays 01234).
+    const envValue = path.length === 3 && path[0] === "deploy" && path[1] === "env";
+    if (/^\$\{[^}]*\}$/.test(value) && !envValue) {
       if (/^\d{1,15}$/.test(result)) return Number(result);
       if (result === "true" || result === "false") return result === "true";
     }
     return result;
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, String(i)], env, problems));
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, [...path, String(i)], env, problems, fromEnv));
   if (value !== null && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [...path, k], env, problems)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, [...path, k], env, problems, fromEnv)]));
   }
   return value;
 }

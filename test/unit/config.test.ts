@@ -9,8 +9,11 @@ afterAll(cleanupTempDirs);
 
 const base = (deploy: string, top = "") => `app: hello\n${top}deploy:\n  provider: local\n  binary: server.js\n  run: node server.js\n${deploy}`;
 
-// [name, togo.yaml, a key path the message must name, a fragment of what it must say]
-const INVALID: [string, string, string, string][] = [
+const billionLaughs = ["a: &a [x, x, x, x, x, x, x, x, x]", ..."bcdefgh".split("").map((c, i) => `${c}: &${c} [${Array(9).fill(`*${"abcdefgh"[i]}`).join(", ")}]`)].join("\n");
+const SECRET = "hunter2-from-the-environment";
+
+// [name, togo.yaml, a key path the message must name, a fragment of what it must say, environment]
+const INVALID: [string, string, string, string, Record<string, string>?][] = [
   ["missing app", "deploy:\n  provider: local\n", "app", "is required"],
   ["app with capitals", base("").replace("app: hello", "app: Hello"), "app", '"Hello"'],
   ["app too long", base("").replace("app: hello", `app: a${"b".repeat(45)}`), "app", "at most 41"],
@@ -43,20 +46,49 @@ const INVALID: [string, string, string, string][] = [
   ["binary outside project", base("  binary: ../secret.txt\n").replace("  binary: server.js\n", ""), "deploy.binary", "inside the project"],
   ["unknown provider", base("").replace("provider: local", "provider: heroku"), "heroku", "known drivers"],
   ["local driver without run", "app: hello\ndeploy:\n  provider: local\n  binary: server.js\n", "deploy.run", "is required"],
-  ["TOGO_PORT not a number", base(""), "deploy.port (from TOGO_PORT)", '"abc"'],
+  ["TOGO_PORT not a number", base(""), "deploy.port (from TOGO_PORT)", '"abc"', { TOGO_PORT: "abc" }],
   ["vps option misspelt", base("  host: 10.0.0.5\n  user: deploy\n  options: { instal_caddy: true }\n").replace("provider: local", "provider: vps"), "deploy.options.instal_caddy", 'did you mean "install_caddy"'],
   ["vps without host", base("  user: deploy\n").replace("provider: local", "provider: vps"), "deploy.host", "is required for the vps driver"],
+  // YAML reads these unquoted env values as other text than was written.
+  ["env 01234 (leading zero)", base("  env: { ZIP: 01234 }\n"), "deploy.env.ZIP", 'read by YAML as 1234; quote it to keep the text: ZIP: "01234"'],
+  ["env 1.10 (trailing zero)", base("  env: { VERSION: 1.10 }\n"), "deploy.env.VERSION", 'read by YAML as 1.1; quote it to keep the text: VERSION: "1.10"'],
+  ["env 0x1F (hex)", base("  env: { MASK: 0x1F }\n"), "deploy.env.MASK", "read by YAML as 31"],
+  ["env 0o17 (octal)", base("  env: { MODE: 0o17 }\n"), "deploy.env.MODE", "read by YAML as 15"],
+  ["env 1e3 (exponent)", base("  env: { N: 1e3 }\n"), "deploy.env.N", "read by YAML as 1000"],
+  ["env .5", base("  env: { RATIO: .5 }\n"), "deploy.env.RATIO", "read by YAML as 0.5"],
+  ["env +1", base("  env: { OFFSET: +1 }\n"), "deploy.env.OFFSET", "read by YAML as 1"],
+  ["env TRUE", base("  env: { FLAG: TRUE }\n"), "deploy.env.FLAG", "read by YAML as true"],
+  ["env .inf", base("  env: { LIMIT: .inf }\n"), "deploy.env.LIMIT", "read by YAML as Infinity"],
+  ["NUL in a value", base('  build_cmd: "make\\0 all"\n'), "deploy.build_cmd", "NUL byte"],
+  ["NUL in an env value", base('  env: { A: "x\\0y" }\n'), "deploy.env.A", "NUL byte"],
+  ["__proto__ as a key", `${base("")}__proto__: { app: evil }\n`, "__proto__", 'reserved key "__proto__"'],
+  ["__proto__ under env", base("  env:\n    __proto__: x\n"), "deploy.env.__proto__", "reserved key"],
+  ["constructor under env", base("  env: { constructor: x }\n"), "deploy.env.constructor", "reserved key"],
+  ["prototype under options", base("  options: { prototype: 1 }\n"), "deploy.options.prototype", "reserved key"],
+  ["alias bomb", `${base("")}x:\n${billionLaughs.replace(/^/gm, "  ")}\n`, "(file)", "too many YAML aliases"],
+  ["deep flow nesting", base(`  options: { o: ${"[".repeat(5000)}${"]".repeat(5000)} }\n`), "(file)", "nesting deeper than 32 levels"],
+  ["deep block nesting", base(`  options:\n${Array.from({ length: 200 }, (_, i) => `${" ".repeat(4 + i)}k:`).join("\n")} 1\n`), "(file)", "nesting deeper than 32 levels"],
+  ["YAML syntax error with its place", "app: hello\ndeploy:\n  provider: local\n  run: [node\n", "(file)", "YAML syntax error at line 5, column 1"],
+  ["a YAML 1.1 tag", base("  env: { BLOB: !!binary aGVsbG8= }\n"), "deploy.env.BLOB", "YAML tag !!binary"],
+  ["interpolated value redacted", base("  domain: ${TOGO_TEST_DOMAIN}\n"), "deploy.domain", 'got "(redacted)"; expected a domain name such as hello.example.com (the value comes from ${TOGO_TEST_DOMAIN})', { TOGO_TEST_DOMAIN: `${SECRET} x` }],
+  ["interpolated option redacted", base("  host: 10.0.0.5\n  user: deploy\n  options: { host_key_checking: '${TOGO_TEST_HKC}' }\n").replace("provider: local", "provider: vps"), "deploy.options.host_key_checking", 'got "(redacted)"; expected one of accept-new, yes (the value comes from ${TOGO_TEST_HKC})', { TOGO_TEST_HKC: SECRET }],
 ];
 
 describe("invalid togo.yaml is refused before anything runs", () => {
-  test.each(INVALID)("%s", async (_name, yaml, key, fragment) => {
+  // A rest parameter: jest takes a callback with more parameters than a row has for one wanting done().
+  test.each(INVALID)("%s", async (...row) => {
+    const [, yaml, key, fragment, env] = row;
     const dir = helloProject(yaml);
     const before = readdirSync(dir).sort();
-    const env = _name === "TOGO_PORT not a number" ? { TOGO_PORT: "abc" } : undefined;
-    const r = await togo(["deploy"], { cwd: dir, env });
+    const started = Date.now();
+    const r = await togo(["deploy"], { cwd: dir, env, timeout: 20_000 });
+    expect(Date.now() - started).toBeLessThan(5000);
     expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^togo: ${dir}/togo.yaml: \\d+ problems?; nothing was run\n`));
     expect(r.stderr).toContain(key);
     expect(r.stderr).toContain(fragment);
+    expect(r.stderr).not.toContain(SECRET);
+    expect(r.stderr).not.toMatch(/Maximum call stack|^\s+at /m);
     expect(r.stdout).toBe("");
     expect(readdirSync(dir).sort()).toEqual(before); // no .togo/, no cdktf.out/, no state
   });
@@ -80,6 +112,70 @@ describe("invalid togo.yaml is refused before anything runs", () => {
   test("a secret reference that is wrong is not echoed back", () => {
     expect(() => parseConfig(base("  secrets: { DB: 'postgres://u:hunter2@db' }\n"), "/p/togo.yaml", {})).toThrow(/\(redacted\)/);
     expect(() => parseConfig(base("  secrets: { DB: 'postgres://u:hunter2@db' }\n"), "/p/togo.yaml", {})).not.toThrow(/hunter2/);
+  });
+});
+
+describe("what YAML would change or hide", () => {
+  const env = (text: string, vars: Record<string, string> = {}) => parseConfig(base(`  env:\n${text}`), "/p/togo.yaml", vars).env;
+
+  test("unquoted env values whose text round-trips stay allowed, as that text", () => {
+    expect(env("    A: 3000\n    B: true\n    C: 1.5\n    D: -1\n    E: false\n    F: 0\n    G: yes\n")).toEqual({ A: "3000", B: "true", C: "1.5", D: "-1", E: "false", F: "0", G: "yes" });
+    expect(env(`    A: "01234"\n    B: '1.10'\n    C: "0x1F"\n`)).toEqual({ A: "01234", B: "1.10", C: "0x1F" });
+  });
+
+  test("every odd number is reported at once, with the key and how to quote it", () => {
+    try {
+      env("    A: 01234\n    B: 1.0\n    C: -0\n    D: True\n    E: 12345678901234567890\n");
+      throw new Error("no error");
+    } catch (e) {
+      expect((e as ConfigError).problems.map((p) => p.path)).toEqual(["deploy.env.A", "deploy.env.B", "deploy.env.C", "deploy.env.D", "deploy.env.E"]);
+      expect((e as ConfigError).message).toContain('deploy.env.E: unquoted 12345678901234567890 is read by YAML as 12345678901234567000; quote it to keep the text: E: "12345678901234567890"');
+    }
+  });
+
+  test("an env value that is one reference keeps the variable's text", () => {
+    expect(env("    ZIP: ${ZIP}\n    ON: ${ON}\n", { ZIP: "01234", ON: "true" })).toEqual({ ZIP: "01234", ON: "true" });
+  });
+
+  test("a %YAML 1.1 directive does not bring back 1.1's yes and octals", () => {
+    expect(parseConfig(`%YAML 1.1\n---\n${base("  env: { A: yes, B: on }\n")}`, "/p/togo.yaml", {}).env).toEqual({ A: "yes", B: "on" });
+  });
+
+  test("a literal NUL byte in the file is refused with its key; one in a key too", () => {
+    expect(() => parseConfig(base("  run: node\u0000server.js\n").replace("  run: node server.js\n", ""), "/p/togo.yaml", {})).toThrow(/deploy\.run: got "node\\u0000server\.js"; a NUL byte/);
+    expect(() => parseConfig(base('  env: { "A\\0B": x }\n'), "/p/togo.yaml", {})).toThrow(/deploy\.env\."A\\u0000B": a NUL byte in a key/);
+  });
+
+  test("a NUL byte in a secret reference is refused without showing it", () => {
+    const text = base('  secrets: { DB: "op://v/hunter2\\0/f" }\n');
+    expect(() => parseConfig(text, "/p/togo.yaml", {})).toThrow(/deploy\.secrets\.DB: got "\(redacted\)"; a NUL byte/);
+    expect(() => parseConfig(text, "/p/togo.yaml", {})).not.toThrow(/hunter2/);
+  });
+
+  test("a billion laughs is refused quickly, without expanding it", () => {
+    const started = Date.now();
+    expect(() => parseConfig(`${base("")}x:\n${billionLaughs.replace(/^/gm, "  ")}\n`, "/p/togo.yaml", {})).toThrow(/too many YAML aliases/);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  test("nesting 100,000 deep is refused with its place, not a stack overflow", () => {
+    const text = `app: ${"[".repeat(100_000)}${"]".repeat(100_000)}\n`;
+    expect(() => parseConfig(text, "/p/togo.yaml", {})).toThrow(/\(file\): nesting deeper than 32 levels at line 1, column 37;/);
+  });
+
+  test("a file of megabytes is refused before it is parsed", () => {
+    expect(() => parseConfig(`app: hello\n# ${"x".repeat(2 * 1024 * 1024)}\n`, "/p/togo.yaml", {})).toThrow(/is \d+ characters; a togo.yaml is a few hundred/);
+  });
+
+  test("YAML errors carry their line and column", () => {
+    expect(() => parseConfig("app: hello\napp: again\n", "/p/togo.yaml", {})).toThrow("YAML syntax error at line 2, column 1: Map keys must be unique");
+    expect(() => parseConfig("app: hello\n---\napp: other\n", "/p/togo.yaml", {})).toThrow(/a second YAML document at line 2, column 1/);
+  });
+
+  test("a value that came from the environment is redacted when it is wrong; one from a default is not", () => {
+    expect(() => parseConfig(base("  region: ${R}\n"), "/p/togo.yaml", { R: "sk_live_123" })).toThrow('deploy.region: got "(redacted)"; expected a cloud region such as eu-west-1 (the value comes from ${R})');
+    expect(() => parseConfig(base("  region: ${R}\n"), "/p/togo.yaml", { R: "sk_live_123" })).not.toThrow(/sk_live/);
+    expect(() => parseConfig(base("  region: ${R:-Europe}\n"), "/p/togo.yaml", {})).toThrow('deploy.region: got "Europe"');
   });
 });
 
