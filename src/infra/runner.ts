@@ -3,9 +3,9 @@
 // and state, run directly), and outputs read with `terraform output -json` (never by re-synth).
 // This and stacks/ are the only places that know cdktf, so a move to its fork is a rename.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { execa } from "execa";
 import { LockHeldError, OperationError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
@@ -70,6 +70,47 @@ export function terraformEnv(spec: Spec, base: NodeJS.ProcessEnv = process.env):
   return env;
 }
 
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Where terraform.binary resolves (a name on PATH, or a path relative to togo.yaml), if anywhere. */
+export function findTerraform(spec: Spec, path = process.env.PATH ?? ""): string | undefined {
+  const bin = spec.terraform.binary;
+  if (bin.includes("/")) {
+    const file = isAbsolute(bin) ? bin : resolve(spec.dir, bin);
+    return isExecutable(file) ? file : undefined;
+  }
+  return path
+    .split(delimiter)
+    .filter(Boolean)
+    .map((dir) => join(dir, bin))
+    .find(isExecutable);
+}
+
+/** togo's own error for a terraform.binary that is not there, instead of cdktf's or the shell's. */
+export function terraformMissing(spec: Spec, path = process.env.PATH ?? ""): OperationError {
+  const bin = spec.terraform.binary;
+  const where = bin.includes("/") ? `there is no executable file ${isAbsolute(bin) ? bin : resolve(spec.dir, bin)}` : `no ${bin} was found on PATH (${path || "empty"})`;
+  const install = /(^|\/)tofu$/.test(bin)
+    ? "install OpenTofu (https://opentofu.org/docs/intro/install/)"
+    : "install Terraform ≥ 1.5 (https://developer.hashicorp.com/terraform/install), or OpenTofu and set terraform.binary: tofu";
+  return new OperationError(`terraform.binary is "${bin}" (${spec.configFile}), but ${where}: ${install}, or set terraform.binary to the full path of the one you have. Nothing was changed.`);
+}
+
+/**
+ * Checked before any stack work: cdktf's synth runs `<binary> version` itself and cdktf-cli runs
+ * the binary too, and both would fail with their own raw, coloured text.
+ */
+export function requireTerraform(spec: Spec): void {
+  if (!findTerraform(spec)) throw terraformMissing(spec);
+}
+
 function cdktfCli(): string {
   const require = createRequire(import.meta.url);
   const pkg = require.resolve("cdktf-cli/package.json");
@@ -122,13 +163,12 @@ async function stackEnv(s: StackSource, env: Record<string, string>): Promise<Re
 async function runTool(spec: Spec, run: ToolRun, what: string, output: "all" | "stdout" = "all", env: Record<string, string> = {}): Promise<string> {
   const r = await execa(run.file, run.args, { cwd: run.cwd, env: { ...terraformEnv(spec), ...env }, extendEnv: false, reject: false, all: true });
   const all = String(r.all ?? "");
-  if ((r as { code?: string }).code === "ENOENT") {
-    throw new OperationError(`${run.file} is not installed or not on PATH (terraform.binary in togo.yaml); install Terraform ≥ 1.5 or OpenTofu`);
-  }
+  if ((r as { code?: string }).code === "ENOENT") throw terraformMissing(spec);
   if (r.exitCode !== 0) {
     const locked = stateLockError(all, what, run.args.find((a) => a.startsWith("-chdir=")));
     if (locked) throw locked;
-    const tail = all.trim().split("\n").slice(-25).join("\n");
+    // cdktf colours its output whatever NO_COLOR says; an error message is plain text.
+    const tail = all.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").trim().split("\n").slice(-25).join("\n");
     throw new OperationError(`${what} failed (exit ${r.exitCode}): ${[run.file === process.execPath ? "cdktf" : run.file, ...run.args.slice(run.file === process.execPath ? 1 : 0)].join(" ")}\n${tail}`);
   }
   return output === "stdout" ? String(r.stdout ?? "") : all;
@@ -162,10 +202,20 @@ export function ensureCdktfJson(spec: Spec, log: Reporter): void {
 // --- synth ---
 
 export async function synth(spec: Spec, stacks: StackSource[], outdir = outDir(spec)): Promise<string[]> {
+  // cdktf's synth runs `<binary> version` for terraform_data (once, reading the name when it loads).
+  process.env.TERRAFORM_BINARY_NAME ??= spec.terraform.binary;
   // The cdktf app entry is the one way into stacks/ (it loads cdktf and the providers lazily).
   const { synthStacks } = await import("../../stacks/app.js");
-  const r = await synthStacks(stacks, outdir);
-  return r.stacks;
+  const fresh = !existsSync(outdir);
+  try {
+    return (await synthStacks(stacks, outdir)).stacks;
+  } catch (e) {
+    if (/Could not determine version of/.test(String((e as Error).message)) && !findTerraform(spec)) {
+      if (fresh) rmSync(outdir, { recursive: true, force: true });
+      throw terraformMissing(spec);
+    }
+    throw e;
+  }
 }
 
 // --- skip-if-unchanged record ---
@@ -246,7 +296,8 @@ export interface ApplyOutcome {
  * `env` reaches terraform only (e.g. TF_VAR_* for sensitive variables kept out of the stack JSON),
  * over each stack's own `env`.
  */
-export function apply(spec: Spec, stacks: StackSource[], log: Reporter, force = false, env: Record<string, string> = {}): Promise<ApplyOutcome[]> {
+export async function apply(spec: Spec, stacks: StackSource[], log: Reporter, force = false, env: Record<string, string> = {}): Promise<ApplyOutcome[]> {
+  if (stacks.length > 0) requireTerraform(spec);
   return withStackLocks(spec, stacks.map((s) => s.name), "provision", () => applyLocked(spec, stacks, log, force, env));
 }
 
@@ -279,7 +330,8 @@ async function applyLocked(spec: Spec, stacks: StackSource[], log: Reporter, for
   return results;
 }
 
-export function destroy(spec: Spec, stacks: StackSource[], log: Reporter, env: Record<string, string> = {}): Promise<void> {
+export async function destroy(spec: Spec, stacks: StackSource[], log: Reporter, env: Record<string, string> = {}): Promise<void> {
+  if (stacks.length > 0) requireTerraform(spec);
   return withStackLocks(spec, stacks.map((s) => s.name), "destroy", () => destroyLocked(spec, stacks, log, env));
 }
 
@@ -371,7 +423,8 @@ export function planText(stdout: string): string {
  * stack's sensitive variables as an apply does (`env`, then the stack's own), and every value it
  * marks sensitive is masked in the JSON: show -json prints them in clear.
  */
-export function plan(spec: Spec, stacks: StackSource[], log: Reporter, synthFirst = true, env: Record<string, string> = {}): Promise<PlanResult[]> {
+export async function plan(spec: Spec, stacks: StackSource[], log: Reporter, synthFirst = true, env: Record<string, string> = {}): Promise<PlanResult[]> {
+  if (stacks.length > 0) requireTerraform(spec);
   return withStackLocks(spec, stacks.map((s) => s.name), "diff", () => planLocked(spec, stacks, log, synthFirst, env));
 }
 

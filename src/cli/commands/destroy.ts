@@ -1,4 +1,5 @@
 import type { CommandModule } from "yargs";
+import { requireTerraform } from "../../infra/runner.js";
 import { confirm, open, reporter, run, type GlobalArgs } from "../common.js";
 
 interface Args extends GlobalArgs {
@@ -12,6 +13,8 @@ export const destroy: CommandModule<GlobalArgs, Args> = {
   handler: run(async (args: Args) => {
     const log = reporter(args);
     const { spec, driver } = await open(args, log, { yes: args.yes });
+    // Before the driver stops the app: a destroy that cannot reach terraform must change nothing.
+    if (driver.stacks(spec).length > 0) requireTerraform(spec);
     await confirm(`Destroy ${spec.app} (${driver.name}): stop it and delete its infrastructure?`, args.yes, true);
     await driver.destroy(spec);
     log.info(`destroyed ${spec.app}`);
