@@ -1,5 +1,6 @@
 // Typed errors. Every error a user can see says what went wrong and what to do; the CLI maps
-// `exitCode` straight to the process exit code (0 ok, 1 operation failed, 2 usage/config).
+// `exitCode` straight to the process exit code (0 ok, 1 operation failed, 2 usage/config;
+// `togo status` exits 3 for an app that is not ready).
 
 export class TogoError extends Error {
   readonly exitCode: number;

@@ -158,10 +158,14 @@ export function describeSshFailure(stderr: string, target: string): string {
   const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
   const text = lines.join("\n");
   let hint = "";
-  if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/.test(text)) {
+  // OpenSSH ends both a changed and an unknown key with "Host key verification failed."; the line
+  // before it says which ("REMOTE HOST IDENTIFICATION HAS CHANGED" / "No ... host key is known").
+  if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/.test(text)) {
     hint = "the host key does not match known_hosts. If the host was rebuilt on purpose, remove the old key (ssh-keygen -R HOST, or the line in deploy.known_hosts) and retry; otherwise do not connect";
   } else if (/No .*host key is known|host key for .* is unknown/i.test(text)) {
     hint = "the host key is not in known_hosts and host_key_checking is yes; add it (ssh-keyscan, checked out of band) or use accept-new";
+  } else if (/Host key verification failed/.test(text)) {
+    hint = "the host key could not be verified against known_hosts: check deploy.known_hosts and options.host_key_checking";
   } else if (/Permission denied/.test(text)) {
     hint = "authentication failed: check deploy.user and deploy.identity_file (or load the key into ssh-agent)";
   } else if (/Connection refused/.test(text)) {

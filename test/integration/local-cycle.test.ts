@@ -79,6 +79,15 @@ test("an unchanged provision applies nothing", async () => {
   expect(forced.stderr).toContain("apply cycle-local");
 });
 
+test("status before any deploy: printed, and exit 3 (not ready), as text and as JSON", async () => {
+  const text = await togo(["status"], { cwd: dir, env });
+  expect({ exit: text.exitCode, stderr: text.stderr }).toEqual({ exit: 3, stderr: "" });
+  expect(text.stdout).toMatch(/^state\s+not-deployed$/m);
+  const json = await togo(["status", "--json"], { cwd: dir, env });
+  expect(json.exitCode).toBe(3);
+  expect(JSON.parse(json.stdout)).toMatchObject({ app: "cycle", state: "not-deployed", healthy: false, url });
+});
+
 test("deploy v1: release folder, current, .versions, .env with exact bytes, app serving", async () => {
   const r = await togo(["deploy", "--version", "1"], { cwd: dir, env });
   expect({ exit: r.exitCode, stderr: r.stderr }).toMatchObject({ exit: 0 });
@@ -203,6 +212,7 @@ test("destroy refuses without --yes off a terminal, then removes everything", as
   await expect(fetch(url)).rejects.toThrow();
   const state = JSON.parse(readFileSync(join(dir, "terraform.cycle-local.tfstate"), "utf8"));
   expect(state.resources).toEqual([]);
-  const s = JSON.parse((await togo(["status", "--json"], { cwd: dir, env })).stdout);
-  expect(s.state).toBe("not-deployed");
+  const after = await togo(["status", "--json"], { cwd: dir, env });
+  expect(after.exitCode).toBe(3);
+  expect(JSON.parse(after.stdout).state).toBe("not-deployed");
 });

@@ -91,7 +91,7 @@ describe("remote state in S3 (s3rver on loopback)", () => {
     // Without .terraform/ the runner must init against S3 again before it can read outputs.
     rmSync(join(dir, "cdktf.out/stacks/hello-local/.terraform"), { recursive: true, force: true });
     const r = await togo(["status", "--json"], { cwd: dir, env: ENV });
-    expect({ exit: r.exitCode, stderr: r.stderr }).toMatchObject({ exit: 0 });
+    expect({ exit: r.exitCode, stderr: r.stderr }).toMatchObject({ exit: 3 }); // provisioned, nothing deployed: not ready
     const status = JSON.parse(String(r.stdout)) as { outputs: Record<string, unknown> };
     expect(status.outputs).toMatchObject({ app: "hello", url: "http://127.0.0.1:3101", app_dir: join(dir, ".togo", "hello") });
   });

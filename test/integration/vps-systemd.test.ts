@@ -140,7 +140,9 @@ test("provision: terraform's bootstrap enables lingering and sets up Caddy's sit
   // Lingering starts deploy's user manager without any login.
   expect(await sh("systemctl is-active user@1000.service")).toBe("active");
 
-  const s = JSON.parse((await ok(await cli(["status", "--json"]), "togo status --json")).stdout);
+  const st = await cli(["status", "--json"]);
+  expect(st.exitCode).toBe(3); // not ready: nothing deployed yet
+  const s = JSON.parse(st.stdout);
   expect(s.outputs).toMatchObject({ host: host.ip, user: "deploy", has_systemd: "true", has_caddy: "true" });
   expect(s.state).toBe("not-deployed");
 }, 300_000);

@@ -2,7 +2,7 @@
 // stdin bytes intact, rsync and scp uploads, a port forward, host key verification (accept-new
 // records, a wrong key refuses), and a killed connection replaced by a new, counted one.
 import { createServer, type Server } from "node:http";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { SshTransport, type SshTarget } from "../../src/exec/ssh.js";
@@ -109,19 +109,34 @@ describe("SshTransport", () => {
     const wrong = join(dir, "wrong_hosts");
     // Another valid ed25519 key recorded for this host:port.
     writeFileSync(wrong, `[127.0.0.1]:${sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n`);
-    const bad = new SshTransport(target({ knownHosts: wrong }));
-    try {
-      await expect(bad.run(command("t", "true"))).rejects.toThrow(/host key does not match known_hosts/);
-      expect(bad.stats.commands).toBe(0);
-    } finally {
-      await bad.close();
+    // A changed key is refused as not matching, with accept-new and with yes alike.
+    for (const hostKeyChecking of ["accept-new", "yes"] as const) {
+      const bad = new SshTransport(target({ knownHosts: wrong, hostKeyChecking }));
+      try {
+        await expect(bad.run(command("t", "true"))).rejects.toThrow(/failed: the host key does not match known_hosts\. .*ssh-keygen -R/);
+        expect(bad.stats.commands).toBe(0);
+      } finally {
+        await bad.close();
+      }
     }
 
-    const strict = new SshTransport(target({ knownHosts: join(dir, "none"), hostKeyChecking: "yes" }));
-    try {
-      await expect(strict.run(command("t", "true"))).rejects.toThrow(/ssh to .* failed/);
-    } finally {
-      await strict.close();
+    // An unknown key under `yes` is not a mismatch: OpenSSH says so, then "Host key verification failed".
+    for (const knownHosts of [join(dir, "none"), empty.replace("known_hosts", "empty_hosts")]) {
+      if (!knownHosts.endsWith("none")) writeFileSync(knownHosts, "");
+      const strict = new SshTransport(target({ knownHosts, hostKeyChecking: "yes" }));
+      try {
+        const err = await strict.run(command("t", "true")).then(
+          () => new Error("connected"),
+          (e: Error) => e,
+        );
+        expect(err.message).toMatch(/^ssh to .* failed: the host key is not in known_hosts and host_key_checking is yes; add it \(ssh-keyscan, checked out of band\) or use accept-new\n/);
+        expect(err.message).toMatch(/No ED25519 host key is known for \[127\.0\.0\.1\]:\d+ and you have requested strict checking\.\nHost key verification failed\./);
+        expect(err.message).not.toContain("does not match");
+        expect(strict.stats.commands).toBe(0);
+      } finally {
+        await strict.close();
+      }
+      expect(existsSync(knownHosts) ? readFileSync(knownHosts, "utf8") : "").toBe(""); // nothing recorded under yes
     }
   });
 

@@ -100,7 +100,12 @@ test("ssh failures say what to do", () => {
   );
   expect(describeSshFailure("d@h: Permission denied (publickey).", "d@h:22")).toContain("check deploy.user and deploy.identity_file");
   expect(describeSshFailure("ssh: connect to host h port 22: Connection refused", "d@h:22")).toContain("nothing listens on that port");
-  expect(describeSshFailure("No ED25519 host key is known for [h]:22 and you have requested strict checking.", "d@h:22")).toContain("host_key_checking is yes");
+  // What OpenSSH prints for an unknown key under StrictHostKeyChecking=yes: not a mismatch.
+  const unknown = describeSshFailure("No ED25519 host key is known for [h]:22 and you have requested strict checking.\r\nHost key verification failed.\r\n", "d@h:22");
+  expect(unknown).toContain("the host key is not in known_hosts and host_key_checking is yes");
+  expect(unknown).not.toContain("does not match");
+  expect(describeSshFailure("Host key for [h]:22 has changed and you have requested strict checking.\nHost key verification failed.", "d@h:22")).toContain("does not match known_hosts");
+  expect(describeSshFailure("Host key verification failed.", "d@h:22")).toContain("could not be verified");
 });
 
 test("host facts: one probe script, parsed", async () => {
