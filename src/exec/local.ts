@@ -23,10 +23,19 @@ export async function treeSize(path: string): Promise<UploadResult> {
   return s.isFile() ? { bytes: s.size, files: 1 } : { bytes: 0, files: 0 };
 }
 
+/**
+ * `--link-dest` for each base, with `--checksum`: rsync's quick check (size and whole-second mtime)
+ * would link a file changed within the same second as its base, or by a build that pins mtimes,
+ * from the old release. Both ends read the files to compare them; only changed ones are sent.
+ */
+export function linkFrom(bases: string[]): string[] {
+  return bases.length > 0 ? ["--checksum", ...bases.map((d) => `--link-dest=${d}`)] : [];
+}
+
 /** rsync of a file or a directory's contents into a local path; see UploadOptions for linkDest. */
 export function localRsyncArgs(local: string, dest: string, isDir: boolean, linkDest: string[] = []): string[] {
   if (!isDir) return ["-a", "--stats", local, dest];
-  return ["-a", "--delete", "--stats", ...linkDest.map((d) => `--link-dest=${d}`), `${local.replace(/\/+$/, "")}/`, `${dest}/`];
+  return ["-a", "--delete", "--stats", ...linkFrom(linkDest), `${local.replace(/\/+$/, "")}/`, `${dest}/`];
 }
 
 /** "Total bytes sent: 1,234" from rsync --stats. */

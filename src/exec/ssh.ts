@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { OperationError, UsageError } from "../core/errors.js";
 import { q } from "../core/shell.js";
-import { checkResult, parseRsyncBytes, parseRsyncFiles, treeSize } from "./local.js";
+import { checkResult, linkFrom, parseRsyncBytes, parseRsyncFiles, treeSize } from "./local.js";
 import { hostFactsCommand, parseHostFacts } from "./facts.js";
 import { MASTER_WATCHDOG, stopTrackedScript, trackedScript } from "./tracked.js";
 import { command, type Command, type CommandResult, type HostFacts, type RunOptions, type Transport, type UploadOptions, type UploadResult } from "./transport.js";
@@ -124,7 +124,7 @@ export function rsyncArgs(t: SshTarget, controlPath: string, local: string, remo
   return [
     "-a",
     "--stats",
-    ...(isDir ? ["--delete", ...linkDest.map((d) => `--link-dest=${d}`)] : []),
+    ...(isDir ? ["--delete", ...linkFrom(linkDest)] : []),
     ...(t.bwlimit ? [`--bwlimit=${t.bwlimit}`] : []),
     "-e",
     rshCommand(controlPath),

@@ -4,7 +4,7 @@
 // build output. Plus the scripts and rsync arguments as data, and the base lines a tampered release
 // folder must never produce.
 import { execa } from "execa";
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, test } from "@jest/globals";
 import { LocalTransport, localRsyncArgs, parseRsyncFiles } from "../../src/exec/local.js";
@@ -113,6 +113,17 @@ describe("a release built from the previous one", () => {
 
     // The same artifact again: there already, nothing to send.
     expect((await t.run(dir.hasUpload(second.sha))).stdout).toBe("yes\n");
+
+    // A change that keeps the size and the mtime (a build that pins timestamps, or two builds in
+    // the same second): it must still reach the release, not be linked from the base.
+    const pinned = statSync(join(dist, "server.js"));
+    writeFileSync(join(dist, "server.js"), "// v3, a little longer\n");
+    utimesSync(join(dist, "server.js"), pinned.atime, pinned.mtime);
+    const third = await ship("3");
+    expect(third.bases[0]).toBe(second.sha);
+    expect(readFileSync(rel("3", "server.js"), "utf8")).toBe("// v3, a little longer\n");
+    expect(await artifactSha256(join(app, "v3", "dist"))).toBe(third.sha);
+    expect(readFileSync(rel("2", "server.js"), "utf8")).toBe("// v2, a little longer\n");
   });
 
   test("a single-file artifact is installed as a hard link to its upload", async () => {
@@ -206,10 +217,12 @@ describe("as data", () => {
   test("rsync: a directory is mirrored exactly and built from the bases; a file is not", () => {
     const T = { host: "203.0.113.10", user: "deploy", port: 22 };
     const dir = rsyncArgs(T, "/tmp/c", "/p/dist", "/srv/x/.uploads/abc.partial", true, ["../def"]);
-    expect(dir.slice(0, 4)).toEqual(["-a", "--stats", "--delete", "--link-dest=../def"]);
+    expect(dir.slice(0, 5)).toEqual(["-a", "--stats", "--delete", "--checksum", "--link-dest=../def"]);
     expect(dir.slice(-2)).toEqual(["/p/dist/", "deploy@203.0.113.10:/srv/x/.uploads/abc.partial/"]);
     expect(rsyncArgs(T, "/tmp/c", "/p/app", "/srv/x/u", false, ["../def"]).join(" ")).not.toMatch(/delete|link-dest/);
-    expect(localRsyncArgs("/p/dist/", "/srv/x/u", true, ["../a", "../b"])).toEqual(["-a", "--delete", "--stats", "--link-dest=../a", "--link-dest=../b", "/p/dist/", "/srv/x/u/"]);
+    expect(localRsyncArgs("/p/dist/", "/srv/x/u", true, ["../a", "../b"])).toEqual(["-a", "--delete", "--stats", "--checksum", "--link-dest=../a", "--link-dest=../b", "/p/dist/", "/srv/x/u/"]);
+    // Without a base there is nothing to compare with: no --checksum (it would read every file for nothing).
+    expect(localRsyncArgs("/p/dist/", "/srv/x/u", true, [])).not.toContain("--checksum");
     expect(parseRsyncFiles("Number of files: 30,481 (reg: 30,000, dir: 481)\nNumber of regular files transferred: 1,234\n")).toBe(1234);
   });
 });
