@@ -55,9 +55,9 @@ export function loadConfig(file: string, opts: LoadOptions = {}): Spec {
 
 export function parseConfig(text: string, file: string, env: Env = process.env): Spec {
   const doc = parseYaml(text, file);
-  const problems = checkNodes(doc);
-  // A reserved key would only be dropped or misread further on: stop here.
-  if (problems.some((p) => p.expected.startsWith("reserved key"))) throw new ConfigError(file, problems);
+  const { problems, unusable } = checkNodes(doc);
+  // A reserved key would be dropped or misread further on, a loop never ends: stop here.
+  if (unusable) throw new ConfigError(file, problems);
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: MAX_ALIASES });
@@ -167,11 +167,22 @@ function deepestToken(tokens: CST.Token[]): { depth: number; offset: number } {
  * bytes (no command line, file name or environment can carry one), and env values YAML would
  * silently change (`01234` is read as 1234, `1.10` as 1.1, `0x1F` as 31, `TRUE` as true).
  */
-function checkNodes(doc: Document.Parsed): ConfigProblem[] {
+function checkNodes(doc: Document.Parsed): { problems: ConfigProblem[]; unusable: boolean } {
   const problems: ConfigProblem[] = [];
+  let unusable = false;
   const secret = (path: string[]) => path[0] === "deploy" && path[1] === "secrets";
+  const ancestors = new Set<Node>();
   const walk = (node: Node | null | undefined, path: string[]) => {
-    if (!node || isAlias(node)) return;
+    if (!node) return;
+    if (isAlias(node)) {
+      // An alias inside the very node it names would make the data contain itself.
+      const target = node.resolve(doc);
+      if (target && ancestors.has(target)) {
+        problems.push({ path: path.join("."), expected: `the alias *${node.source} is inside the &${node.source} it refers to, a loop; write the values out` });
+        unusable = true;
+      }
+      return;
+    }
     if (node.tag !== undefined && !CORE_TAGS.has(node.tag)) {
       problems.push({ path: path.join("."), expected: `the YAML tag ${node.tag.replace("tag:yaml.org,2002:", "!!")} makes a value togo cannot use; remove the tag` });
       return;
@@ -192,12 +203,14 @@ function checkNodes(doc: Document.Parsed): ConfigProblem[] {
       }
       return;
     }
+    ancestors.add(node);
     if (isMap(node)) {
       for (const pair of node.items) {
         const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
         const at = [...path, key];
         if (RESERVED_KEYS.has(key)) {
           problems.push({ path: at.join("."), expected: `reserved key "${key}": it names a part of every JavaScript object and is never a togo setting; rename or remove it` });
+          unusable = true;
           continue;
         }
         if (key.includes("\0")) {
@@ -206,12 +219,13 @@ function checkNodes(doc: Document.Parsed): ConfigProblem[] {
         }
         walk(pair.value as Node | null, at);
       }
-      return;
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item as Node, [...path, String(i)]));
     }
-    if (isSeq(node)) node.items.forEach((item, i) => walk(item as Node, [...path, String(i)]));
+    ancestors.delete(node);
   };
   walk(doc.contents as Node | null, []);
-  return problems;
+  return { problems, unusable };
 }
 
 /** `${VAR}` and `${VAR:-default}` in string values; `$${` is a literal `${`. */

@@ -158,6 +158,13 @@ describe("what YAML would change or hide", () => {
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
+  test("an alias inside the anchor it names (a loop) is refused before anything walks it", () => {
+    expect(() => parseConfig("app: hello\ndeploy: &d\n  provider: local\n  self: *d\n", "/p/togo.yaml", {})).toThrow(
+      "deploy.self: the alias *d is inside the &d it refers to, a loop; write the values out",
+    );
+    expect(() => parseConfig("app: hello\nx: *nowhere\n", "/p/togo.yaml", {})).toThrow(/\/p\/togo\.yaml: 1 problem; nothing was run\n  \(file\): /);
+  });
+
   test("nesting 100,000 deep is refused with its place, not a stack overflow", () => {
     const text = `app: ${"[".repeat(100_000)}${"]".repeat(100_000)}\n`;
     expect(() => parseConfig(text, "/p/togo.yaml", {})).toThrow(/\(file\): nesting deeper than 32 levels at line 1, column 37;/);
