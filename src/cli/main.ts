@@ -14,7 +14,7 @@ import { rollback } from "./commands/rollback.js";
 import { status } from "./commands/status.js";
 import { synth } from "./commands/synth.js";
 import type { GlobalArgs } from "./common.js";
-import { usageError } from "./usage.js";
+import { once, usageError } from "./usage.js";
 import { UsageError } from "../core/errors.js";
 import { TOGO_VERSION } from "../core/version.js";
 
@@ -42,15 +42,15 @@ export async function main(argv: string[]): Promise<void> {
   const cli = yargs(argv)
     .scriptName("togo")
     .usage("$0 <command> [options]\n\nProvision infrastructure with Terraform CDK and ship your app onto it.")
-    .option("config", { alias: "c", type: "string", default: "togo.yaml", requiresArg: true, describe: "path to togo.yaml", global: true })
+    .option("config", { alias: "c", type: "string", default: "togo.yaml", requiresArg: true, coerce: once("--config (-c)"), describe: "path to togo.yaml", global: true })
     .option("quiet", { alias: "q", type: "boolean", describe: "print no progress lines", global: true })
     .command<GlobalArgs>(COMMANDS as never)
     .completion("completion", "print a bash/zsh completion script (togo completion >> ~/.bashrc)")
     .demandCommand(1, "name a command")
     // Everything after `--` is the user's (togo exec -- CMD), byte for byte, and numeric flags are
     // checked as typed (src/cli/usage.ts): yargs' number parsing would turn 0x10 into 16, 1.10
-    // into 1.1 and abc into NaN. A repeated option takes its last value rather than becoming a list.
-    .parserConfiguration({ "populate--": true, "parse-numbers": false, "parse-positional-numbers": false, "duplicate-arguments-array": false })
+    // into 1.1 and abc into NaN.
+    .parserConfiguration({ "populate--": true, "parse-numbers": false, "parse-positional-numbers": false })
     .strict()
     // usageError reads yargs' messages, so they must not follow the user's locale.
     .locale("en")

@@ -65,6 +65,17 @@ export function usageError(msg: string, argv: string[], options: string[], words
   return new UsageError(`${msg} (see ${help})`);
 }
 
+/** A flag given twice comes as a list: refused rather than guessing which one was meant. */
+function single(flag: string, value: unknown): unknown {
+  if (Array.isArray(value)) throw new Error(`${flag} was given ${value.length} times; give it once`);
+  return value;
+}
+
+/** A yargs `coerce` for a string flag that may be given once. */
+export function once(flag: string): (value: string) => string {
+  return (value: string) => single(flag, value) as string;
+}
+
 /**
  * A yargs `coerce` for a flag whose value is a count or a number of seconds: the text must be a
  * whole number from 0 up, so `abc`, `-1`, `1.5`, `1e3`, `0x10`, NaN and Infinity are usage errors
@@ -72,7 +83,7 @@ export function usageError(msg: string, argv: string[], options: string[], words
  */
 export function wholeNumber(flag: string, what: string): (value: unknown) => number {
   return (value: unknown) => {
-    const text = String(value);
+    const text = String(single(flag, value));
     if (!/^\d{1,9}$/.test(text)) throw new Error(`${flag}: got ${JSON.stringify(text)}; expected ${what}: a whole number, 0 or more`);
     return Number(text);
   };

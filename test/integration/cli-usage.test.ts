@@ -71,6 +71,9 @@ const BAD: [string[], RegExp][] = [
   [["rollback", "--lock-wait", "1.5"], /--lock-wait: got "1.5"/],
   [["deploy", "--lock-wait", "1e3"], /--lock-wait: got "1e3"/],
   [["exec", "--forse", "--", "true"], /unknown option --forse/],
+  [["logs", "-n", "5", "--lines", "6"], /--lines \(-n\) was given 2 times; give it once/],
+  [["deploy", "--version", "1", "--version", "2"], /--version was given 2 times; give it once/],
+  [["status", "-c", "togo.yaml", "--config", "other.yaml"], /--config \(-c\) was given 2 times/],
 ];
 
 describe("bad usage is exit 2 and nothing runs", () => {
@@ -101,9 +104,15 @@ describe("good usage still works", () => {
     expect(r.stdout).toBe("0x1F|1.10|007|--forse|-n|1e3|");
   });
 
-  test("numeric flags take whole numbers; a repeated option takes its last value", async () => {
-    const r = await togo(["logs", "-n", "0", "--lines", "1"], { cwd: dir });
-    expect(r.exitCode).toBe(0);
+  test("without --, every word of the command still reaches togo exec, as typed", async () => {
+    const r = await togo(["exec", "echo", "0x1F", "1.10", "007", "three"], { cwd: dir });
+    expect({ exit: r.exitCode, stderr: r.stderr }).toEqual({ exit: 0, stderr: "" });
+    expect(r.stdout).toBe("0x1F 1.10 007 three");
+  });
+
+  test("numeric flags take whole numbers, 0 included", async () => {
+    const r = await togo(["logs", "-n", "0"], { cwd: dir });
+    expect({ exit: r.exitCode, stderr: r.stderr }).toEqual({ exit: 0, stderr: "" });
   });
 
   test("togo lock release breaks the stale lock", async () => {

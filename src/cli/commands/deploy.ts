@@ -1,6 +1,6 @@
 import type { CommandModule } from "yargs";
 import { interruptible, open, print, reporter, run, type GlobalArgs } from "../common.js";
-import { wholeNumber } from "../usage.js";
+import { once, wholeNumber } from "../usage.js";
 
 interface Args extends GlobalArgs {
   version?: string;
@@ -12,7 +12,7 @@ export const deploy: CommandModule<GlobalArgs, Args> = {
   describe: "build, ship, verify, switch, record and prune; prints the URL",
   builder: (y) =>
     y
-      .option("version", { type: "string", requiresArg: true, describe: "release version (default: git describe --always --dirty, else a timestamp)" })
+      .option("version", { type: "string", requiresArg: true, coerce: once("--version"), describe: "release version (default: git describe --always --dirty, else a timestamp)" })
       .option("lock-wait", { default: 0, requiresArg: true, coerce: wholeNumber("--lock-wait", "seconds to wait"), describe: "seconds to wait for another deploy's lock (a whole number)" })
       .option("json", { type: "boolean", describe: "print the result as JSON" })
       .example("$0 deploy --version 1.4.0", "ship release v1.4.0"),
