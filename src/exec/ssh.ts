@@ -274,12 +274,13 @@ export class SshTransport implements Transport {
   }
 
   private async startMaster(): Promise<void> {
+    // A fresh directory for each master: the watchdog of one that died has removed its own.
+    this.controlDir = mkdtempSync(join(tmpdir(), "togo-ssh-"));
     const cp = this.controlPath;
-    rmSync(cp, { force: true });
     this.forwards.clear();
     // Its own process group: a Ctrl-C on the terminal must not cut the connection the cleanup
     // (stop the candidate, release the lock) still needs; the exit hook ends it with togo.
-    const proc = execa("sh", ["-c", MASTER_WATCHDOG, "togo-ssh-master", ...masterArgs(this.conn, cp)], {
+    const proc = execa("sh", ["-c", MASTER_WATCHDOG, "togo-ssh-master", this.controlDir!, ...masterArgs(this.conn, cp)], {
       reject: false,
       stdin: "pipe",
       stdout: "ignore",

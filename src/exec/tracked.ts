@@ -45,14 +45,17 @@ export function stopTrackedScript(id: string): string {
 
 /**
  * Runs `ssh ARGS` as a master connection that dies with togo: the wrapper's stdin is a pipe from
- * togo, so when togo is gone (even after kill -9) the pipe closes and the master is stopped.
+ * togo, so when togo is gone (even after kill -9) the pipe closes and the master is stopped. The
+ * master's control directory ($1) goes with it: togo cannot remove it once it has been killed.
  */
 export const MASTER_WATCHDOG = [
   `exec 3<&0`,
+  `dir=$1; shift`,
   `ssh "$@" </dev/null & m=$!`,
   `trap 'kill $m 2>/dev/null' TERM INT HUP`,
   `(cat <&3; kill $m) >/dev/null 2>&1 & c=$!`,
   `wait $m; rc=$?`,
   `kill $c 2>/dev/null`,
+  `rm -rf "$dir"`,
   `exit $rc`,
 ].join("\n");
