@@ -26,6 +26,15 @@ export interface VpsStackProps extends BackendProps {
   url: string;
   hasSystemd: string;
   hasCaddy: string;
+  /** A fleet's other hosts (`deploy.hosts`), each bootstrapped the same way; the first host keeps today's addresses. */
+  more?: FleetHost[];
+}
+
+export interface FleetHost {
+  host: string;
+  hostKey?: string;
+  hasSystemd: string;
+  hasCaddy: string;
 }
 
 /**
@@ -39,37 +48,42 @@ export class VpsStack extends TerraformStack {
     super(scope, name);
     applyBackend(this, name, props);
 
-    const bootstrap = new DataResource(this, "bootstrap", {
-      triggersReplace: {
-        bootstrap_sha256: props.bootstrapSha256,
-        host: props.host,
-        user: props.user,
-        port: String(props.port),
-        app_dir: props.appDir,
-      },
-      input: {
-        host: props.host,
-        user: props.user,
-        app_dir: props.appDir,
-        url: props.url,
-        has_systemd: props.hasSystemd,
-        has_caddy: props.hasCaddy,
-      },
-      connection: {
-        type: "ssh",
-        host: props.host,
-        user: props.user,
-        port: props.port,
-        hostKey: props.hostKey ?? UNKNOWN_HOST_KEY,
-        ...(props.identityFile ? { privateKey: Fn.file(props.identityFile), agent: "false" } : { agent: "true" }),
-        timeout: "1m",
-      },
-      provisioners: [{ type: "remote-exec", inline: [props.bootstrap] }],
-    });
+    const hosts: FleetHost[] = [{ host: props.host, hostKey: props.hostKey, hasSystemd: props.hasSystemd, hasCaddy: props.hasCaddy }, ...(props.more ?? [])];
+    const bootstraps = hosts.map(
+      (h, i) =>
+        new DataResource(this, i === 0 ? "bootstrap" : `bootstrap_${i}`, {
+          triggersReplace: {
+            bootstrap_sha256: props.bootstrapSha256,
+            host: h.host,
+            user: props.user,
+            port: String(props.port),
+            app_dir: props.appDir,
+          },
+          input: {
+            host: h.host,
+            user: props.user,
+            app_dir: props.appDir,
+            url: props.url,
+            has_systemd: h.hasSystemd,
+            has_caddy: h.hasCaddy,
+          },
+          connection: {
+            type: "ssh",
+            host: h.host,
+            user: props.user,
+            port: props.port,
+            hostKey: h.hostKey ?? UNKNOWN_HOST_KEY,
+            ...(props.identityFile ? { privateKey: Fn.file(props.identityFile), agent: "false" } : { agent: "true" }),
+            timeout: "1m",
+          },
+          provisioners: [{ type: "remote-exec", inline: [props.bootstrap] }],
+        }),
+    );
 
     for (const key of ["host", "user", "app_dir", "url", "has_systemd", "has_caddy"]) {
-      new TerraformOutput(this, key, { value: bootstrap.output.lookup(key) });
+      new TerraformOutput(this, key, { value: bootstraps[0].output.lookup(key) });
     }
+    if (hosts.length > 1) new TerraformOutput(this, "hosts", { value: bootstraps.map((b) => b.output.lookup("host")) });
   }
 }
 

@@ -249,7 +249,7 @@ export class AwsDriver implements Driver {
   }
 
   private shipping(spec: Spec) {
-    return versionedRelease({ driver: this.name, ctx: this.ctx, options: this.settings(spec).shipping, caddy: true });
+    return versionedRelease({ driver: this.name, ctx: this.ctx, options: this.settings(spec).shipping, front: "site" });
   }
 
   async provision(spec: Spec): Promise<Result> {

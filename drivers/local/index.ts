@@ -30,7 +30,7 @@ export class LocalDriver implements Driver {
       driver: this.name,
       ctx,
       options: shippingOptions(shippingSchema.parse({ service: "process" })),
-      caddy: false,
+      front: "own",
       open: { serviceMode: "process" },
     });
   }

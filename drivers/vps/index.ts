@@ -53,10 +53,15 @@ export function vpsStackName(spec: Spec): string {
 }
 
 /** Where users reach the app. */
-export function appUrl(spec: Spec, o: Pick<ShippingOptions, "https">): string {
+export function appUrl(spec: Spec, o: Pick<ShippingOptions, "https">, host = spec.host ?? spec.hosts?.[0]): string {
   if (spec.domain) return `${o.https ? "https" : "http"}://${spec.domain}`;
-  const host = spec.host?.includes(":") ? `[${spec.host}]` : spec.host;
-  return `http://${host}:${spec.appPort}`;
+  const h = host?.includes(":") ? `[${host}]` : host;
+  return `http://${h}:${spec.appPort}`;
+}
+
+/** One target a host: `host`, or every one of a fleet's `hosts`. */
+export function targetsOf(spec: Spec, o: Pick<ShippingOptions, "https">): Target[] {
+  return (spec.hosts ?? [spec.host]).map((host) => targetOf({ ...spec, host }, o));
 }
 
 export function targetOf(spec: Spec, o: Pick<ShippingOptions, "https">): Target {
@@ -78,6 +83,8 @@ interface HostRecord {
   hostKey?: string;
   hasSystemd: string;
   hasCaddy: string;
+  /** A fleet's other hosts, by host. */
+  more?: Record<string, Omit<HostRecord, "more">>;
 }
 
 function recordFile(spec: Spec): string {
@@ -120,7 +127,7 @@ export class VpsDriver implements Driver {
     const need = (ok: unknown, path: string, expected: string) => {
       if (!ok) problems.push({ path, expected });
     };
-    need(spec.host, "deploy.host", "is required for the vps driver: the server's name or IP address");
+    need(spec.host ?? spec.hosts, "deploy.host", "is required for the vps driver: the server's name or IP address (or deploy.hosts: [a, b] for a fleet)");
     need(spec.user, "deploy.user", "is required for the vps driver: the (non-root) user togo logs in as, e.g. deploy");
     need(spec.run, "deploy.run", "is required for the vps driver: the command that starts the app on $PORT, e.g. node server.js");
     need(spec.binary, "deploy.binary", "is required for the vps driver: the file or directory to ship, e.g. dist/server.js");
@@ -130,11 +137,11 @@ export class VpsDriver implements Driver {
   }
 
   private shipping(spec: Spec) {
-    return versionedRelease({ driver: this.name, ctx: this.ctx, options: vpsOptions(spec), caddy: true });
+    return versionedRelease({ driver: this.name, ctx: this.ctx, options: vpsOptions(spec), front: "site" });
   }
 
   private targets(spec: Spec): Target[] {
-    return [targetOf(spec, vpsOptions(spec))];
+    return targetsOf(spec, vpsOptions(spec));
   }
 
   bootstrap(spec: Spec): string {
@@ -144,7 +151,7 @@ export class VpsDriver implements Driver {
 
   stacks(spec: Spec): StackSource[] {
     const o = vpsOptions(spec);
-    const [target] = this.targets(spec);
+    const [target, ...others] = this.targets(spec);
     const rec = readRecord(spec);
     const bootstrap = this.bootstrap(spec);
     const name = vpsStackName(spec);
@@ -162,6 +169,14 @@ export class VpsDriver implements Driver {
       url: target.url,
       hasSystemd: rec?.hasSystemd ?? "unknown",
       hasCaddy: rec?.hasCaddy ?? (o.installCaddy ? "true" : "unknown"),
+      ...(others.length > 0
+        ? {
+            more: others.map((t) => {
+              const r = rec?.more?.[t.host!];
+              return { host: t.host!, hostKey: r?.hostKey ?? knownHostKey(t), hasSystemd: r?.hasSystemd ?? "unknown", hasCaddy: r?.hasCaddy ?? (o.installCaddy ? "true" : "unknown") };
+            }),
+          }
+        : {}),
     };
     return [
       {
@@ -174,25 +189,33 @@ export class VpsDriver implements Driver {
 
   async provision(spec: Spec): Promise<Result> {
     const o = vpsOptions(spec);
-    const [target] = this.targets(spec);
+    const targets = this.targets(spec);
     // Connect first: OpenSSH verifies (or, with accept-new, records) the host key that terraform then pins.
-    const facts = await this.ctx.log.stage("connect", async () => {
-      const t = transportFor(target, o) as SshTransport;
-      try {
-        return await t.facts();
-      } finally {
-        await t.close();
+    const facts = await this.ctx.log.stage("connect", () =>
+      Promise.all(
+        targets.map(async (target) => {
+          const t = transportFor(target, o) as SshTransport;
+          try {
+            return await t.facts();
+          } finally {
+            await t.close();
+          }
+        }),
+      ),
+    );
+    const records = targets.map((target, i): Omit<HostRecord, "more"> => {
+      const hostKey = knownHostKey(target);
+      if (!hostKey) {
+        throw new OperationError(`the host key of ${target.host}:${target.port} is not in ${target.knownHosts ?? "~/.ssh/known_hosts"} after connecting; set deploy.known_hosts to the file your ssh uses`);
       }
+      return { hostKey, hasSystemd: String(facts[i].systemd), hasCaddy: String(facts[i].caddy || o.installCaddy) };
     });
-    const hostKey = knownHostKey(target);
-    if (!hostKey) {
-      throw new OperationError(`the host key of ${target.host}:${target.port} is not in ${target.knownHosts ?? "~/.ssh/known_hosts"} after connecting; set deploy.known_hosts to the file your ssh uses`);
-    }
-    const rec: HostRecord = { hostKey, hasSystemd: String(facts.systemd), hasCaddy: String(facts.caddy || o.installCaddy) };
+    const rec: HostRecord = { ...records[0], ...(targets.length > 1 ? { more: Object.fromEntries(targets.slice(1).map((t, i) => [t.host!, records[i + 1]])) } : {}) };
     mkdirSync(dirname(recordFile(spec)), { recursive: true });
     writeFileSync(recordFile(spec), `${JSON.stringify(rec, null, 2)}\n`);
     const [r] = await apply(spec, this.stacks(spec), this.ctx.log, this.ctx.opts.force);
-    return { url: target.url, message: r.applied ? `provisioned ${r.stack} (${target.user}@${target.host})` : `${r.stack} is up to date`, raw: { ...r, facts } };
+    const where = targets.length > 1 ? `${targets.length} hosts as ${targets[0].user}` : `${targets[0].user}@${targets[0].host}`;
+    return { url: targets[0].url, message: r.applied ? `provisioned ${r.stack} (${where})` : `${r.stack} is up to date`, raw: { ...r, facts: targets.length > 1 ? facts : facts[0] } };
   }
 
   deploy(spec: Spec): Promise<Result> {
@@ -200,10 +223,11 @@ export class VpsDriver implements Driver {
   }
 
   async status(spec: Spec): Promise<Status> {
-    const [target] = this.targets(spec);
+    const targets = this.targets(spec);
+    const target = targets[0];
     const out = await outputs(spec, vpsStackName(spec));
     try {
-      const live = await this.shipping(spec).live(spec, [target]);
+      const live = await this.shipping(spec).live(spec, targets);
       return { ...live, url: (out.url as string | undefined) ?? target.url, outputs: out };
     } catch (err) {
       if (!(err instanceof OperationError)) throw err;

@@ -10,6 +10,8 @@ export interface GlobalArgs {
   config: string;
   json?: boolean;
   quiet?: boolean;
+  /** `--host H` on the commands that can work on one host of a fleet. */
+  host?: string;
 }
 
 export function reporter(args: { json?: boolean; quiet?: boolean }): Reporter {

@@ -338,6 +338,9 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
   for (const k of Object.keys(d.secrets ?? {})) {
     if (k in envVars) problems.push({ path: `deploy.secrets.${k}`, expected: `${k} is also under deploy.env; keep it in one of the two` });
   }
+  if (d.host !== undefined && d.hosts !== undefined) {
+    problems.push({ path: "deploy.hosts", expected: "deploy.host is set too; keep one: host for one server, hosts: [a, b] for a fleet" });
+  }
   const rel = (p: string | undefined) => (p === undefined ? undefined : projectPath(dir, p));
   const mirror = raw.terraform?.plugin_mirror;
   const pluginMirror = rel(mirror);
@@ -371,6 +374,11 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
     image: d.image,
     env: envVars,
     host: d.host,
+    hosts: d.hosts,
+    parallel: d.parallel,
+    rolling: d.rolling ?? 0,
+    strategy: d.strategy ?? "auto",
+    drain: d.drain ?? 30,
     user: d.user,
     domain: d.domain,
     region: d.region,

@@ -44,6 +44,27 @@ export const deploySchema = z.strictObject({
     .string({ error: "expected a host name or IP address" })
     .refine((v) => HOSTNAME.test(v) || IPV4.test(v) || (v.includes(":") && IPV6.test(v)), { error: "expected a host name or IP address" })
     .optional(),
+  hosts: z
+    .array(
+      z.string({ error: "expected a host name or IP address" }).refine((v) => HOSTNAME.test(v) || IPV4.test(v) || (v.includes(":") && IPV6.test(v)), {
+        error: "expected a host name or IP address",
+      }),
+      { error: "expected a list of host names or IP addresses, e.g. [203.0.113.10, 203.0.113.11]" },
+    )
+    .min(1, { error: "expected at least one host" })
+    .max(1000, { error: "expected at most 1000 hosts" })
+    .refine((l) => new Set(l).size === l.length, { error: "a host is listed twice" })
+    .optional(),
+  /** Hosts worked on at once (default: all). */
+  parallel: int(1, 1000, "the number of hosts worked on at once").optional(),
+  /** 0: every host in one two-phase batch; N: batches of N hosts, one after the other. */
+  rolling: int(0, 1000, "the hosts switched a batch (0 = all at once)").optional(),
+  strategy: z.enum(["auto", "blue-green", "restart"], { error: "expected auto, blue-green or restart" }).optional(),
+  drain: z
+    .number({ error: "expected the seconds the old release keeps its in-flight requests (0 to 3600)" })
+    .min(0, { error: "expected the seconds the old release keeps its in-flight requests (0 to 3600)" })
+    .max(3600, { error: "expected the seconds the old release keeps its in-flight requests (0 to 3600)" })
+    .optional(),
   user: z.string().regex(UNIX_USER, { error: "expected a Unix user name such as deploy" }).optional(),
   port: int(1, 65535, "an SSH port").optional(),
   identity_file: nonEmpty("a path to an SSH private key").optional(),

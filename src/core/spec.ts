@@ -40,6 +40,8 @@ export const HOOK_NAMES = ["pre_build", "pre_deploy", "post_deploy", "on_failure
 export type HookName = (typeof HOOK_NAMES)[number];
 export type Hooks = Partial<Record<HookName, string>>;
 
+export type Strategy = "auto" | "blue-green" | "restart";
+
 export interface Spec {
   // The contract's fields.
   app: string;
@@ -58,6 +60,16 @@ export interface Spec {
 
   // What a user needs beside them.
   provider: string;
+  /** A fleet (`deploy.hosts`); `host` is the one-host form, never both. */
+  hosts?: string[];
+  /** Hosts worked on at once (default: all). */
+  parallel?: number;
+  /** 0: all hosts in one two-phase batch; N: batches of N hosts. */
+  rolling: number;
+  /** How a release goes live: blue-green behind Caddy, or a restart in place; auto picks. */
+  strategy: Strategy;
+  /** Seconds the old release keeps its in-flight requests after a blue-green switch. */
+  drain: number;
   /** How the release starts; it must listen on $PORT. */
   run?: string;
   appPort: number;
@@ -97,6 +109,8 @@ export interface Status {
   healthy: boolean;
   outputs: Record<string, unknown>;
   message: string;
+  /** Per host, when there is a fleet. */
+  hosts?: HostStatus[];
 }
 
 export interface Deployer {
@@ -111,6 +125,8 @@ export interface Release {
   current: boolean;
   /** ISO time the release folder was made, when known. */
   createdAt?: string;
+  /** The host it is on, when there is a fleet. */
+  host?: string;
 }
 
 export interface LogOptions {
@@ -139,6 +155,8 @@ export interface StackSource {
 /** What the CLI passes to a driver besides the Spec: flags of this run and where to report. */
 export interface RunOptions {
   version?: string;
+  /** `--host H`: work on one host of a fleet. */
+  host?: string;
   force: boolean;
   yes: boolean;
   lockWait: number;
@@ -162,12 +180,23 @@ export interface Target {
   url: string;
 }
 
+/** One host's line in the status of a fleet. */
+export interface HostStatus {
+  host: string;
+  state: State;
+  version: string | null;
+  healthy: boolean;
+  message: string;
+}
+
 /** What serves on a target right now (the live half of `status`). */
 export interface LiveStatus {
   state: State;
   version?: string;
   healthy: boolean;
   message: string;
+  /** Per host, when there is a fleet. */
+  hosts?: HostStatus[];
 }
 
 /** How a driver gets a release onto its targets and back (the versioned-release strategy, …). */

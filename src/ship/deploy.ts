@@ -1,9 +1,16 @@
 // The deploy of the versioned-release strategy, as a list of named stages:
 //   secrets → connect → build → lock → upload → install → release → verify → caddy → switch → record → prune
-// The new release is verified on a spare port while the old one keeps serving; only then is it
-// switched to (ship/switch.ts, shared with rollback). Each stage that leaves something behind on
-// the target registers how to clean it up, so a failure or an interrupt at any point leaves the
-// previous release serving and the lock released.
+// Per-deploy work (secrets, build, version, hooks) runs once; per-host stages run on every host of
+// the fleet at once (at most `parallel`), and a stage ends only when it ended on every host. So every
+// host's new release is verified (and settled) before ANY host switches; a failure on one host means
+// no host switches. The switch goes in batches (`rolling`); if a host fails its switch, every host
+// switched so far goes back. Each stage that leaves something behind registers how to clean it up, so
+// a failure or an interrupt at any point leaves the previous release serving and the locks released.
+//
+// How a release goes live (the strategy, per host): restart — verified on a spare port, then
+// restarted on app_port (ship/switch.ts, shared with rollback); blue-green — the verified instance
+// keeps running on its own port, Caddy is pointed at it gracefully, and the old one gets `drain`
+// seconds for what it is still serving before it stops.
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -11,57 +18,98 @@ import { OperationError, UsageError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
 import type { Result, RunOptions, Spec } from "../core/spec.js";
 import { resolveSecrets } from "../config/secrets.js";
-import type { Stage } from "../pipeline/pipeline.js";
+import type { PipelineRun, Stage } from "../pipeline/pipeline.js";
 import { workspaceOf } from "../core/workspace.js";
 import { artifactName, defaultVersion, hashArtifact, type ArtifactDigest } from "./artifact.js";
 import { formatDotenv } from "./dotenv.js";
+import { eachHost, inBatches, type HostWork } from "./fleet.js";
 import { waitSettled } from "./settle.js";
 import { acquireLock, releaseLock } from "./lock.js";
 import { uploadBases, VERSION } from "./scripts.js";
-import { switchRelease } from "./switch.js";
+import { script } from "../core/shell.js";
+import { frontSwitch, goLive, revertLive, switchRelease, type Front, type LiveInput } from "./switch.js";
 import { requireRun, type OpenTarget } from "./target.js";
 
 /** Where a new release is verified: below Linux's ephemeral range, so it never meets a client port. */
 export const CANDIDATE_PORTS: [number, number] = [20000, 29999];
 
-export interface DeployReport {
-  version: string;
-  sha256: string;
+/** What one host did in a deploy (per host in `deploy --json`). */
+export interface HostReport {
+  host: string;
+  previous?: string;
+  strategy?: "blue-green" | "restart";
+  /** Blue-green: the port the new release serves on behind Caddy. */
+  port?: number;
   uploaded: boolean;
   /** Bytes and regular files sent to the target (0 when the artifact was there already). */
   bytes: number;
   files: number;
   /** The earlier upload a directory was built from (its unchanged files hard-linked, not sent). */
   base?: string;
+  pruned: string[];
+  /** Remote commands run (each one round trip over the host's one connection). */
+  roundTrips?: number;
+}
+
+export interface DeployReport {
+  version: string;
+  sha256: string;
+  uploaded: boolean;
+  bytes: number;
+  files: number;
+  base?: string;
   /** The artifact's regular files and bytes, how many of them were read to hash it, and the ms it took. */
   artifact?: Omit<ArtifactDigest, "sha256">;
   previous?: string;
   pruned: string[];
+  hosts: HostReport[];
+}
+
+/** One host of the deploy, and what the stages learnt about it. */
+export interface HostDeploy extends HostWork {
+  t: OpenTarget;
+  report: HostReport;
+  previous?: string;
+  strategy?: "blue-green" | "restart";
+  /** Blue-green: the port of the new release, and of what served before (undefined: restart-style on app_port, or nothing). */
+  port?: number;
+  livePort?: number;
+  /** Switched and settled, not yet final (blue-green: the old one still runs). */
+  switched?: boolean;
+  live?: LiveInput;
 }
 
 export interface DeployContext {
   spec: Spec;
   log: Reporter;
   opts: RunOptions;
-  t: OpenTarget;
   url: string;
+  hosts: HostDeploy[];
   /** Where `env:` secrets are read from. */
   env?: Record<string, string | undefined>;
-  /** The proxy stage (a Caddy site) when the strategy fronts the app; it runs before the switch. */
-  proxy?: (ctx: DeployContext) => Promise<void>;
+  /** What routes users to a host's live release (a Caddy site, the app's own Caddy), when the strategy has one. */
+  front?: Front;
   // Learnt by the stages:
   secrets: Record<string, string>;
   /** The artifact's digest when it was begun early (see the connect stage). */
   digest?: Promise<ArtifactDigest>;
   sha256: string;
   version?: string;
-  previous?: string;
   report: DeployReport;
 }
 
-export function newDeployContext(base: Omit<DeployContext, "secrets" | "sha256" | "report">): DeployContext {
+export function newDeployContext(base: Omit<DeployContext, "secrets" | "sha256" | "report" | "hosts"> & { targets: OpenTarget[] }): DeployContext {
+  const { targets, ...rest } = base;
+  const hosts = targets.map((t): HostDeploy => ({ t, name: t.name, report: { host: t.target.host ?? "local", uploaded: false, bytes: 0, files: 0, pruned: [] } }));
   // A --version is known before the build (the hooks see it); otherwise the build decides it.
-  return { ...base, version: base.opts.version, secrets: {}, sha256: "", report: { version: "", sha256: "", uploaded: false, bytes: 0, files: 0, pruned: [] } };
+  return {
+    ...rest,
+    hosts,
+    version: base.opts.version,
+    secrets: {},
+    sha256: "",
+    report: { version: "", sha256: "", uploaded: false, bytes: 0, files: 0, pruned: [], hosts: hosts.map((h) => h.report) },
+  };
 }
 
 export function checkVersion(version: string, source = "--version"): void {
@@ -85,15 +133,31 @@ export async function runBuildCmd(spec: Spec, signal?: AbortSignal): Promise<voi
   }
 }
 
-async function lastLogLines(ctx: DeployContext, version: string, n = 20): Promise<string> {
-  const r = await ctx.t.transport.run(ctx.t.dir.tailLog(version, n), { check: false });
+async function lastLogLines(t: OpenTarget, version: string, n = 20): Promise<string> {
+  const r = await t.transport.run(t.dir.tailLog(version, n), { check: false });
   const text = r.stdout.trim();
   return text ? `\n--- last ${n} lines of logs/${version}.log ---\n${text}` : " (the app wrote no log output)";
 }
 
-const serving = (ctx: DeployContext) => (ctx.previous ? `${ctx.previous} keeps serving` : "nothing was switched");
+const serving = (h: HostDeploy) => (h.previous ? `${h.previous} keeps serving` : "nothing was switched");
 const FAILED_RECORD = "recording the failed release";
 const LIVE_RECORD = "recording the live release";
+const UNDO_SWITCH = "switching back";
+
+/** Runs `fn` on every host (see fleet.ts); `what` names the stage in per-host lines of a fleet. */
+const onHosts = (ctx: DeployContext, run: PipelineRun, what: string, fn: (h: HostDeploy) => Promise<void>) =>
+  eachHost(ctx.hosts, { parallel: ctx.spec.parallel, log: ctx.log, what, signal: run.signal }, fn);
+
+/** blue-green or restart for this host: what the user asked for, or (auto) blue-green where Caddy fronts the app. */
+async function chooseStrategy(ctx: DeployContext, h: HostDeploy): Promise<"blue-green" | "restart"> {
+  const why = ctx.front ? await ctx.front.available(h.t) : "no Caddy fronts the app (set deploy.domain on a host with Caddy)";
+  if (ctx.spec.strategy === "restart") return "restart";
+  if (ctx.spec.strategy === "blue-green") {
+    if (why !== true) throw new OperationError(`deploy.strategy is blue-green but on ${h.t.name} ${why}; use strategy: restart or auto`);
+    return "blue-green";
+  }
+  return why === true ? "blue-green" : "restart";
+}
 
 export function deployStages(): Stage<DeployContext>[] {
   return [
@@ -108,13 +172,20 @@ export function deployStages(): Stage<DeployContext>[] {
       name: "connect",
       run: async (ctx, run) => {
         // With no build_cmd and no pre_build hook nothing can change the artifact before the build
-        // stage: it is hashed while the connection opens (the build stage takes the result).
+        // stage: it is hashed while the connections open (the build stage takes the result).
         if (ctx.spec.binary && !ctx.spec.buildCmd && !ctx.spec.hooks.pre_build && existsSync(artifactPath(ctx.spec))) {
           ctx.digest = hashOf(ctx, run.signal);
           ctx.digest.catch(() => undefined); // the build stage reports a failure, if it gets that far
         }
-        await ctx.t.service();
-        ctx.previous = (await ctx.t.transport.run(ctx.t.dir.current(), { signal: run.signal })).stdout.trim() || undefined;
+        await onHosts(ctx, run, "connect", async (h) => {
+          await h.t.service();
+          h.previous = (await h.t.transport.run(h.t.dir.current(), { signal: run.signal })).stdout.trim() || undefined;
+          if (run.signal.aborted) return;
+          h.strategy = h.report.strategy = await chooseStrategy(ctx, h);
+        });
+        const strategies = [...new Set(ctx.hosts.map((h) => h.strategy))];
+        const why = strategies[0] === "blue-green" ? `Caddy fronts the app; the old release gets ${ctx.spec.drain}s to drain` : "a restart in place on app_port";
+        ctx.log.info(`strategy: ${strategies.join(" and ")}${ctx.spec.strategy === "auto" ? " (auto)" : ""}: ${strategies.length === 1 ? why : "per host"}`);
       },
     },
     {
@@ -136,139 +207,199 @@ export function deployStages(): Stage<DeployContext>[] {
       },
     },
     {
+      // One host after the other in a fixed order (two fleet deploys never hold half each), and a
+      // lock held anywhere refuses the whole deploy before anything changed.
       name: "lock",
       touchesTarget: true,
       run: async (ctx, run) => {
-        const { t } = ctx;
-        await t.transport.run(t.dir.layout(), { signal: run.signal });
-        const lock = await acquireLock(t, ctx.spec.app, ctx.version!, ctx.opts.lockWait, run.signal);
-        run.finally("releasing the lock", () => releaseLock(t, lock));
-        // Under the lock no other deploy runs: a candidate still there was left by a dead one.
-        await t.transport.run(t.dir.candidateStop(), { signal: run.signal });
-        // Under the lock, what serves is settled: read it again.
-        ctx.previous = (await t.transport.run(t.dir.current())).stdout.trim() || undefined;
-        ctx.report.previous = ctx.previous;
+        const order = [...ctx.hosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        for (const h of order) {
+          const { t } = h;
+          await t.transport.run(t.dir.layout(), { signal: run.signal });
+          const lock = await acquireLock(t, ctx.spec.app, ctx.version!, ctx.opts.lockWait, run.signal);
+          run.finally(`releasing the lock on ${t.name}`, () => releaseLock(t, lock));
+        }
+        await onHosts(ctx, run, "lock", async (h) => {
+          const { t } = h;
+          // Under the lock no other deploy runs: a candidate still there was left by a dead one.
+          const stale = t.dir.candidateStop();
+          await t.transport.run({ ...stale, script: script(stale.script, (await t.service()).stopStale().script) }, { signal: run.signal });
+          // Under the lock, what serves is settled: read it again.
+          h.previous = h.report.previous = (await t.transport.run(t.dir.current())).stdout.trim() || undefined;
+        });
+        ctx.report.previous = ctx.hosts[0]?.previous;
       },
     },
     {
       name: "upload",
-      run: async (ctx, run) => {
-        const { t, sha256 } = ctx;
-        const answer = (await t.transport.run(t.dir.hasUpload(sha256), { signal: run.signal })).stdout;
-        if (answer.split("\n")[0].trim() !== "yes") {
-          const source = artifactPath(ctx.spec);
-          // A directory is built from the previous release's upload: only what changed is sent.
-          const bases = statSync(source).isDirectory() ? uploadBases(answer) : [];
-          // Beside the final name, then renamed: a cut-off upload is never taken for the artifact.
-          const dest = `${t.target.appDir.replace(/\/+$/, "")}/.uploads/${sha256}.partial`;
-          const sent = await t.transport.upload(source, dest, { signal: run.signal, linkDest: bases.map((b) => `../${b}`) });
-          ctx.report.bytes = sent.bytes;
-          ctx.report.files = sent.files;
-          if (sent.linked) ctx.report.base = bases[0];
-          await t.transport.run(t.dir.storeUpload(sha256), { signal: run.signal });
-          ctx.report.uploaded = true;
-        }
-        await t.transport.run(t.dir.writeEnvNext(formatDotenv({ ...ctx.spec.env, ...ctx.secrets })), { signal: run.signal });
-      },
+      run: (ctx, run) =>
+        onHosts(ctx, run, "upload", async (h) => {
+          const { t, report } = h;
+          const sha256 = ctx.sha256;
+          const answer = (await t.transport.run(t.dir.hasUpload(sha256), { signal: run.signal })).stdout;
+          if (answer.split("\n")[0].trim() !== "yes") {
+            const source = artifactPath(ctx.spec);
+            // A directory is built from the previous release's upload: only what changed is sent.
+            const bases = statSync(source).isDirectory() ? uploadBases(answer) : [];
+            // Beside the final name, then renamed: a cut-off upload is never taken for the artifact.
+            const dest = `${t.target.appDir.replace(/\/+$/, "")}/.uploads/${sha256}.partial`;
+            const sent = await t.transport.upload(source, dest, { signal: run.signal, linkDest: bases.map((b) => `../${b}`) });
+            report.bytes = sent.bytes;
+            report.files = sent.files;
+            if (sent.linked) report.base = bases[0];
+            await t.transport.run(t.dir.storeUpload(sha256), { signal: run.signal });
+            report.uploaded = true;
+          }
+          await t.transport.run(t.dir.writeEnvNext(formatDotenv({ ...ctx.spec.env, ...ctx.secrets })), { signal: run.signal });
+        }),
     },
     {
       name: "install",
-      run: async (ctx, run) => {
-        const { t, sha256 } = ctx;
-        const version = ctx.version!;
-        const installed = (await t.transport.run(t.dir.releaseSha(version), { signal: run.signal })).stdout.trim();
-        if (installed !== sha256) {
-          if (installed !== "" && version === ctx.previous) {
-            throw new UsageError(
-              `release ${version} is live with a different artifact; deploy the change under a new version (--version, or commit it so git describe changes)`,
-            );
+      run: (ctx, run) =>
+        onHosts(ctx, run, "install", async (h) => {
+          const { t } = h;
+          const version = ctx.version!;
+          const installed = (await t.transport.run(t.dir.releaseSha(version), { signal: run.signal })).stdout.trim();
+          if (installed !== ctx.sha256) {
+            if (installed !== "" && version === h.previous) {
+              throw new UsageError(
+                `release ${version} is live with a different artifact; deploy the change under a new version (--version, or commit it so git describe changes)`,
+              );
+            }
+            await t.transport.run(t.dir.install(version, ctx.sha256, artifactName(artifactPath(ctx.spec))), { signal: run.signal });
           }
-          await t.transport.run(t.dir.install(version, sha256, artifactName(artifactPath(ctx.spec))), { signal: run.signal });
-        }
-        // From here on, a release that does not go live is recorded as failed (kept for inspection).
-        run.onFailure(FAILED_RECORD, () => t.transport.run(t.dir.recordFailed(version), { check: false }));
-      },
+          // From here on, a release that does not go live is recorded as failed (kept for inspection).
+          run.onFailure(`${FAILED_RECORD} on ${t.name}`, () => t.transport.run(t.dir.recordFailed(version), { check: false }));
+        }),
     },
     {
+      // Once a deploy, on the first host (a migration must not run once a host).
       name: "release",
       skip: (ctx) => !ctx.spec.releaseCmd,
       run: async (ctx, run) => {
-        const r = await ctx.t.transport.run(ctx.t.dir.releaseCmd(ctx.version!, ctx.spec.releaseCmd!, ctx.spec.appPort), { check: false, signal: run.signal });
+        const h = ctx.hosts[0];
+        const r = await h.t.transport.run(h.t.dir.releaseCmd(ctx.version!, ctx.spec.releaseCmd!, ctx.spec.appPort), { check: false, signal: run.signal });
         if (r.code !== 0) {
           const out = (r.stdout + r.stderr).trim().split("\n").slice(-20).join("\n");
-          throw new OperationError(`release_cmd failed (exit ${r.code}) in release ${ctx.version}; ${serving(ctx)}\n${out}`);
+          throw new OperationError(`release_cmd failed (exit ${r.code}) in release ${ctx.version}${ctx.hosts.length > 1 ? ` on ${h.t.name}` : ""}; ${serving(h)}\n${out}`);
         }
       },
     },
     {
-      // The new release on a spare port, with its own env, while the old one keeps serving.
+      // The new release on a spare port, with its own env, while the old one keeps serving. Blue-green
+      // keeps it running to become the live one; restart stops it once it passed.
       name: "verify",
-      run: async (ctx, run) => {
-        const { t, spec } = ctx;
-        const version = ctx.version!;
-        const [from, to] = CANDIDATE_PORTS;
-        const start = from + Math.floor(Math.random() * (to - from));
-        const port = Number((await t.transport.run(t.dir.freePort(from, to, start), { signal: run.signal })).stdout.trim());
-        run.onFailure("stopping the unverified release", () => t.transport.run(t.dir.candidateStop(), { check: false }));
-        await t.transport.run(t.dir.candidateStart(version, requireRun(spec), port), { signal: run.signal });
-        const health = await waitSettled({
-          transport: t.transport,
-          port,
-          check: spec.healthcheck,
-          status: t.dir.candidateStatus(),
-          owner: t.dir.candidateOwns(port),
-          signal: run.signal,
-        });
-        await t.transport.run(t.dir.candidateStop(), { check: false });
-        run.forget("stopping the unverified release");
-        if (run.signal.aborted) return;
-        if (!health.ok) {
-          throw new OperationError(
-            `release ${version} failed its health check (GET ${spec.healthcheck.path}: ${health.detail} after ${health.attempts} tries in ${(health.ms / 1000).toFixed(1)}s); ` +
-              `${serving(ctx)}; the release is kept in ${t.target.appDir}/v${version} for inspection.` +
-              (await lastLogLines(ctx, version)),
-          );
-        }
-      },
+      run: (ctx, run) =>
+        onHosts(ctx, run, "verify", async (h) => {
+          const { t } = h;
+          const { spec } = ctx;
+          const version = ctx.version!;
+          const [from, to] = CANDIDATE_PORTS;
+          const start = from + Math.floor(Math.random() * (to - from));
+          const port = Number((await t.transport.run(t.dir.freePort(from, to, start), { signal: run.signal })).stdout.trim());
+          const service = await t.service();
+          const blueGreen = h.strategy === "blue-green";
+          const stopCandidate = blueGreen ? service.stopSlot(port) : t.dir.candidateStop();
+          const stopping = `stopping the unverified release on ${t.name}`;
+          run.onFailure(stopping, () => t.transport.run(stopCandidate, { check: false }));
+          await t.transport.run(blueGreen ? service.startSlot(version, port, "envNext") : t.dir.candidateStart(version, requireRun(spec), port), { signal: run.signal });
+          const health = await waitSettled({
+            transport: t.transport,
+            port,
+            check: spec.healthcheck,
+            status: blueGreen ? service.slotStatus(port) : t.dir.candidateStatus(),
+            owner: blueGreen ? service.slotOwns(port) : t.dir.candidateOwns(port),
+            signal: run.signal,
+          });
+          if (blueGreen) {
+            h.port = h.report.port = port;
+          } else {
+            await t.transport.run(t.dir.candidateStop(), { check: false });
+            run.forget(stopping);
+          }
+          if (run.signal.aborted) return;
+          if (!health.ok) {
+            throw new OperationError(
+              `release ${version} failed its health check${ctx.hosts.length > 1 ? ` on ${t.name}` : ""} (GET ${spec.healthcheck.path}: ${health.detail} after ${health.attempts} tries in ${(health.ms / 1000).toFixed(1)}s); ` +
+                `${serving(h)}${ctx.hosts.length > 1 ? " on every host (no host switched)" : ""}; the release is kept in ${t.target.appDir}/v${version} for inspection.` +
+                (await lastLogLines(t, version)),
+            );
+          }
+        }),
     },
     {
+      // Restart-style: the site points at app_port before the restart. Blue-green points it at the new
+      // instance as its switch.
       name: "caddy",
-      skip: (ctx) => !ctx.proxy,
-      run: async (ctx) => ctx.proxy!(ctx),
+      skip: (ctx) => !ctx.front || ctx.hosts.every((h) => h.strategy === "blue-green"),
+      run: (ctx, run) =>
+        onHosts(ctx, run, "caddy", async (h) => {
+          if (h.strategy === "restart") await ctx.front!.forRestart(h.t, ctx.log);
+        }),
     },
     {
       name: "switch",
       run: async (ctx, run) => {
         const version = ctx.version!;
-        const outcome = await switchRelease({ spec: ctx.spec, t: ctx.t, version, previous: ctx.previous, takeNextEnv: true, signal: run.signal });
-        if (!outcome.ok) {
-          throw new OperationError(
-            `release ${version} passed verification but failed on port ${ctx.spec.appPort} (${outcome.detail}); ` +
-              `${ctx.previous ? `switched back to ${ctx.previous}` : "nothing is serving"}.` +
-              (await lastLogLines(ctx, version)),
-          );
-        }
+        const fleet = ctx.hosts.length > 1;
+        // Every host switched so far goes back if a later one fails (newest first), before the failure is reported.
+        run.onFailure(UNDO_SWITCH, async () => {
+          const back = ctx.hosts.filter((h) => h.switched);
+          await eachHost(back, { parallel: ctx.spec.parallel, log: ctx.log, what: "switch back" }, (h) => revertLive(liveInput(ctx, h)));
+          if (back.length > 0 && fleet) ctx.log.info(`switched ${back.map((h) => h.name).join(", ")} back to what served before`);
+        });
+        await inBatches(ctx.hosts, ctx.spec.rolling, ctx.log, async (batch) =>
+          eachHost(batch, { parallel: ctx.spec.parallel, log: ctx.log, what: "switch", signal: run.signal }, async (h) => {
+            const outcome = h.strategy === "blue-green" ? await frontSwitch(liveInput(ctx, h)) : await switchRelease({ spec: ctx.spec, t: h.t, version, previous: h.previous, takeNextEnv: true, signal: run.signal });
+            if (!outcome.ok) {
+              const port = h.strategy === "blue-green" ? `port ${h.port} behind Caddy` : `port ${ctx.spec.appPort}`;
+              throw new OperationError(
+                `release ${version} passed verification but failed${fleet ? ` on ${h.t.name}` : ""} on ${port} (${outcome.detail}); ` +
+                  `${h.previous ? `switched back to ${h.previous}` : "nothing is serving"}${fleet ? "; every host switched so far goes back too" : ""}.` +
+                  (await lastLogLines(h.t, version)),
+              );
+            }
+            h.switched = true;
+          }),
+        );
+        // Every host serves the new release: the old ones get their drain and stop; nothing goes back now.
+        await onHosts(ctx, run, "live", async (h) => {
+          if (h.strategy === "blue-green") await goLive(liveInput(ctx, h));
+          h.switched = false;
+        });
+        run.forget(UNDO_SWITCH);
         // It is live: from here on a failure must not call it failed, and it must be on record.
-        run.forget(FAILED_RECORD);
-        run.onFailure(LIVE_RECORD, () => ctx.t.transport.run(ctx.t.dir.record(version), { check: false }));
+        for (const h of ctx.hosts) {
+          run.forget(`${FAILED_RECORD} on ${h.t.name}`);
+          run.onFailure(`${LIVE_RECORD} on ${h.t.name}`, () => h.t.transport.run(h.t.dir.record(version), { check: false }));
+        }
       },
     },
     {
       name: "record",
-      run: async (ctx, run) => {
-        await ctx.t.transport.run(ctx.t.dir.record(ctx.version!));
-        run.forget(LIVE_RECORD);
-      },
+      run: (ctx, run) =>
+        onHosts(ctx, run, "record", async (h) => {
+          await h.t.transport.run(h.t.dir.record(ctx.version!));
+          run.forget(`${LIVE_RECORD} on ${h.t.name}`);
+        }),
     },
     {
       name: "prune",
-      run: async (ctx) => {
-        const r = await ctx.t.transport.run(ctx.t.dir.prune(ctx.spec.versionsToKeep));
-        ctx.report.pruned = r.stdout.split("\n").filter(Boolean);
-        await ctx.t.transport.run(ctx.t.dir.pruneUploads());
-      },
+      run: (ctx, run) =>
+        onHosts(ctx, run, "prune", async (h) => {
+          const r = await h.t.transport.run(h.t.dir.prune(ctx.spec.versionsToKeep));
+          h.report.pruned = r.stdout.split("\n").filter(Boolean);
+          await h.t.transport.run(h.t.dir.pruneUploads());
+          h.report.roundTrips = h.t.transport.stats.commands;
+        }),
     },
   ];
+}
+
+/** The host's switch, kept on the host: the switch learns the old port that an undo needs. */
+function liveInput(ctx: DeployContext, h: HostDeploy): LiveInput {
+  h.live ??= { spec: ctx.spec, t: h.t, log: ctx.log, front: ctx.front!, strategy: h.strategy, version: ctx.version!, port: h.port!, previous: h.previous, takeNextEnv: true };
+  return h.live;
 }
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
@@ -285,7 +416,15 @@ function hashOf(ctx: DeployContext, signal: AbortSignal): Promise<ArtifactDigest
 
 export function deployResult(ctx: DeployContext): Result {
   const r = ctx.report;
+  const first = r.hosts[0];
+  // The one-host fields stay where scripts read them; a fleet adds up.
+  r.uploaded = r.hosts.some((h) => h.uploaded);
+  r.bytes = r.hosts.reduce((n, h) => n + h.bytes, 0);
+  r.files = first?.files ?? 0;
+  r.base = first?.base;
+  r.pruned = first?.pruned ?? [];
   const total = r.artifact && r.artifact.files > 1 ? `, ${r.files} of ${r.artifact.files} files` : "";
-  const sent = r.uploaded ? `${r.bytes} bytes uploaded${total}` : "artifact already on the target, 0 bytes uploaded";
-  return { url: ctx.url, message: `deployed ${ctx.spec.app} ${r.version} (${sent})`, raw: r };
+  const sent = r.uploaded ? `${r.bytes} bytes uploaded${r.hosts.length > 1 ? "" : total}` : "artifact already on the target, 0 bytes uploaded";
+  const where = r.hosts.length > 1 ? ` to ${r.hosts.length} hosts` : "";
+  return { url: ctx.url, message: `deployed ${ctx.spec.app} ${r.version}${where} (${sent})`, raw: r };
 }

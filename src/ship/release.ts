@@ -2,100 +2,154 @@
 // `current` switched atomically, a service manager (systemd user unit or togo's process manager),
 // Caddy in front where asked. The local, vps and aws drivers ship with it; they differ only in the
 // targets they hand in.
-import { OperationError } from "../core/errors.js";
+import { OperationError, UsageError } from "../core/errors.js";
 import type { DriverContext } from "../core/registry.js";
 import type { LiveStatus, LogOptions, Release, Result, Shipping, Spec, Target } from "../core/spec.js";
 import { readTemplate } from "../core/template.js";
 import { runPipeline, type Stage } from "../pipeline/pipeline.js";
 import { applySiteScript, DEFAULT_SITE_TEMPLATE, removeSiteScript, renderSite } from "./caddy.js";
-import { checkVersion, deployResult, deployStages, newDeployContext, type DeployContext } from "./deploy.js";
+import { eachHost } from "./fleet.js";
+import type { Front } from "./switch.js";
+import { checkVersion, deployResult, deployStages, newDeployContext } from "./deploy.js";
 import { probe } from "./health.js";
 import { command } from "../exec/transport.js";
 import { script } from "../core/shell.js";
 import { paths } from "./scripts.js";
 import type { ShippingOptions } from "./options.js";
-import { listReleases, rollbackResult, rollbackStages, type RollbackContext } from "./rollback.js";
-import { withTarget, type OpenOptions, type OpenTarget } from "./target.js";
+import { listReleases, newRollbackContext, rollbackResult, rollbackStages } from "./rollback.js";
+import { openTarget, type OpenOptions, type OpenTarget } from "./target.js";
 
 export interface VersionedReleaseConfig {
   driver: string;
   ctx: DriverContext;
   options: ShippingOptions;
-  /** Write a Caddy site for `domain` before the switch (remote hosts). */
-  caddy: boolean;
+  /**
+   * What fronts the app: `site` — a Caddy site on the host for `domain` (remote hosts); `own` — the
+   * app's own Caddy on app_port when `caddy` is on PATH (this machine). Blue-green switches through it.
+   */
+  front: "site" | "own";
   open?: OpenOptions;
   /** Where `env:` secrets are read from (default: this process's environment). */
   env?: Record<string, string | undefined>;
 }
 
-function only(targets: Target[]): Target {
-  if (targets.length !== 1) throw new OperationError(`the versioned-release strategy ships to one target at a time (got ${targets.length})`);
-  return targets[0];
+/** The targets a command works on: all of them, or the one `--host` names. */
+export function pickTargets(targets: Target[], host: string | undefined): Target[] {
+  if (host === undefined) return targets;
+  const picked = targets.filter((t) => (t.host ?? "local") === host);
+  if (picked.length === 0) throw new UsageError(`--host ${host} is not one of this app's hosts: ${targets.map((t) => t.host ?? "local").join(", ")}`);
+  return picked;
 }
 
 export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
   const { ctx, options: o } = cfg;
-  const open = <T>(spec: Spec, targets: Target[], fn: (t: OpenTarget) => Promise<T>) => withTarget(spec, only(targets), o, cfg.open ?? {}, fn);
-  const hosts = (targets: Target[]) => targets.map((t) => t.host ?? "local");
-  /** Runs a deploy or rollback pipeline on one target; a failure says what serves there now. */
-  const run = <C extends { t: OpenTarget; version?: string; previous?: string }>(command: "deploy" | "rollback", stages: Stage<C>[], c: C, spec: Spec, targets: Target[]) =>
+  /** Opens every target (closing all of them however fn ends). */
+  const open = async <T>(spec: Spec, targets: Target[], fn: (ts: OpenTarget[]) => Promise<T>) => {
+    const opened = pickTargets(targets, ctx.opts.host).map((target) => openTarget(spec, target, o, cfg.open ?? {}));
+    try {
+      return await fn(opened);
+    } finally {
+      await Promise.all(opened.map((t) => t.close()));
+    }
+  };
+  const front = (spec: Spec): Front | undefined => (cfg.front === "own" ? ownCaddy(spec) : spec.domain ? caddySiteFront(spec, o) : undefined);
+  /** Runs a deploy or rollback pipeline; a failure says what serves on each host now. */
+  const run = <C extends { hosts: { t: OpenTarget }[]; version?: string; report?: { previous?: string } }>(
+    command: "deploy" | "rollback",
+    stages: Stage<C>[],
+    c: C,
+    spec: Spec,
+    previous: (c: C) => string | undefined,
+  ) =>
     runPipeline(stages, c, {
       command,
       spec,
       driver: cfg.driver,
       log: ctx.log,
       signal: ctx.signal,
-      facts: (x) => ({ version: x.version, previous: x.previous, hosts: hosts(targets) }),
-    }).catch((err: unknown) => afterFailure(c.t, err, ctx.log));
+      facts: (x) => ({ version: x.version, previous: previous(x), hosts: x.hosts.map((h) => h.t.target.host ?? "local") }),
+    }).catch((err: unknown) => afterFailure(c.hosts.map((h) => h.t), err, ctx.log));
 
   return {
     deploy: (spec, targets) => {
       // A bad --version is a usage error before anything runs (hooks included).
       if (ctx.opts.version !== undefined) checkVersion(ctx.opts.version);
-      return open(spec, targets, async (t) => {
-        const dc = newDeployContext({ spec, log: ctx.log, opts: ctx.opts, t, url: t.target.url, env: cfg.env, proxy: cfg.caddy && spec.domain ? (c) => caddySite(c, o) : undefined });
-        await run("deploy", deployStages(), dc, spec, targets);
+      return open(spec, targets, async (ts) => {
+        const dc = newDeployContext({ spec, log: ctx.log, opts: ctx.opts, targets: ts, url: ts[0].target.url, env: cfg.env, front: front(spec) });
+        await run("deploy", deployStages(), dc, spec, (x) => x.hosts[0]?.previous);
         const result = deployResult(dc);
-        return t.target.host ? { ...result, raw: { ...(result.raw as object), ssh: { ...t.transport.stats } } } : result;
+        for (const h of dc.hosts) if (h.t.target.host) h.report.roundTrips = h.t.transport.stats.commands;
+        const ssh = ts.length === 1 && ts[0].target.host ? { ssh: { ...ts[0].transport.stats } } : {};
+        return { ...result, raw: { ...(result.raw as object), ...ssh } };
       });
     },
 
     rollback: (spec, targets, version) =>
-      open(spec, targets, async (t) => {
-        const rc: RollbackContext = { spec, log: ctx.log, opts: ctx.opts, t, url: t.target.url, wanted: version };
-        await run("rollback", rollbackStages(), rc, spec, targets);
+      open(spec, targets, async (ts) => {
+        const rc = newRollbackContext({ spec, log: ctx.log, opts: ctx.opts, targets: ts, url: ts[0].target.url, wanted: version, front: front(spec) });
+        await run("rollback", rollbackStages(), rc, spec, (x) => x.hosts[0]?.previous);
         return rollbackResult(rc);
       }),
 
-    releases: (spec, targets) => open(spec, targets, (t) => listReleases(t)),
-
-    live: (spec, targets) => open(spec, targets, (t) => liveStatus(spec, t)),
-
-    logs: (spec, targets, opts: LogOptions) =>
-      open(spec, targets, async (t) => {
-        const version = (await t.transport.run(t.dir.current())).stdout.trim();
-        if (!version) throw new OperationError(`${spec.app} has no current release on ${t.name}; nothing to show`);
-        await t.transport.run(t.dir.tailLog(version, opts.lines, opts.follow), { inherit: true, check: false });
+    releases: (spec, targets) =>
+      open(spec, targets, async (ts) => {
+        const all = await Promise.all(ts.map(async (t) => (await listReleases(t)).map((r) => (ts.length > 1 ? { ...r, host: t.target.host ?? "local" } : r))));
+        return all.flat();
       }),
 
-    exec: (spec, targets, argv) => open(spec, targets, (t) => t.transport.interactive(t.dir.exec(argv, spec.appPort))),
+    live: (spec, targets) => open(spec, targets, (ts) => fleetStatus(spec, ts)),
+
+    logs: (spec, targets, opts: LogOptions) =>
+      open(spec, targets, async (ts) => {
+        if (ts.length > 1 && opts.follow) throw new UsageError(`logs --follow reads one host; pick it with --host (one of ${ts.map((t) => t.target.host).join(", ")})`);
+        for (const t of ts) {
+          const version = (await t.transport.run(t.dir.current())).stdout.trim();
+          if (ts.length > 1) process.stdout.write(`==> ${t.name} <==\n`);
+          if (!version) {
+            if (ts.length === 1) throw new OperationError(`${spec.app} has no current release on ${t.name}; nothing to show`);
+            process.stdout.write("(no current release)\n");
+            continue;
+          }
+          await t.transport.run(t.dir.tailLog(version, opts.lines, opts.follow), { inherit: true, check: false });
+        }
+      }),
+
+    exec: (spec, targets, argv) =>
+      open(spec, targets, async (ts) => {
+        let code = 0;
+        for (const t of ts) {
+          if (ts.length > 1) process.stderr.write(`==> ${t.name} <==\n`);
+          const c = await t.transport.interactive(t.dir.exec(argv, spec.appPort));
+          if (code === 0) code = c;
+        }
+        return code;
+      }),
 
     releaseLock: (spec, targets) =>
-      open(spec, targets, async (t): Promise<Result> => {
-        const held = (await t.transport.run(t.dir.lockInfo())).stdout.trim();
-        await t.transport.run(t.dir.lockRelease());
-        return { message: held ? `released the deploy lock of ${spec.app} on ${t.name} (was: ${held})` : `no deploy lock of ${spec.app} was held on ${t.name}`, raw: { held } };
+      open(spec, targets, async (ts): Promise<Result> => {
+        const said: string[] = [];
+        const raw: { host: string; held: string }[] = [];
+        for (const t of ts) {
+          const held = (await t.transport.run(t.dir.lockInfo())).stdout.trim();
+          await t.transport.run(t.dir.lockRelease());
+          said.push(held ? `released the deploy lock of ${spec.app} on ${t.name} (was: ${held})` : `no deploy lock of ${spec.app} was held on ${t.name}`);
+          raw.push({ host: t.target.host ?? "local", held });
+        }
+        return { message: said.join("\n"), raw: ts.length === 1 ? { held: raw[0].held } : { hosts: raw } };
       }),
 
     remove: (spec, targets) =>
-      open(spec, targets, async (t) => {
-        await ctx.log.stage("stop", async () => {
-          const service = await t.service();
-          await t.transport.run(service.remove(), { check: false });
-          await t.transport.run(t.dir.candidateStop(), { check: false });
-          if (cfg.caddy && spec.domain) await t.transport.run(command("caddy.remove", removeSiteScript(spec.app, o.caddyDir, o.caddyfile)), { check: false });
-        });
-        await ctx.log.stage("clean", () => t.transport.run(t.dir.remove()));
+      open(spec, targets, async (ts) => {
+        await ctx.log.stage("stop", () =>
+          eachHost(ts.map((t) => ({ t, name: t.name })), { log: ctx.log, what: "stop" }, async ({ t }) => {
+            const service = await t.service();
+            await t.transport.run(service.remove(), { check: false });
+            await t.transport.run(t.dir.candidateStop(), { check: false });
+            await t.transport.run(t.dir.ownCaddyStop(), { check: false });
+            if (cfg.front === "site" && spec.domain) await t.transport.run(command("caddy.remove", removeSiteScript(spec.app, o.caddyDir, o.caddyfile)), { check: false });
+          }),
+        );
+        await ctx.log.stage("clean", () => Promise.all(ts.map((t) => t.transport.run(t.dir.remove()))));
       }),
   };
 }
@@ -104,11 +158,41 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
  * After a failed or interrupted deploy/rollback: says what an interrupt stopped on the target and
  * what serves there now (read back, not assumed), then rethrows.
  */
-async function afterFailure(t: OpenTarget, err: unknown, log: DriverContext["log"]): Promise<never> {
-  if (t.transport.stopped.length > 0) log.info(`stopped on ${t.name}: ${t.transport.stopped.join(", ")} (with everything it started)`);
-  const r = await t.transport.run(t.dir.current(), { check: false }).catch(() => undefined);
-  if (r && r.code === 0) log.info(`serving on ${t.name}: ${r.stdout.trim() ? `release ${r.stdout.trim()}` : "nothing"}`);
+async function afterFailure(ts: OpenTarget[], err: unknown, log: DriverContext["log"]): Promise<never> {
+  for (const t of ts) {
+    if (t.transport.stopped.length > 0) log.info(`stopped on ${t.name}: ${t.transport.stopped.join(", ")} (with everything it started)`);
+    const r = await t.transport.run(t.dir.current(), { check: false }).catch(() => undefined);
+    if (r && r.code === 0) log.info(`serving on ${t.name}: ${r.stdout.trim() ? `release ${r.stdout.trim()}` : "nothing"}`);
+  }
   throw err;
+}
+
+/** `status` of every host; the fleet is ready when every host is, and its version is theirs when they agree. */
+async function fleetStatus(spec: Spec, ts: OpenTarget[]): Promise<LiveStatus> {
+  const each = await Promise.all(
+    ts.map(async (t) => {
+      try {
+        return { host: t.target.host ?? "local", ...(await liveStatus(spec, t)) };
+      } catch (err) {
+        if (!(err instanceof OperationError)) throw err;
+        return { host: t.target.host ?? "local", state: "failed" as const, healthy: false, message: err.message };
+      }
+    }),
+  );
+  if (each.length === 1) {
+    const { host: _host, ...one } = each[0];
+    return one;
+  }
+  const order: LiveStatus["state"][] = ["failed", "not-ready", "not-deployed", "ready"];
+  const state = order.find((s) => each.some((h) => h.state === s)) ?? "ready";
+  const versions = [...new Set(each.map((h) => h.version))];
+  const ready = each.filter((h) => h.state === "ready").length;
+  const version = versions.length === 1 ? versions[0] : undefined;
+  const message =
+    state === "ready"
+      ? `release ${version ?? versions.join("/")} is serving on all ${each.length} hosts`
+      : `${ready} of ${each.length} hosts ready; ${each.filter((h) => h.state !== "ready").map((h) => `${h.host}: ${h.message}`).join("; ")}`;
+  return { state, version, healthy: state === "ready", message, hosts: each.map((h) => ({ host: h.host, state: h.state, version: h.version ?? null, healthy: h.healthy, message: h.message })) };
 }
 
 /** The live part of `status`: the current release, whether its process runs, and a probe. */
@@ -133,31 +217,61 @@ export async function liveStatus(spec: Spec, t: OpenTarget): Promise<LiveStatus>
   if (!servicePart.trim().startsWith("running")) {
     return { state: "failed", version, healthy: false, message: `release ${version} is current but its process is not running (togo logs shows why)` };
   }
-  const p = await probe(`${await t.transport.reach(spec.appPort)}${spec.healthcheck.path}`, 2000);
+  // `running <pid> <port>`: blue-green instances serve on their own port.
+  const port = Number(servicePart.trim().split(/\s+/)[2]) || spec.appPort;
+  const p = await probe(`${await t.transport.reach(port)}${spec.healthcheck.path}`, 2000);
   return p.ok
     ? { state: "ready", version, healthy: true, message: `release ${version} is serving` }
     : { state: "not-ready", version, healthy: false, message: `release ${version} runs but ${spec.healthcheck.path} answers ${p.detail}` };
 }
 
-/** Writes the Caddy site (when changed) and reloads Caddy; a host without Caddy gets a warning. */
-async function caddySite(c: DeployContext, o: ShippingOptions): Promise<void> {
-  const { spec, t, log } = c;
-  const site = renderSite(
-    { app: spec.app, domain: spec.domain!, port: spec.appPort, https: o.https, healthPath: spec.healthcheck.path },
-    o.caddyTemplate ? readTemplate(spec.dir, o.caddyTemplate, "caddy_template") : DEFAULT_SITE_TEMPLATE,
-    o.caddyTemplate ?? "the default Caddy site template",
-  );
-  const r = await t.transport.run(command("caddy.site", applySiteScript(spec.app, site, o.caddyDir, o.caddyfile), { what: "writing the Caddy site" }), { check: false });
-  const said = r.stdout.trim();
-  if (r.code === 0 && said === "no-caddy") {
-    log.warn(`domain ${spec.domain} is set but Caddy is not installed on ${t.name}; set deploy.options.install_caddy: true and run togo provision`);
-  } else if (r.code === 3) {
-    log.warn(`${r.stderr.trim()}; run togo provision as a user with sudo (or create it as root) so the site can be served`);
-  } else if (r.code !== 0) {
-    throw new OperationError(
-      `Caddy rejected the site for ${spec.domain} (the previous site file was restored; the old release keeps serving):\n${(r.stderr || r.stdout).trim().split("\n").slice(-10).join("\n")}`,
+/**
+ * A Caddy site on the host for `domain`, written when changed, then a graceful `caddy reload`. For a
+ * restart-style deploy a host without Caddy gets a warning; a blue-green switch must go through.
+ */
+function caddySiteFront(spec: Spec, o: ShippingOptions): Front {
+  const write = async (t: OpenTarget, port: number, log: DriverContext["log"], strict: boolean) => {
+    const site = renderSite(
+      { app: spec.app, domain: spec.domain!, port, https: o.https, healthPath: spec.healthcheck.path },
+      o.caddyTemplate ? readTemplate(spec.dir, o.caddyTemplate, "caddy_template") : DEFAULT_SITE_TEMPLATE,
+      o.caddyTemplate ?? "the default Caddy site template",
     );
-  }
+    const r = await t.transport.run(command("caddy.site", applySiteScript(spec.app, site, o.caddyDir, o.caddyfile), { what: "writing the Caddy site" }), { check: false });
+    const said = r.stdout.trim();
+    const problem =
+      r.code === 0 && said === "no-caddy"
+        ? `domain ${spec.domain} is set but Caddy is not installed on ${t.name}; set deploy.options.install_caddy: true and run togo provision`
+        : r.code === 3
+          ? `${r.stderr.trim()}; run togo provision as a user with sudo (or create it as root) so the site can be served`
+          : undefined;
+    if (problem && strict) throw new OperationError(problem);
+    if (problem) log.warn(problem);
+    else if (r.code !== 0) {
+      throw new OperationError(
+        `Caddy rejected the site for ${spec.domain} (the previous site file was restored; the old release keeps serving):\n${(r.stderr || r.stdout).trim().split("\n").slice(-10).join("\n")}`,
+      );
+    }
+  };
+  return {
+    available: async (t) => ((await t.transport.facts()).caddy ? true : `Caddy is not installed (set deploy.options.install_caddy: true and run togo provision)`),
+    site: (t, port, log) => write(t, port, log, true),
+    forRestart: (t, log) => write(t, spec.appPort, log, false),
+  };
+}
+
+/** The app's own Caddy on app_port (this machine, `caddy` on PATH), its admin API on a unix socket in app_dir. */
+function ownCaddy(spec: Spec): Front {
+  return {
+    available: async (t) => ((await t.transport.facts()).caddy ? true : "caddy is not on PATH (install Caddy to get blue-green deploys here)"),
+    site: async (t, port, log) => {
+      const r = await t.transport.run(t.dir.ownCaddyRoute(spec.appPort, port), { check: false });
+      if (r.code !== 0) throw new OperationError(`the app's own Caddy could not be pointed at port ${port}: ${r.stderr.trim()}`);
+      if (r.stdout.trim() === "took-over") log.warn(`Caddy took app_port ${spec.appPort} over from the restart-style release (a one-time gap while the strategy changes)`);
+    },
+    forRestart: async (t) => {
+      await t.transport.run(t.dir.ownCaddyStop(), { check: false });
+    },
+  };
 }
 
 export type { Release };

@@ -9,6 +9,7 @@
 //   content-addressed artifact cache), logs/<V>.log, run/<name>.pid
 import { q, qpath, script } from "../core/shell.js";
 import { command, type Command } from "../exec/transport.js";
+import { localFrontScript } from "./caddy.js";
 
 export const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 /** Exit code of a script that found the lock held. */
@@ -207,6 +208,12 @@ export function freePortScript(from: number, to: number, start = from): string {
   );
 }
 
+/** A sh condition: something listens on TCP `port` (read from /proc/net, no tools needed). */
+export function listening(port: number): string {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  return `cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "0A" { print $2 }' | grep -qi ':${hex}$'`;
+}
+
 // --- the process manager: for targets without systemd (local driver, containers, test hosts) ---
 
 /** Reads a pid file into $p, empty unless it holds a plain process id (never 0, -1, or text). */
@@ -245,17 +252,21 @@ export function processStartScript(s: ProcessStart): string {
 
 /** Stops a managed process: TERM to its process group, KILL after `graceSeconds`. */
 export function processStopScript(appDir: string, name: string, graceSeconds = 10): string {
-  const pid = paths(appDir).pid(name);
+  return stopByPidFile(paths(appDir).pid(name), graceSeconds);
+}
+
+/** processStopScript for a pid file named by a shell word (a quoted path, or "$f"). */
+export function stopByPidFile(pidFile: string, graceSeconds = 10): string {
   // No `exit` here: the script is composed with others (a restart is stop + start).
   return script(
     GROUP_ALIVE,
-    READ_PID(pid),
+    READ_PID(pidFile),
     `if [ -n "$p" ] && togo_group_alive "$p"; then`,
     `  kill -TERM "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null`,
     `  i=0; while togo_group_alive "$p" && [ $i -lt ${graceSeconds * 20} ]; do sleep 0.05; i=$((i+1)); done`,
     `  kill -KILL "-$p" 2>/dev/null || true`,
     `fi`,
-    `rm -f ${pid}`,
+    `rm -f ${pidFile}`,
   );
 }
 
@@ -265,12 +276,13 @@ export function processStopScript(appDir: string, name: string, graceSeconds = 1
  * no longer holds its port.
  */
 const GROUP_ALIVE = [
+  // Its variables are named apart: sh has no locals, and callers hold paths in $f.
   "togo_group_alive() {",
-  "  g=$1",
-  "  for f in /proc/[0-9]*/stat; do",
-  '    read -r l < "$f" 2>/dev/null || continue',
-  '    set -- ${l##*")"}',
-  '    if [ "$3" = "$g" ] && [ "$1" != Z ]; then return 0; fi',
+  "  togo_g=$1",
+  "  for togo_sf in /proc/[0-9]*/stat; do",
+  '    read -r togo_l < "$togo_sf" 2>/dev/null || continue',
+  '    set -- ${togo_l##*")"}',
+  '    if [ "$3" = "$togo_g" ] && [ "$1" != Z ]; then return 0; fi',
   "  done",
   "  return 1",
   "}",
@@ -305,6 +317,97 @@ export function processGroupOurs(appDir: string, name: string): string {
   return script(
     READ_PID(paths(appDir).pid(name)),
     `togo_ours() { [ -n "$p" ] && read -r l < /proc/$1/stat 2>/dev/null && set -- \${l##*")"} && [ "$3" = "$p" ]; }`,
+  );
+}
+
+// --- blue-green: each release its own instance on its own port; run/live.port names the live one ---
+
+/** The pid-file name (process manager) of the instance on `port`. */
+export const slotName = (port: number) => `slot-${port}`;
+
+/** Reads run/live.port into $live (empty when the app runs restart-style on app_port). */
+export const READ_LIVE_PORT = (appDir: string) => `live=$(cat ${paths(appDir).run}/live.port 2>/dev/null); case $live in ''|*[!0-9]*) live=;; esac`;
+
+/**
+ * Records `port` as the live instance's (written beside, renamed over) and prints the port that was
+ * live before (nothing when the app ran restart-style).
+ */
+export function recordLivePortScript(appDir: string, port: number | undefined): string {
+  const p = paths(appDir);
+  return script(
+    READ_LIVE_PORT(appDir),
+    `printf '%s\\n' "$live"`,
+    port === undefined
+      ? `rm -f ${p.run}/live.port`
+      : `t=$(mktemp ${p.run}/.live.port.XXXXXX) && printf '%s\\n' ${q(port)} > "$t" && mv -f "$t" ${p.run}/live.port`,
+  );
+}
+
+/**
+ * Runs `body` (with `args` as $1…, shell words) `seconds` from now in a session of its own, so it
+ * outlives the SSH connection and togo; at once when seconds is 0. How an old release gets its drain.
+ */
+export function afterDrain(seconds: number, body: string, args: string[] = []): string {
+  const argv = ["sh", ...args].join(" ");
+  if (seconds <= 0) return `sh -c ${q(body)} ${argv}`;
+  return `nohup setsid sh -c ${q(`sleep ${seconds}; ${body}`)} ${argv} >/dev/null 2>&1 </dev/null &`;
+}
+
+/**
+ * Process manager: stops every instance that is not the live one and not draining (a candidate a
+ * dead deploy left behind), and with `all` the live one and the draining ones too (destroy, or a
+ * move to restart-style).
+ */
+export function processStopSlotsScript(appDir: string, all = false): string {
+  const run = paths(appDir).run;
+  return script(
+    READ_LIVE_PORT(appDir),
+    `for f in ${run}/slot-*.pid${all ? ` ${run}/draining-*.pid` : ""}; do`,
+    `  [ -f "$f" ] || continue`,
+    all ? "" : `  n=\${f##*/slot-}; [ "\${n%.pid}" = "$live" ] && continue`,
+    `  ${stopByPidFile('"$f"').replace(/\n/g, "\n  ")}`,
+    `done`,
+    all ? `rm -f ${run}/live.port` : "",
+  );
+}
+
+/**
+ * Process manager: makes the instance on `port` the live one. What served before (the previous
+ * instance, or a restart-style app) has its pid file renamed to run/draining-*.pid at once, so
+ * nothing started later is taken for it, and is stopped after the drain.
+ */
+export function processPromoteScript(appDir: string, port: number, drainSeconds: number): string {
+  const run = paths(appDir).run;
+  const retire = (from: string) =>
+    script(
+      `if [ -f ${from} ]; then`,
+      `  f=${run}/draining-$(date +%s%N)-$$.pid; mv -f ${from} "$f"`,
+      `  ${afterDrain(drainSeconds, stopByPidFile('"$1"'), ['"$f"'])}`,
+      `fi`,
+    );
+  return script(
+    READ_LIVE_PORT(appDir),
+    `old=$live`,
+    `t=$(mktemp ${run}/.live.port.XXXXXX) && printf '%s\\n' ${q(port)} > "$t" && mv -f "$t" ${run}/live.port || exit 1`,
+    `if [ -n "$old" ] && [ "$old" != ${q(port)} ]; then`,
+    retire(`${run}/slot-"$old".pid`),
+    `fi`,
+    retire(`${run}/app.pid`),
+  );
+}
+
+/** `togo_ours PID`: PID is in the process group of any of the process manager's `names`. */
+export function processGroupsOurs(appDir: string, names: string[]): string {
+  const run = paths(appDir).run;
+  return script(
+    `togo_ours() {`,
+    `  togo_pg=$(sed 's/.*) //' /proc/$1/stat 2>/dev/null | cut -d' ' -f3); [ -n "$togo_pg" ] || return 1`,
+    `  for togo_n in ${names.map(q).join(" ")}; do`,
+    `    togo_p=$(cat ${run}/"$togo_n".pid 2>/dev/null); case $togo_p in ''|0|*[!0-9]*) continue;; esac`,
+    `    [ "$togo_pg" = "$togo_p" ] && return 0`,
+    `  done`,
+    `  return 1`,
+    `}`,
   );
 }
 
@@ -474,6 +577,8 @@ export function releaseDir(appDir: string) {
     lockRelease: (token?: string) => c("lock.release", lockReleaseScript(appDir, token), "releasing the deploy lock"),
     lockInfo: () => c("lock.info", `cat ${paths(appDir).lock}/info 2>/dev/null || true`, "reading the deploy lock"),
     current: () => c("current", currentVersionScript(appDir), "reading the current release"),
+    /** The live blue-green instance's port, or nothing (restart-style on app_port). */
+    livePort: () => c("live.port", script(READ_LIVE_PORT(appDir), `printf '%s\\n' "$live"`), "reading the live port"),
     hasUpload: (sha256: string) => c("upload.has", hasUploadScript(appDir, sha256), "looking for the artifact on the target"),
     storeUpload: (sha256: string) => c("upload.store", `mv -f ${paths(appDir).upload(sha256)}.partial ${paths(appDir).upload(sha256)}`, "storing the upload"),
     writeEnvNext: (dotenv: string) => c("env.next", writeEnvNextScript(appDir), "writing .env", dotenv),
@@ -491,6 +596,18 @@ export function releaseDir(appDir: string) {
     tailLog: (version: string, lines: number, follow = false) => c("logs.tail", tailLogScript(appDir, version, lines, follow), "reading the log"),
     exec: (argv: string[], port: number) => c("exec", execInReleaseScript(appDir, argv, port), "running a command in the current release"),
     remove: () => c("app-dir.remove", removeAppDirScript(appDir), "removing the app directory"),
+    /** The app's own Caddy (this machine, blue-green): pointed at `port`, started on app_port when not running. */
+    ownCaddyRoute: (appPort: number, port: number) =>
+      c(
+        "front.own",
+        localFrontScript(appDir, appPort, port, {
+          caddyAlive: `(${processStatusScript(appDir, "caddy")}) | grep -q '^running'`,
+          stopApp: processStopScript(appDir, "app"),
+          owner: (name) => `sh -c ${q(portOwnerScript(appPort, processGroupsOurs(appDir, [name])))}`,
+        }),
+        `pointing the app's Caddy at port ${port}`,
+      ),
+    ownCaddyStop: () => c("front.own.stop", processStopScript(appDir, "caddy"), "stopping the app's own Caddy"),
     /** A release being verified: on a spare port, with the env it will get (.env.next). */
     candidateStart: (version: string, run: string, port: number) =>
       c("candidate.start", processStartScript({ appDir, name: "candidate", version, run, port, envFile: "envNext" }), `starting release ${version}`),

@@ -24,8 +24,8 @@ export interface OpenTarget {
 export interface OpenOptions {
   /** Overrides options.service (the local driver always uses the process manager). */
   serviceMode?: ServiceMode;
-  /** For tests: the transport to use instead of the one the target calls for. */
-  transport?: Transport;
+  /** For tests: the transport to use instead of the one the target calls for (per target for a fleet). */
+  transport?: Transport | ((target: Target) => Transport);
 }
 
 export function requireRun(spec: Spec): string {
@@ -50,7 +50,7 @@ export function transportFor(target: Target, o: ShippingOptions): Transport {
 }
 
 export function openTarget(spec: Spec, target: Target, o: ShippingOptions, opts: OpenOptions = {}): OpenTarget {
-  const transport = opts.transport ?? transportFor(target, o);
+  const transport = typeof opts.transport === "function" ? opts.transport(target) : (opts.transport ?? transportFor(target, o));
   let chosen: Promise<ServiceManager> | undefined;
   const service = async (): Promise<ServiceManager> => {
     const run = requireRun(spec);

@@ -63,16 +63,22 @@ test("a release that exits 3 s after its first 2xx fails with settle: 4", async 
   expect(await body()).toBe("hello from 1\n");
 });
 
-test("a port already held by another server that answers 2xx: not deployed, and the message names the holder", async () => {
+test.each(["restart", "blue-green"])("%s: a port already held by another server that answers 2xx: not deployed, and the message names the holder", async (strategy) => {
   const other = await freePort();
   const squatter: Server = createServer((_q, s) => (s.writeHead(200), s.end("someone else\n")));
   await new Promise<void>((r) => squatter.listen(other, "127.0.0.1", r));
   try {
-    writeFileSync(join(dir, "taken.yaml"), yaml("server.js", "", "taken", other));
+    writeFileSync(join(dir, "taken.yaml"), yaml("server.js", "", "taken", other).replace("deploy:\n", `deploy:\n  strategy: ${strategy}\n`));
     ok(await togo(["provision", "-c", "taken.yaml", "--yes"], { cwd: dir }));
     const r = await togo(["deploy", "-c", "taken.yaml", "--version", "1"], { cwd: dir });
     expect({ exit: r.exitCode, stderr: r.stderr }).toMatchObject({ exit: 1 });
-    expect(r.stderr).toMatch(new RegExp(`release 1 passed verification but failed on port ${other} \\((port ${other} is held by another process \\(pid ${process.pid}, node\\), not by this release|[^)]*the process exited)`));
+    // restart: the app itself cannot bind app_port; blue-green: the app's own Caddy cannot.
+    const holder = `port ${other} is held by another process \\(pid ${process.pid}, node\\)`;
+    expect(r.stderr).toMatch(
+      strategy === "restart"
+        ? new RegExp(`release 1 passed verification but failed on port ${other} \\((${holder}, not by this release|[^)]*the process exited)`)
+        : new RegExp(`${holder}, so the app's own Caddy cannot listen there`),
+    );
     expect(r.stderr).toContain("nothing is serving");
     expect(await body(other)).toBe("someone else\n");
     const s = await togo(["status", "-c", "taken.yaml", "--json"], { cwd: dir });

@@ -51,7 +51,8 @@ function snapshot(root: string): string[] {
       else if (st.isDirectory()) {
         rows.push(`d ${r} ${st.mode.toString(8)}`);
         walk(p, r);
-      } else rows.push(`f ${r} ${st.mode.toString(8)} ${readFileSync(p, "base64")}`);
+      } else if (st.isSocket()) rows.push(`s ${r}`); // the app's own Caddy's admin socket (blue-green)
+      else rows.push(`f ${r} ${st.mode.toString(8)} ${readFileSync(p, "base64")}`);
     }
   };
   walk(root, "");

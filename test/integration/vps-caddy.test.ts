@@ -3,7 +3,7 @@
 // and reloads Caddy over SSH, and the app answers through Caddy. A site Caddy rejects fails the
 // deploy before the switch, restores the previous site file and keeps the old release serving.
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
@@ -37,6 +37,7 @@ deploy:
   identity_file: ${sshd.identityFile}
   known_hosts: ${sshd.knownHosts}
   domain: hello.localhost
+  strategy: restart
   binary: server.js
   run: node server.js
   app_port: ${appPort}
@@ -126,4 +127,33 @@ test("a user template with an unknown placeholder is a config error (exit 2) bef
   expect(r.stderr).toContain("deploy.options.caddy_template");
   expect(r.stderr).toContain("{{adress}}");
   expect(sshd.accepted()).toBe(before);
+});
+
+test("blue-green: the verified release keeps running on its own port, Caddy is pointed at it, the old one stops after the drain", async () => {
+  writeFileSync(join(dir, "bg.yaml"), yaml().replace("strategy: restart", "strategy: blue-green\n  drain: 1"));
+  const live = () => Number(readFileSync(join(sshd.home, "apps", "hello", "run", "live.port"), "utf8").trim());
+  for (const v of ["bg1", "bg2"]) {
+    const r = await togo(["deploy", "-c", "bg.yaml", "--version", v], { cwd: dir });
+    if (r.exitCode !== 0) throw new Error(`deploy ${v} exited ${r.exitCode}\n${r.stderr}`);
+    expect(r.stderr).toContain("strategy: blue-green");
+    expect(readFileSync(join(sites, "hello.caddy"), "utf8")).toContain(`reverse_proxy 127.0.0.1:${live()}`);
+    expect(await viaCaddy("hello.localhost")).toEqual({ status: 200, body: `hello from ${v}\n` });
+  }
+  const s = JSON.parse((await togo(["status", "-c", "bg.yaml", "--json"], { cwd: dir })).stdout);
+  expect({ state: s.state, version: s.version }).toEqual({ state: "ready", version: "bg2" });
+  // Only the live instance is left once the old one's 1 s drain is over (polled, never slept on).
+  const runDir = join(sshd.home, "apps", "hello", "run");
+  const deadline = Date.now() + 15_000;
+  let pids: string[] = [];
+  while (Date.now() < deadline) {
+    pids = readdirSync(runDir).filter((f) => f.endsWith(".pid"));
+    if (pids.length === 1) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(pids).toEqual([`slot-${live()}.pid`]);
+  // And back to restart-style: the instances stop, the app serves on app_port again.
+  const back = await togo(["deploy", "--version", "r3"], { cwd: dir });
+  if (back.exitCode !== 0) throw new Error(`deploy r3 exited ${back.exitCode}\n${back.stderr}`);
+  expect(await viaCaddy("hello.localhost")).toEqual({ status: 200, body: "hello from r3\n" });
+  expect(readdirSync(runDir).filter((f) => f.endsWith(".pid") || f === "live.port")).toEqual(["app.pid"]);
 });

@@ -99,6 +99,8 @@ deploy:
   binary: server.js
   run: node server.js
   app_port: 3000
+  # This file checks the restart-style unit; blue-green on a systemd host is not exercised here yet.
+  strategy: restart
   healthcheck: { path: /up, timeout: 30, interval: 0.2 }
   env:
     GREETING: hello

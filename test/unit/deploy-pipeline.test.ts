@@ -63,7 +63,7 @@ function shipping(f: FakeTransport, opts: Partial<RunOptions> = {}, signal?: Abo
     driver: "test",
     ctx: { log: createReporter({ quiet: true }), opts: { force: false, yes: false, lockWait: 0, json: false, version: "2", ...opts }, signal },
     options: shippingOptions(shippingSchema.parse({})),
-    caddy: false,
+    front: "own",
     open: { transport: f, serviceMode: "process" },
     env: { MY_SECRET: "from-the-test", ...process.env },
   });
@@ -80,6 +80,7 @@ describe("deploy", () => {
     expect(r.message).toBe("deployed hello 2 (10 bytes uploaded)");
     expect(f.ops()).toEqual([
       "current",
+      "host.facts",
       "layout",
       "lock.acquire",
       "candidate.stop",
@@ -95,6 +96,7 @@ describe("deploy", () => {
       "candidate.owns",
       "candidate.owns",
       "candidate.stop",
+      "front.own.stop",
       "switch",
       "service.restart",
       "service.owns",
@@ -274,7 +276,7 @@ describe("deploy", () => {
     const spec = project();
     const f = host();
     await shipping(f).deploy(spec, targets(spec));
-    expect(f.ops().slice(1, 4)).toEqual(["layout", "lock.acquire", "candidate.stop"]);
+    expect(f.ops().slice(2, 5)).toEqual(["layout", "lock.acquire", "candidate.stop"]);
   });
 
   test("an interrupt before the lock touches nothing on the target", async () => {
@@ -370,7 +372,7 @@ describe("user hooks", () => {
     const err = await shipping(f).deploy(spec, targets(spec)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HookError);
     expect((err as Error).message).toBe("the pre_deploy hook exited 3: echo not today >&2; exit 3; nothing was changed on any target");
-    expect(f.ops()).toEqual(["current", "current"]);
+    expect(f.ops()).toEqual(["current", "host.facts", "current"]); // reads only
     expect(read(out, "on_failure").TOGO_ERROR).toMatch(/pre_deploy hook exited 3/);
   });
 
@@ -429,5 +431,80 @@ describe("the version of a release", () => {
     writeFileSync(join(dir, "a"), "2");
     expect(await defaultVersion(dir, "b".repeat(64))).toBe(`${clean}-dirty.bbbbbbbb`);
     expect(await defaultVersion(dir, "c".repeat(64))).toBe(`${clean}-dirty.cccccccc`);
+  });
+});
+
+describe("a fleet of three hosts", () => {
+  const names = ["h1", "h2", "h3"];
+  const fleet = () => {
+    const hosts = Object.fromEntries(
+      names.map((n) => {
+        const f = host();
+        (f as { target: string }).target = `deploy@${n}:22`;
+        return [n, f];
+      }),
+    ) as Record<string, FakeTransport>;
+    return hosts;
+  };
+  const fleetShipping = (hosts: Record<string, FakeTransport>) =>
+    versionedRelease({
+      driver: "test",
+      ctx: { log: createReporter({ quiet: true }), opts: { force: false, yes: false, lockWait: 0, json: false, version: "2" } },
+      options: shippingOptions(shippingSchema.parse({})),
+      front: "own",
+      open: { transport: (t) => hosts[t.host!], serviceMode: "process" },
+      env: process.env,
+    });
+  const fleetTargets = (spec: Spec): Target[] => names.map((host) => ({ host, user: "deploy", appDir: spec.appDir, url: "http://app" }));
+
+  test("a deploy reaches every host, once each, and reports per host", async () => {
+    const spec = project("  rolling: 0\n");
+    const hosts = fleet();
+    const r = await fleetShipping(hosts).deploy(spec, fleetTargets(spec));
+    expect(r.message).toBe("deployed hello 2 to 3 hosts (30 bytes uploaded)");
+    for (const f of Object.values(hosts)) expect(restartedTo(f)).toEqual(["2"]);
+    expect((r.raw as { hosts: { host: string; roundTrips: number }[] }).hosts.map((h) => h.host)).toEqual(names);
+  });
+
+  test("a release that fails only on host 2: no host switches, every candidate stops, every lock is given back", async () => {
+    const spec = project();
+    const hosts = fleet();
+    hosts.h2.health = (port) => (port === CANDIDATE ? 500 : 200);
+    const err = await fleetShipping(hosts).deploy(spec, fleetTargets(spec)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationError);
+    expect((err as Error).message).toContain("failed its health check on deploy@h2:22");
+    expect((err as Error).message).toContain("no host switched");
+    for (const f of Object.values(hosts)) {
+      expect(f.ops()).not.toContain("switch");
+      expect(f.ops()).not.toContain("service.restart");
+      expect(f.ops().lastIndexOf("candidate.stop")).toBeGreaterThan(f.ops().indexOf("candidate.start"));
+      expect(f.ops()).toContain("lock.release");
+    }
+  });
+
+  test("a lock held on one host refuses the whole deploy before anything changes; the locks taken are given back", async () => {
+    const spec = project();
+    const hosts = fleet();
+    hosts.h2.on("lock.acquire", { code: LOCK_HELD, stdout: `holder=ci@build:1 time=${new Date().toISOString()} version=9 app=hello\n` });
+    const err = await fleetShipping(hosts).deploy(spec, fleetTargets(spec)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LockHeldError);
+    // Locks go in a fixed order: h1 was taken (and given back), h3 never asked.
+    expect(hosts.h1.ops()).toContain("lock.release");
+    expect(hosts.h3.ops()).not.toContain("lock.acquire");
+    for (const f of Object.values(hosts)) for (const op of ["upload", "env.next", "release.install", "candidate.start", "switch"]) expect(f.ops()).not.toContain(op);
+  });
+
+  test("a switch that fails on host 2 after host 1 switched: both go back (rolling: 1 switches host by host)", async () => {
+    const spec = project("  rolling: 1\n");
+    const hosts = fleet();
+    hosts.h2.on("service.owns", { stdout: "other 99 squatter\n" });
+    const err = await fleetShipping(hosts).deploy(spec, fleetTargets(spec)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationError);
+    expect((err as Error).message).toContain("every host switched so far goes back");
+    expect(restartedTo(hosts.h1)).toEqual(["2", "1"]);
+    expect(restartedTo(hosts.h2)).toEqual(["2", "1"]);
+    // rolling: 1 — h3 was never switched.
+    expect(restartedTo(hosts.h3)).toEqual([]);
+    for (const f of Object.values(hosts)) expect(f.ops()).not.toContain("record");
   });
 });

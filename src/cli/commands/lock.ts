@@ -6,10 +6,10 @@ import { open, reporter, run, type GlobalArgs } from "../common.js";
 const release: CommandModule<GlobalArgs, GlobalArgs> = {
   command: "release",
   describe: "break a stale deploy lock (only when no deploy is running)",
-  builder: (y) => y.example("$0 lock release", "remove the lock a crashed deploy left"),
+  builder: (y) => y.option("host", { type: "string", requiresArg: true, describe: "work on this host of a fleet (deploy.hosts) only" }).example("$0 lock release", "remove the lock a crashed deploy left"),
   handler: run(async (args: GlobalArgs) => {
     const log = reporter(args);
-    const { spec, driver } = await open(args, log);
+    const { spec, driver } = await open(args, log, { host: args.host });
     if (!driver.releaseLock) throw new UnsupportedOperationError(driver.name, "lock release");
     const r = await driver.releaseLock(spec);
     log.info(r.message);

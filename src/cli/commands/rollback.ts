@@ -13,6 +13,7 @@ export const rollback: CommandModule<GlobalArgs, Args> = {
   describe: "switch back to the previous release (or VERSION); deletes nothing",
   builder: (y) =>
     y
+      .option("host", { type: "string", requiresArg: true, describe: "work on this host of a fleet (deploy.hosts) only" })
       .positional("version", { type: "string", describe: "release to switch to (default: the one before the current)" })
       .option("lock-wait", { default: 0, requiresArg: true, coerce: wholeNumber("--lock-wait", "seconds to wait"), describe: "seconds to wait for another deploy's lock (a whole number)" })
       .option("json", { type: "boolean", describe: "print the result as JSON" })
@@ -21,7 +22,7 @@ export const rollback: CommandModule<GlobalArgs, Args> = {
   handler: run(async (args: Args) => {
     const log = reporter(args);
     const result = await interruptible(async (signal) => {
-      const { spec, driver } = await open(args, log, { lockWait: args["lock-wait"] }, signal);
+      const { spec, driver } = await open(args, log, { lockWait: args["lock-wait"], host: args.host }, signal);
       if (!driver.rollback) throw new UnsupportedOperationError(driver.name, "rollback");
       return driver.rollback(spec, args.version);
     });

@@ -1,21 +1,38 @@
 // How the serving release runs on a target: systemd (a user unit) where the host runs it, else
 // togo's own process manager (setsid + pid files: containers, minimal VMs, this machine).
 import { OperationError } from "../../core/errors.js";
-import { script } from "../../core/shell.js";
+import { q, script } from "../../core/shell.js";
 import { command, type Command, type HostFacts } from "../../exec/transport.js";
-import { portOwnerScript, processGroupOurs, processStartScript, processStatusScript, processStopScript } from "../scripts.js";
+import {
+  paths, portOwnerScript, processGroupOurs, processGroupsOurs, processPromoteScript, processStartScript, processStatusScript, processStopScript, processStopSlotsScript,
+  READ_LIVE_PORT, slotName,
+} from "../scripts.js";
 
 export interface ServiceManager {
   readonly kind: "process" | "systemd";
-  /** Stops whatever serves and starts release `version` on app_port with the live `.env`. */
+  /** Restart-style: stops whatever serves (instances too) and starts release `version` on app_port with the live `.env`. */
   restart(version: string): Command;
+  /** Stops what serves now (restart-style app or live instance). */
   stop(): Command;
-  /** Prints `running <pid>` or `stopped`. */
+  /** Prints `running <pid> <port>` for what serves now, or `stopped`. */
   status(): Command;
-  /** Stops the app and removes what the manager installed (destroy). */
+  /** Stops the app (every instance) and removes what the manager installed (destroy). */
   remove(): Command;
   /** Prints `ours`, `none` or `other <pid> <command>`: who listens on the app's port. */
   owns(port: number): Command;
+
+  // Blue-green: a release runs as its own instance on its own port; run/live.port names the live one.
+  /** Starts release `version` on `port` beside what serves, with the env it will get (`.env.next`) or the live one. */
+  startSlot(version: string, port: number, env: "env" | "envNext"): Command;
+  /** `running <pid>` or `stopped`, for the instance on `port`. */
+  slotStatus(port: number): Command;
+  /** `ours`, `none` or `other …`: is the instance on `port` the one listening there. */
+  slotOwns(port: number): Command;
+  stopSlot(port: number): Command;
+  /** Makes the instance on `port` the live one (it comes back after a reboot); what served before stops after `drainSeconds`. */
+  promote(port: number, drainSeconds: number): Command;
+  /** Stops instances a dead deploy left (not live, not draining). */
+  stopStale(): Command;
 }
 
 export interface ProcessManagerInput {
@@ -25,19 +42,33 @@ export interface ProcessManagerInput {
 }
 
 export function processManager(m: ProcessManagerInput): ServiceManager {
-  const stop = () => command("service.stop", processStopScript(m.appDir, "app"), { what: "stopping the app" });
+  const run = paths(m.appDir).run;
+  const status = script(
+    READ_LIVE_PORT(m.appDir),
+    `if [ -n "$live" ]; then name=slot-$live; port=$live; else name=app; port=${q(m.port)}; fi`,
+    `p=$(cat ${run}/"$name".pid 2>/dev/null); case $p in ''|0|*[!0-9]*) p=;; esac`,
+    `if [ -n "$p" ] && kill -0 "$p" 2>/dev/null && [ "$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -c1)" != Z ]; then echo "running $p $port"; else echo stopped; fi`,
+  );
+  const stopAll = script(processStopSlotsScript(m.appDir, true), processStopScript(m.appDir, "app"));
   return {
     kind: "process",
     restart: (version) =>
-      command(
-        "service.restart",
-        script(processStopScript(m.appDir, "app"), processStartScript({ appDir: m.appDir, name: "app", version, run: m.run, port: m.port, envFile: "env" })),
-        { what: `starting release ${version}` },
-      ),
-    stop,
-    status: () => command("service.status", processStatusScript(m.appDir, "app"), { what: "checking the app" }),
-    remove: stop,
-    owns: (port) => command("service.owns", portOwnerScript(port, processGroupOurs(m.appDir, "app")), { what: `checking who listens on port ${port}` }),
+      command("service.restart", script(stopAll, processStartScript({ appDir: m.appDir, name: "app", version, run: m.run, port: m.port, envFile: "env" })), {
+        what: `starting release ${version}`,
+      }),
+    stop: () => command("service.stop", stopAll, { what: "stopping the app" }),
+    status: () => command("service.status", status, { what: "checking the app" }),
+    remove: () => command("service.remove", stopAll, { what: "stopping the app" }),
+    owns: (port) => command("service.owns", portOwnerScript(port, processGroupsOurs(m.appDir, [slotName(port), "app"])), { what: `checking who listens on port ${port}` }),
+    startSlot: (version, port, env) =>
+      command("slot.start", processStartScript({ appDir: m.appDir, name: slotName(port), version, run: m.run, port, envFile: env }), {
+        what: `starting release ${version} on port ${port}`,
+      }),
+    slotStatus: (port) => command("slot.status", processStatusScript(m.appDir, slotName(port)), { what: "checking the new release" }),
+    slotOwns: (port) => command("slot.owns", portOwnerScript(port, processGroupOurs(m.appDir, slotName(port))), { what: `checking who listens on port ${port}` }),
+    stopSlot: (port) => command("slot.stop", processStopScript(m.appDir, slotName(port)), { what: `stopping the release on port ${port}` }),
+    promote: (port, drain) => command("slot.promote", processPromoteScript(m.appDir, port, drain), { what: `making port ${port} live` }),
+    stopStale: () => command("slot.stale", processStopSlotsScript(m.appDir), { what: "stopping releases a dead deploy left" }),
   };
 }
 

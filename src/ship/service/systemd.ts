@@ -11,7 +11,7 @@
 import { q, script } from "../../core/shell.js";
 import { renderTemplate } from "../../core/template.js";
 import { command } from "../../exec/transport.js";
-import { portOwnerScript, processStopScript } from "../scripts.js";
+import { afterDrain, paths, portOwnerScript, processStopScript, READ_LIVE_PORT } from "../scripts.js";
 import type { ServiceManager } from "./index.js";
 
 export function unitName(app: string): string {
@@ -41,6 +41,8 @@ export interface UnitInput {
   run: string;
   port: number;
   version: string;
+  /** Blue-green: the unit runs one release on its own port, from its folder, with its own env file. */
+  slot?: boolean;
 }
 
 /** The values a unit template may use. */
@@ -51,8 +53,9 @@ export function unitValues(u: UnitInput): Record<string, string> {
     version: u.version,
     port: String(u.port),
     app_dir: dir,
-    current: `${dir}/current`,
-    env_file: `${dir}/.env`,
+    // A blue-green instance keeps running its own release while `current` moves on.
+    current: u.slot ? `${dir}/v${u.version}` : `${dir}/current`,
+    env_file: u.slot ? `${dir}/run/slot-${u.port}.env` : `${dir}/.env`,
     log_file: `${dir}/logs/${u.version}.log`,
     exec_start: `/bin/sh -c ${unitArg(`exec ${u.run}`)}`,
   };
@@ -107,20 +110,99 @@ export function stopUnitScript(app: string): string {
   return script(USER_ENV, `systemctl --user stop ${q(unitName(app))} 2>/dev/null || true`);
 }
 
-export function unitStatusScript(app: string): string {
-  const name = q(unitName(app));
+export function slotUnitName(app: string, port: number): string {
+  return `togo-${app}-${port}.service`;
+}
+
+export function unitStatusScript(app: string, unit = unitName(app)): string {
+  const name = q(unit);
   return script(
     USER_ENV,
     `if systemctl --user is-active --quiet ${name}; then echo "running $(systemctl --user show -p MainPID --value ${name})"; else echo stopped; fi`,
   );
 }
 
-/** `togo_ours PID`: PID runs in the unit's cgroup (the app and anything it started). */
-export function unitOurs(app: string): string {
+/** `togo_ours PID`: PID runs in the cgroup of one of the units (the app and anything it started). */
+export function unitOurs(app: string, units = [unitName(app)]): string {
   return script(
     USER_ENV,
-    `main=$(systemctl --user show -p MainPID --value ${q(unitName(app))} 2>/dev/null)`,
-    `togo_ours() { [ -n "$main" ] && [ "$main" != 0 ] && [ "$(cat /proc/$1/cgroup 2>/dev/null)" = "$(cat /proc/$main/cgroup 2>/dev/null)" ]; }`,
+    `togo_ours() {`,
+    `  for togo_u in ${units.map(q).join(" ")}; do`,
+    `    main=$(systemctl --user show -p MainPID --value "$togo_u" 2>/dev/null)`,
+    `    [ -n "$main" ] && [ "$main" != 0 ] && [ "$(cat /proc/$1/cgroup 2>/dev/null)" = "$(cat /proc/$main/cgroup 2>/dev/null)" ] && return 0`,
+    `  done`,
+    `  return 1`,
+    `}`,
+  );
+}
+
+/** Starts release `version` as its own unit on `port`, with a copy of the env it is to get. */
+export function startSlotScript(appDir: string, app: string, port: number, unitText: string, envFrom: string): string {
+  const run = paths(appDir).run;
+  const unit = `${UNIT_DIR}/${q(slotUnitName(app, port))}`;
+  return script(
+    USER_ENV,
+    `mkdir -p ${UNIT_DIR} ${run} || exit 1`,
+    `umask 077; t=$(mktemp ${run}/.slot.env.XXXXXX) || exit 1`,
+    `if [ -f ${envFrom} ] && [ ! -L ${envFrom} ]; then cat ${envFrom} > "$t"; fi; mv -f "$t" ${run}/slot-${port}.env`,
+    `printf '%s' ${q(unitText)} > ${unit}.tmp && mv -f ${unit}.tmp ${unit} || exit 1`,
+    `systemctl --user daemon-reload && systemctl --user start ${q(slotUnitName(app, port))}`,
+  );
+}
+
+/** Stops the unit on `port` and removes its unit file and env copy. */
+function stopSlotLines(appDir: string, app: string, port: string): string {
+  const run = paths(appDir).run;
+  return script(
+    `systemctl --user stop "togo-${app}-${port}.service" 2>/dev/null`,
+    `systemctl --user disable "togo-${app}-${port}.service" >/dev/null 2>&1`,
+    `rm -f ${UNIT_DIR}/"togo-${app}-${port}.service" ${run}/"slot-${port}.env" ${run}/"draining-${port}"`,
+  );
+}
+
+/**
+ * The blue-green units other than the live one: every one with `all`, else those neither live nor
+ * draining (a candidate a dead deploy left).
+ */
+export function stopSlotsScript(appDir: string, app: string, all: boolean): string {
+  const run = paths(appDir).run;
+  return script(
+    USER_ENV,
+    READ_LIVE_PORT(appDir),
+    `for f in ${UNIT_DIR}/togo-${app}-*.service; do`,
+    `  [ -f "$f" ] || continue`,
+    `  port=\${f##*/togo-${app}-}; port=\${port%.service}`,
+    `  case $port in ''|*[!0-9]*) continue;; esac`,
+    all ? "" : `  if [ "$port" = "$live" ] || [ -f ${run}/"draining-$port" ]; then continue; fi`,
+    `  ${stopSlotLines(appDir, app, "$port").replace(/\n/g, "\n  ")}`,
+    `done`,
+    all ? `rm -f ${run}/live.port` : "",
+    `systemctl --user daemon-reload 2>/dev/null || true`,
+  );
+}
+
+/**
+ * Makes the unit on `port` the live one (enabled: it comes back after a reboot). What served before
+ * (the previous instance, or the restart-style unit) is disabled at once and stopped after the drain.
+ */
+export function promoteSlotScript(appDir: string, app: string, port: number, drainSeconds: number): string {
+  const run = paths(appDir).run;
+  const name = q(slotUnitName(app, port));
+  return script(
+    USER_ENV,
+    READ_LIVE_PORT(appDir),
+    `old=$live`,
+    `t=$(mktemp ${run}/.live.port.XXXXXX) && printf '%s\\n' ${q(port)} > "$t" && mv -f "$t" ${run}/live.port || exit 1`,
+    `systemctl --user enable ${name} >/dev/null 2>&1 || true`,
+    `if [ -n "$old" ] && [ "$old" != ${q(port)} ]; then`,
+    `  : > ${run}/"draining-$old"`,
+    `  systemctl --user disable "togo-${app}-$old.service" >/dev/null 2>&1`,
+    `  ${afterDrain(drainSeconds, script(USER_ENV, stopSlotLines(appDir, app, "$1"), "systemctl --user daemon-reload"), ['"$old"'])}`,
+    `fi`,
+    `if systemctl --user is-active --quiet ${q(unitName(app))} || systemctl --user is-enabled --quiet ${q(unitName(app))} 2>/dev/null; then`,
+    `  systemctl --user disable ${q(unitName(app))} >/dev/null 2>&1`,
+    `  ${afterDrain(drainSeconds, script(USER_ENV, `systemctl --user stop ${q(unitName(app))}`))}`,
+    `fi`,
   );
 }
 
@@ -145,21 +227,41 @@ export interface SystemdManagerInput {
 }
 
 export function systemdManager(m: SystemdManagerInput): ServiceManager {
+  const unit = (version: string, port: number, slot: boolean) =>
+    renderUnit({ app: m.app, appDir: m.appDir, run: m.run, port, version, slot }, m.template, m.templateSource);
+  const status = script(
+    USER_ENV,
+    READ_LIVE_PORT(m.appDir),
+    `if [ -n "$live" ]; then u="togo-${m.app}-$live.service"; port=$live; else u=${q(unitName(m.app))}; port=${q(m.port)}; fi`,
+    `if systemctl --user is-active --quiet "$u"; then echo "running $(systemctl --user show -p MainPID --value "$u") $port"; else echo stopped; fi`,
+  );
+  const stopAll = script(stopSlotsScript(m.appDir, m.app, true), stopUnitScript(m.app));
   return {
     kind: "systemd",
     restart: (version) =>
       command(
         "service.restart",
         script(
-          // A release the process manager started earlier (before systemd was used) must free the port.
+          // A release the process manager started earlier (before systemd was used) must free the port, and so must blue-green instances.
           processStopScript(m.appDir, "app"),
-          installUnitScript(m.app, renderUnit({ app: m.app, appDir: m.appDir, run: m.run, port: m.port, version }, m.template, m.templateSource)),
+          stopSlotsScript(m.appDir, m.app, true),
+          installUnitScript(m.app, unit(version, m.port, false)),
         ),
         { what: `starting release ${version} (systemd)` },
       ),
-    stop: () => command("service.stop", stopUnitScript(m.app), { what: "stopping the app" }),
-    status: () => command("service.status", unitStatusScript(m.app), { what: "checking the app" }),
-    remove: () => command("service.remove", removeUnitScript(m.app), { what: "removing the unit" }),
-    owns: (port) => command("service.owns", portOwnerScript(port, unitOurs(m.app)), { what: `checking who listens on port ${port}` }),
+    stop: () => command("service.stop", stopAll, { what: "stopping the app" }),
+    status: () => command("service.status", status, { what: "checking the app" }),
+    remove: () => command("service.remove", script(stopSlotsScript(m.appDir, m.app, true), removeUnitScript(m.app)), { what: "removing the unit" }),
+    owns: (port) =>
+      command("service.owns", portOwnerScript(port, unitOurs(m.app, [slotUnitName(m.app, port), unitName(m.app)])), { what: `checking who listens on port ${port}` }),
+    startSlot: (version, port, env) =>
+      command("slot.start", startSlotScript(m.appDir, m.app, port, unit(version, port, true), env === "envNext" ? paths(m.appDir).envNext : paths(m.appDir).env), {
+        what: `starting release ${version} on port ${port} (systemd)`,
+      }),
+    slotStatus: (port) => command("slot.status", unitStatusScript(m.app, slotUnitName(m.app, port)), { what: "checking the new release" }),
+    slotOwns: (port) => command("slot.owns", portOwnerScript(port, unitOurs(m.app, [slotUnitName(m.app, port)])), { what: `checking who listens on port ${port}` }),
+    stopSlot: (port) => command("slot.stop", script(USER_ENV, stopSlotLines(m.appDir, m.app, String(port)), "systemctl --user daemon-reload 2>/dev/null || true"), { what: `stopping the release on port ${port}` }),
+    promote: (port, drain) => command("slot.promote", promoteSlotScript(m.appDir, m.app, port, drain), { what: `making port ${port} live` }),
+    stopStale: () => command("slot.stale", stopSlotsScript(m.appDir, m.app, false), { what: "stopping releases a dead deploy left" }),
   };
 }
