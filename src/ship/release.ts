@@ -13,7 +13,7 @@ import type { Front } from "./switch.js";
 import { checkVersion, deployResult, deployStages, newDeployContext } from "./deploy.js";
 import { probe } from "./health.js";
 import { command } from "../exec/transport.js";
-import { script } from "../core/shell.js";
+import { qpath, script } from "../core/shell.js";
 import { paths } from "./scripts.js";
 import type { ShippingOptions } from "./options.js";
 import { listReleases, newRollbackContext, rollbackResult, rollbackStages } from "./rollback.js";
@@ -253,7 +253,13 @@ function caddySiteFront(spec: Spec, o: ShippingOptions): Front {
     }
   };
   return {
-    available: async (t) => ((await t.transport.facts()).caddy ? true : `Caddy is not installed (set deploy.options.install_caddy: true and run togo provision)`),
+    // Caddy fronts the app only where togo can point it: installed, and its site directory writable.
+    available: async (t) => {
+      if (!(await t.transport.facts()).caddy) return "Caddy is not installed (set deploy.options.install_caddy: true and run togo provision)";
+      const dir = qpath(o.caddyDir);
+      const r = await t.transport.run(command("caddy.dir", `[ -d ${dir} ] && [ -w ${dir} ]`, { what: "checking the Caddy site directory" }), { check: false });
+      return r.code === 0 ? true : `the Caddy site directory ${o.caddyDir} is missing or not writable (run togo provision)`;
+    },
     site: (t, port, log) => write(t, port, log, true),
     forRestart: (t, log) => write(t, spec.appPort, log, false),
   };
