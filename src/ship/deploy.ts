@@ -22,7 +22,7 @@ import type { PipelineRun, Stage } from "../pipeline/pipeline.js";
 import { workspaceOf } from "../core/workspace.js";
 import { artifactName, defaultVersion, hashArtifact, type ArtifactDigest } from "./artifact.js";
 import { formatDotenv } from "./dotenv.js";
-import { eachHost, inBatches, type HostWork } from "./fleet.js";
+import { eachHost, inBatches, inLockOrder, onEveryHost, type HostWork } from "./fleet.js";
 import { waitSettled } from "./settle.js";
 import { acquireLock, releaseLock } from "./lock.js";
 import { uploadBases, VERSION } from "./scripts.js";
@@ -133,7 +133,7 @@ export async function runBuildCmd(spec: Spec, signal?: AbortSignal): Promise<voi
   }
 }
 
-async function lastLogLines(t: OpenTarget, version: string, n = 20): Promise<string> {
+export async function lastLogLines(t: OpenTarget, version: string, n = 20): Promise<string> {
   const r = await t.transport.run(t.dir.tailLog(version, n), { check: false });
   const text = r.stdout.trim();
   return text ? `\n--- last ${n} lines of logs/${version}.log ---\n${text}` : " (the app wrote no log output)";
@@ -145,8 +145,7 @@ const LIVE_RECORD = "recording the live release";
 const UNDO_SWITCH = "switching back";
 
 /** Runs `fn` on every host (see fleet.ts); `what` names the stage in per-host lines of a fleet. */
-const onHosts = (ctx: DeployContext, run: PipelineRun, what: string, fn: (h: HostDeploy) => Promise<void>) =>
-  eachHost(ctx.hosts, { parallel: ctx.spec.parallel, log: ctx.log, what, signal: run.signal }, fn);
+const onHosts = (ctx: DeployContext, run: PipelineRun, what: string, fn: (h: HostDeploy) => Promise<void>) => onEveryHost(ctx, run.signal, what, fn);
 
 /** blue-green or restart for this host: what the user asked for, or (auto) blue-green where Caddy fronts the app. */
 async function chooseStrategy(ctx: DeployContext, h: HostDeploy): Promise<"blue-green" | "restart"> {
@@ -212,8 +211,7 @@ export function deployStages(): Stage<DeployContext>[] {
       name: "lock",
       touchesTarget: true,
       run: async (ctx, run) => {
-        const order = [...ctx.hosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-        for (const h of order) {
+        for (const h of inLockOrder(ctx.hosts)) {
           const { t } = h;
           await t.transport.run(t.dir.layout(), { signal: run.signal });
           const lock = await acquireLock(t, ctx.spec.app, ctx.version!, ctx.opts.lockWait, run.signal);
@@ -390,7 +388,6 @@ export function deployStages(): Stage<DeployContext>[] {
           const r = await h.t.transport.run(h.t.dir.prune(ctx.spec.versionsToKeep));
           h.report.pruned = r.stdout.split("\n").filter(Boolean);
           await h.t.transport.run(h.t.dir.pruneUploads());
-          h.report.roundTrips = h.t.transport.stats.commands;
         }),
     },
   ];

@@ -54,6 +54,21 @@ export async function eachHost<H extends HostWork>(hosts: H[], o: FanOut, fn: (h
   throw new OperationError(`${o.what} failed on ${failures.length} hosts (${names}); the first: ${msg}`);
 }
 
+/** eachHost over a deploy's or rollback's hosts, with its `parallel` and reporter, stopping on the run's signal. */
+export function onEveryHost<H extends HostWork>(
+  ctx: { hosts: H[]; spec: { parallel?: number }; log: Reporter },
+  signal: AbortSignal,
+  what: string,
+  fn: (h: H) => Promise<void>,
+): Promise<void> {
+  return eachHost(ctx.hosts, { parallel: ctx.spec.parallel, log: ctx.log, what, signal }, fn);
+}
+
+/** The order locks are taken in: fixed (by name), so two fleet deploys never hold half each. */
+export function inLockOrder<H extends HostWork>(hosts: H[]): H[] {
+  return [...hosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
 /** Runs `fn` on batches of `size` hosts one after the other (0: all hosts in one batch). */
 export async function inBatches<H extends HostWork>(hosts: H[], size: number, log: Reporter, fn: (batch: H[]) => Promise<void>): Promise<void> {
   const n = size > 0 ? size : hosts.length;

@@ -78,7 +78,8 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
         const dc = newDeployContext({ spec, log: ctx.log, opts: ctx.opts, targets: ts, url: ts[0].target.url, env: cfg.env, front: front(spec) });
         await run("deploy", deployStages(), dc, spec, (x) => x.hosts[0]?.previous);
         const result = deployResult(dc);
-        for (const h of dc.hosts) if (h.t.target.host) h.report.roundTrips = h.t.transport.stats.commands;
+        // Counted after the locks were given back: every command of the deploy.
+        for (const h of dc.hosts) h.report.roundTrips = h.t.transport.stats.commands;
         const ssh = ts.length === 1 && ts[0].target.host ? { ssh: { ...ts[0].transport.stats } } : {};
         return { ...result, raw: { ...(result.raw as object), ...ssh } };
       });

@@ -5,8 +5,8 @@ import { OperationError, UsageError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
 import type { Release, Result, RunOptions, Spec } from "../core/spec.js";
 import type { PipelineRun, Stage } from "../pipeline/pipeline.js";
-import { CANDIDATE_PORTS } from "./deploy.js";
-import { eachHost, inBatches } from "./fleet.js";
+import { CANDIDATE_PORTS, lastLogLines } from "./deploy.js";
+import { eachHost, inBatches, inLockOrder, onEveryHost } from "./fleet.js";
 import { acquireLock, releaseLock } from "./lock.js";
 import { waitSettled } from "./settle.js";
 import { frontSwitch, goLive, revertLive, switchRelease, type Front, type LiveInput } from "./switch.js";
@@ -55,14 +55,7 @@ export async function listReleases(t: OpenTarget): Promise<Release[]> {
     });
 }
 
-async function lastLogLines(t: OpenTarget, version: string, n = 20): Promise<string> {
-  const r = await t.transport.run(t.dir.tailLog(version, n), { check: false });
-  const text = r.stdout.trim();
-  return text ? `\n--- last ${n} lines of logs/${version}.log ---\n${text}` : " (the app wrote no log output)";
-}
-
-const onHosts = (ctx: RollbackContext, run: PipelineRun, what: string, fn: (h: RollbackHost) => Promise<void>) =>
-  eachHost(ctx.hosts, { parallel: ctx.spec.parallel, log: ctx.log, what, signal: run.signal }, fn);
+const onHosts = (ctx: RollbackContext, run: PipelineRun, what: string, fn: (h: RollbackHost) => Promise<void>) => onEveryHost(ctx, run.signal, what, fn);
 
 function liveInput(ctx: RollbackContext, h: RollbackHost): LiveInput {
   h.live ??= { spec: ctx.spec, t: h.t, log: ctx.log, front: ctx.front!, strategy: h.strategy, version: h.version!, port: h.port!, previous: h.previous, takeNextEnv: false };
@@ -104,7 +97,7 @@ export function rollbackStages(): Stage<RollbackContext>[] {
       name: "lock",
       touchesTarget: true,
       run: async (ctx, run) => {
-        for (const h of [...ctx.hosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        for (const h of inLockOrder(ctx.hosts)) {
           const lock = await acquireLock(h.t, ctx.spec.app, h.version!, ctx.opts.lockWait, run.signal);
           run.finally(`releasing the lock on ${h.t.name}`, () => releaseLock(h.t, lock));
         }

@@ -208,12 +208,6 @@ export function freePortScript(from: number, to: number, start = from): string {
   );
 }
 
-/** A sh condition: something listens on TCP `port` (read from /proc/net, no tools needed). */
-export function listening(port: number): string {
-  const hex = port.toString(16).toUpperCase().padStart(4, "0");
-  return `cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4 == "0A" { print $2 }' | grep -qi ':${hex}$'`;
-}
-
 // --- the process manager: for targets without systemd (local driver, containers, test hosts) ---
 
 /** Reads a pid file into $p, empty unless it holds a plain process id (never 0, -1, or text). */
@@ -328,20 +322,9 @@ export const slotName = (port: number) => `slot-${port}`;
 /** Reads run/live.port into $live (empty when the app runs restart-style on app_port). */
 export const READ_LIVE_PORT = (appDir: string) => `live=$(cat ${paths(appDir).run}/live.port 2>/dev/null); case $live in ''|*[!0-9]*) live=;; esac`;
 
-/**
- * Records `port` as the live instance's (written beside, renamed over) and prints the port that was
- * live before (nothing when the app ran restart-style).
- */
-export function recordLivePortScript(appDir: string, port: number | undefined): string {
-  const p = paths(appDir);
-  return script(
-    READ_LIVE_PORT(appDir),
-    `printf '%s\\n' "$live"`,
-    port === undefined
-      ? `rm -f ${p.run}/live.port`
-      : `t=$(mktemp ${p.run}/.live.port.XXXXXX) && printf '%s\\n' ${q(port)} > "$t" && mv -f "$t" ${p.run}/live.port`,
-  );
-}
+/** Records `port` as the live instance's: written beside, renamed over (never through a planted file). */
+export const WRITE_LIVE_PORT = (appDir: string, port: number) =>
+  `t=$(mktemp ${paths(appDir).run}/.live.port.XXXXXX) && printf '%s\\n' ${q(port)} > "$t" && mv -f "$t" ${paths(appDir).run}/live.port || exit 1`;
 
 /**
  * Runs `body` (with `args` as $1…, shell words) `seconds` from now in a session of its own, so it
@@ -388,7 +371,7 @@ export function processPromoteScript(appDir: string, port: number, drainSeconds:
   return script(
     READ_LIVE_PORT(appDir),
     `old=$live`,
-    `t=$(mktemp ${run}/.live.port.XXXXXX) && printf '%s\\n' ${q(port)} > "$t" && mv -f "$t" ${run}/live.port || exit 1`,
+    WRITE_LIVE_PORT(appDir, port),
     `if [ -n "$old" ] && [ "$old" != ${q(port)} ]; then`,
     retire(`${run}/slot-"$old".pid`),
     `fi`,

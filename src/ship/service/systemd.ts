@@ -11,7 +11,7 @@
 import { q, script } from "../../core/shell.js";
 import { renderTemplate } from "../../core/template.js";
 import { command } from "../../exec/transport.js";
-import { afterDrain, paths, portOwnerScript, processStopScript, READ_LIVE_PORT } from "../scripts.js";
+import { afterDrain, paths, portOwnerScript, processStopScript, READ_LIVE_PORT, WRITE_LIVE_PORT } from "../scripts.js";
 import type { ServiceManager } from "./index.js";
 
 export function unitName(app: string): string {
@@ -192,7 +192,7 @@ export function promoteSlotScript(appDir: string, app: string, port: number, dra
     USER_ENV,
     READ_LIVE_PORT(appDir),
     `old=$live`,
-    `t=$(mktemp ${run}/.live.port.XXXXXX) && printf '%s\\n' ${q(port)} > "$t" && mv -f "$t" ${run}/live.port || exit 1`,
+    WRITE_LIVE_PORT(appDir, port),
     `systemctl --user enable ${name} >/dev/null 2>&1 || true`,
     `if [ -n "$old" ] && [ "$old" != ${q(port)} ]; then`,
     `  : > ${run}/"draining-$old"`,
