@@ -417,6 +417,22 @@ export function switchScript(appDir: string, version: string, takeNextEnv = true
   );
 }
 
+/**
+ * Runs `body` to its end even when the session that started it is lost (togo killed mid-switch,
+ * the connection dropped): in a session of its own, its output kept in files and passed on after.
+ * A switch cut in half would leave `current` naming a release that was never started.
+ */
+export function toTheEnd(body: string): string {
+  return script(
+    `o=$(mktemp -d "\${TMPDIR:-/tmp}/togo-switch.XXXXXX") || exit 1`,
+    `setsid sh -c ${q(body)} >"$o/out" 2>"$o/err" </dev/null & wait $!; rc=$?`,
+    `cat "$o/out"; cat "$o/err" >&2; rm -rf "$o"; exit $rc`,
+  );
+}
+
+/** Exit status of a switch whose `current` could not be moved (nothing was restarted). */
+export const SWITCH_NOT_MOVED = 97;
+
 const LINK_CURRENT = (folder: string) => `t=.current.$$.$(date +%s%N 2>/dev/null); ln -s ${q(folder)} "$t" && mv -Tf "$t" current`;
 
 /**

@@ -7,6 +7,10 @@
 // everything back.
 import type { Reporter } from "../core/log.js";
 import type { Spec } from "../core/spec.js";
+import { script } from "../core/shell.js";
+import { checkResult } from "../exec/local.js";
+import { command } from "../exec/transport.js";
+import { SWITCH_NOT_MOVED, toTheEnd } from "./scripts.js";
 import { waitSettled } from "./settle.js";
 import type { OpenTarget } from "./target.js";
 
@@ -40,8 +44,11 @@ export interface SwitchOutcome {
 export async function switchRelease(s: SwitchInput): Promise<SwitchOutcome> {
   const { spec, t } = s;
   const service = await t.service();
-  await t.transport.run(t.dir.switchTo(s.version, s.takeNextEnv));
-  const restarted = await t.transport.run(service.restart(s.version), { check: false });
+  // One command that runs to its end: `current` never names a release that was not started.
+  const switchTo = t.dir.switchTo(s.version, s.takeNextEnv);
+  const body = script(`(${switchTo.script}) || exit ${SWITCH_NOT_MOVED}`, service.restart(s.version).script);
+  const restarted = await t.transport.run(command(switchTo.op, toTheEnd(body), { what: "switching current and restarting" }), { check: false });
+  if (restarted.code === SWITCH_NOT_MOVED) checkResult(restarted, t.transport.target, switchTo, {});
   // The same bar as the candidate's: healthy, settled, and the one listening on app_port.
   const health =
     restarted.code === 0

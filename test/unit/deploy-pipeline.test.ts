@@ -70,7 +70,8 @@ function shipping(f: FakeTransport, opts: Partial<RunOptions> = {}, signal?: Abo
 }
 
 const targets = (spec: Spec): Target[] => [{ appDir: spec.appDir, url: "http://app" }];
-const restartedTo = (f: FakeTransport) => f.of("service.restart").map((c) => /TOGO_VERSION=(\S+);/.exec(c.script)?.[1]);
+/** Versions the service was restarted on: by a switch (move + restart in one command) or an undo. */
+const restartedTo = (f: FakeTransport) => f.calls.filter((c) => c.op === "switch" || c.op === "service.restart").map((c) => /TOGO_VERSION=(\S+);/.exec(c.script)?.[1]);
 
 describe("deploy", () => {
   test("the stages run in order and the lock is given back last", async () => {
@@ -98,7 +99,6 @@ describe("deploy", () => {
       "candidate.stop",
       "front.own.stop",
       "switch",
-      "service.restart",
       "service.owns",
       "service.owns",
       "record",
@@ -134,6 +134,15 @@ describe("deploy", () => {
     await expect(shipping(f).deploy(spec, targets(spec))).rejects.toThrow(/nothing is serving/);
     expect(f.of("switch.restore")[0].script).toContain("rm -f current .env .env.prev");
     expect(f.ops()).toContain("service.stop");
+  });
+
+  test("a switch that could not move current restarts nothing: the old release keeps serving and the error says why", async () => {
+    const spec = project();
+    const f = host().on("switch", { code: 97, stderr: "mv: cannot move '.current.1' to 'current': Read-only file system\n" });
+    await expect(shipping(f).deploy(spec, targets(spec))).rejects.toThrow(/switching current failed on deploy@fake:22 \(exit 97\):\nmv: cannot move/);
+    expect(f.ops()).not.toContain("service.restart");
+    expect(f.ops()).not.toContain("record");
+    expect(f.ops()).toContain("lock.release");
   });
 
   test("the same version with different bytes while it is live is refused before anything is installed", async () => {

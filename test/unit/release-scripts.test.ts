@@ -75,6 +75,30 @@ describe("scripts as data", () => {
     const s = S.switchScript("/srv/app", "2");
     expect(s).toContain(`ln -s v2 "$t" && mv -Tf "$t" current`);
   });
+  test("a switch runs to its end when the session that started it is killed; otherwise its output and status pass through", async () => {
+    const r = await sh(S.toTheEnd("echo out; echo err >&2; exit 3"));
+    expect({ code: r.exitCode, out: r.stdout, err: r.stderr }).toEqual({ code: 3, out: "out", err: "err" });
+    const dir = (await sh("mktemp -d")).stdout.trim();
+    const d = q(dir);
+    const exists = async (name: string) => (await sh(`[ -e ${d}/${name} ]`)).exitCode === 0;
+    const until = async (name: string) => {
+      const end = Date.now() + 10_000;
+      while (!(await exists(name)) && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
+      return exists(name);
+    };
+    try {
+      await sh(`touch ${d}/hold`);
+      // Its own process group, as sshd gives a session: killing the group is what losing the session does.
+      const run = execa("sh", ["-c", S.toTheEnd(`touch ${d}/started; while [ -e ${d}/hold ]; do sleep 0.05; done; touch ${d}/done`)], { detached: true, reject: false });
+      expect(await until("started")).toBe(true);
+      process.kill(-run.pid!, "SIGKILL");
+      await run;
+      await sh(`rm -f ${d}/hold`);
+      expect(await until("done")).toBe(true);
+    } finally {
+      await sh(`rm -rf ${d}`);
+    }
+  });
   test("prune keeps N and the current one, and drops failed releases but the newest", async () => {
     const dir = (await sh("mktemp -d")).stdout.trim();
     try {
