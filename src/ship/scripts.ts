@@ -485,7 +485,9 @@ const ALL_RELEASES = script(
   // A current release no list names was switched to and not yet recorded (a deploy killed right
   // after its switch): it is the newest.
   `releases=""; c=$(togo_current) && [ -d "v$c" ] && ! grep -qxF "$c" .versions 2>/dev/null && releases=" $c"`,
-  `if [ -f .versions ]; then while IFS= read -r v; do togo_version "$v" || continue; case " $releases " in *" $v "*) ;; *) releases="$releases $v";; esac; done < .versions; fi`,
+  // A line whose folder is gone (removed by hand) is no release: listing it would offer it to
+  // rollback, and prune would count it among the kept ones and keep one real release fewer.
+  `if [ -f .versions ]; then while IFS= read -r v; do togo_version "$v" && [ -d "v$v" ] || continue; case " $releases " in *" $v "*) ;; *) releases="$releases $v";; esac; done < .versions; fi`,
   `failed=" "; if [ -f .failed ]; then while IFS= read -r v; do togo_version "$v" && failed="$failed$v "; done < .failed; fi`,
   `for d in $(ls -1td v*/ 2>/dev/null); do v=\${d%/}; v=\${v#v}; togo_version "$v" && [ -f "v$v/.togo-sha256" ] || continue; case " $releases $failed " in *" $v "*) ;; *) releases="$releases $v";; esac; done`,
 );

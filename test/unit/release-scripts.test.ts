@@ -222,6 +222,20 @@ describe("a tampered target: nothing outside app_dir is removed or written, noth
     }
   });
 
+  test("a .versions line whose release folder was removed is not listed, and prune does not count it as kept", async () => {
+    const { app, done } = await setup();
+    try {
+      await sh(`cd ${q(app)} && for v in 1 2 3 4; do mkdir v$v && echo sha > v$v/.togo-sha256; done && ln -s v4 current && printf '4\\n9\\n3\\n2\\n1\\n' > .versions`);
+      const listed = await run(S.readReleasesScript(app));
+      expect(listed.stdout.split("\n").filter(Boolean).map((l) => l.split(" ")[0])).toEqual(["current=4", "4", "3", "2", "1"]);
+      const pruned = await run(S.pruneScript(app, 3));
+      expect(pruned.stdout.trim().split("\n")).toEqual(["1"]);
+      expect((await sh(`cd ${q(app)} && cat .versions && ls -d v*`)).stdout).toBe("4\n3\n2\nv2\nv3\nv4");
+    } finally {
+      await done();
+    }
+  });
+
   test("a current link that is not a release, and a pid file that is not a pid, are read as nothing", async () => {
     const { root, app, done } = await setup();
     try {

@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { installUnitScript, removeUnitScript, renderUnit, stopUnitScript, systemdManager, unitArg, unitName, unitPath, unitStatusScript, type UnitInput } from "../../src/ship/service/systemd.js";
+import { execLine, installUnitScript, removeUnitScript, renderUnit, stopUnitScript, systemdManager, unitArg, unitName, unitPath, unitStatusScript, type UnitInput } from "../../src/ship/service/systemd.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
 
 afterAll(cleanupTempDirs);
@@ -45,6 +45,24 @@ test("ExecStart passes the run command to sh exactly: quotes, $, %, backslashes"
   expect(await verify(unit)).toEqual({ code: 0, stderr: "" });
   expect(() => unitArg("a\nb")).toThrow(/newline/);
   expect(unitPath("/srv/100%/x")).toBe("/srv/100%%/x");
+});
+
+test("ExecStart execs a simple run line and runs any other as written (exec before `a && b` would start only a)", async () => {
+  expect(renderUnit({ ...U, run: "sleep 0.3 && exec node server.js" })).toContain('ExecStart=/bin/sh -c "sleep 0.3 && exec node server.js"\n');
+  const cases: [run: string, line: string, prints: string][] = [
+    ["echo simple", "exec echo simple", "simple\n"],
+    ["true && echo second", "true && echo second", "second\n"],
+    ["echo a; echo b", "echo a; echo b", "a\nb\n"],
+    ["echo a | tr a b", "echo a | tr a b", "b\n"],
+    ["FOO=1 printenv FOO", "FOO=1 printenv FOO", "1\n"],
+    ["exec echo own", "exec echo own", "own\n"],
+    ["if true; then echo yes; fi", "if true; then echo yes; fi", "yes\n"],
+  ];
+  for (const [run, line, prints] of cases) {
+    expect(execLine(run)).toBe(line);
+    expect((await execa("sh", ["-c", line])).stdout + "\n").toBe(prints);
+  }
+  expect(await verify(renderUnit({ ...U, run: "FOO=1 node server.js || exit 3" }))).toEqual({ code: 0, stderr: "" });
 });
 
 test("secrets never reach the unit: it only points at the EnvironmentFile", () => {

@@ -45,6 +45,22 @@ export interface UnitInput {
   slot?: boolean;
 }
 
+/**
+ * What ExecStart's `sh -c` runs. A run line that is one simple command is exec'ed, so the app is the
+ * unit's main process (it gets KillMode=mixed's SIGTERM; MainPID is the app). Anything else runs as
+ * written: `exec` in front of `sleep 1 && exec node app.js` would replace the shell with `sleep` and
+ * the app would never start (the unit just exits 0), and `exec FOO=1 node app.js` looks for a command
+ * named `FOO=1`; the process manager runs those lines fine, so systemd must too. Such a line should
+ * end in its own `exec` to keep the app the main process.
+ */
+export function execLine(run: string): string {
+  const first = run.trim().split(/\s+/)[0] ?? "";
+  const compound = /[;&|()`]/.test(run) || /^[A-Za-z_][A-Za-z0-9_]*=/.test(first) || NO_EXEC_BEFORE.has(first);
+  return compound ? run : `exec ${run}`;
+}
+/** sh's reserved words, and `exec` itself (`exec exec node` looks for a program named exec). */
+const NO_EXEC_BEFORE = new Set(["!", "{", "}", "case", "do", "done", "elif", "else", "esac", "fi", "for", "if", "in", "then", "until", "while", "exec"]);
+
 /** The values a unit template may use. */
 export function unitValues(u: UnitInput): Record<string, string> {
   const dir = unitPath(u.appDir.replace(/\/+$/, ""));
@@ -57,7 +73,7 @@ export function unitValues(u: UnitInput): Record<string, string> {
     current: u.slot ? `${dir}/v${u.version}` : `${dir}/current`,
     env_file: u.slot ? `${dir}/run/slot-${u.port}.env` : `${dir}/.env`,
     log_file: `${dir}/logs/${u.version}.log`,
-    exec_start: `/bin/sh -c ${unitArg(`exec ${u.run}`)}`,
+    exec_start: `/bin/sh -c ${unitArg(execLine(u.run))}`,
   };
 }
 
