@@ -341,9 +341,12 @@ export class SshTransport implements Transport {
       stripFinalNewline: false,
       ...(opts.inherit ? { stdout: "inherit", stderr: "inherit" } : {}),
     });
-    const stop = () => void this.stopRemote(id!, cmd.what ?? cmd.op, proc);
+    let stopping: Promise<void> | undefined;
+    const stop = () => void (stopping = this.stopRemote(id!, cmd.what ?? cmd.op, proc));
     if (id) opts.signal!.addEventListener("abort", stop, { once: true });
     const r = await proc.finally(() => opts.signal?.removeEventListener("abort", stop));
+    // The command ends as soon as its group is killed; what was stopped is known only once the stop returns.
+    await stopping;
     const result = { code: r.exitCode ?? 255, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
     if (result.code === 255 && !opts.signal?.aborted) await this.settle();
     if (result.code === 255 && this.master?.exited) {

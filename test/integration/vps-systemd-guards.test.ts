@@ -335,10 +335,10 @@ test("SIGINT right after the switch (#6): the live release is recorded, status s
 test("tampering (#7): a .versions line climbing out of app_dir never reaches rm -rf", async () => {
   // /tmp/x belongs to deploy: a prune that followed the line could really remove it.
   await ok(await host.exec(`mkdir -p /tmp/x && echo keep > /tmp/x/keep && chown -R deploy: /tmp/x`), "planting /tmp/x");
-  // v8 exists, so the path resolves: .../guard/v8/../../../../../tmp/x is /tmp/x.
-  const line = `8/${"../".repeat(5)}tmp/x`;
+  // v999 (a version no test deploys) exists, so the path resolves: .../guard/v999/../../../../../tmp/x is /tmp/x.
+  const line = `999/${"../".repeat(5)}tmp/x`;
   await ok(
-    await host.exec(`cd ${APP_DIR} && runuser -u deploy -- mkdir -p v8 && runuser -u deploy -- sh -c 'printf "%s\\n" "$(cat .versions)" "${line}" "../../../../../tmp/x" > .v && mv .v .versions' && ls -d ${APP_DIR}/v8/${"../".repeat(5)}tmp/x`),
+    await host.exec(`cd ${APP_DIR} && runuser -u deploy -- mkdir -p v999 && runuser -u deploy -- sh -c 'printf "%s\\n" "$(cat .versions)" "${line}" "../../../../../tmp/x" > .v && mv .v .versions' && ls -d ${APP_DIR}/v999/${"../".repeat(5)}tmp/x`),
     "planting the .versions lines",
   );
   const lines = (await sh(`cat ${APP_DIR}/.versions`)).split("\n");
@@ -348,7 +348,7 @@ test("tampering (#7): a .versions line climbing out of app_dir never reaches rm 
   await check((await sh(`cat /tmp/x/keep`)) === "keep", "/tmp/x/keep is still there");
   const after = (await sh(`cat ${APP_DIR}/.versions`)).split("\n");
   await check(after.length === 3 && after.every((v) => /^[0-9]+$/.test(v)), `.versions holds 3 versions and nothing else: ${after.join(" ")}`);
-  await ok(await host.exec(`rm -rf ${APP_DIR}/v8 /tmp/x`), "removing the plants");
+  await ok(await host.exec(`rm -rf ${APP_DIR}/v999 /tmp/x`), "removing the plants");
   await consistent("a tampered .versions");
 }, 120_000);
 
