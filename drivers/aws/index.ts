@@ -197,7 +197,7 @@ export function awsSettings(spec: Spec): AwsSettings {
     warnings,
     shipping,
     props: {
-      app: spec.app,
+      app: workspaceOf(spec).qualifiedApp,
       region: spec.region,
       instanceType: o.instance_type,
       ...(o.ami ? { ami: o.ami } : {}),

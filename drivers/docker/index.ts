@@ -73,7 +73,7 @@ export function dockerStackProps(spec: Spec, release?: Pick<ImageRelease, "repos
   const intervalMs = Math.max(1000, spec.healthcheck.interval * 1000);
   return {
     ...backendProps(spec),
-    app: spec.app,
+    app: workspaceOf(spec).qualifiedApp,
     dockerHost: dockerHostOf(spec).url,
     sshOpts: dockerHostOf(spec).kind === "ssh" ? sshOpts(spec) : [],
     network: o.network,
@@ -205,8 +205,8 @@ export class DockerDriver implements Driver {
       const why = Object.keys(out).length === 0 ? "not deployed (run togo deploy)" : `the stack is applied but container ${name} is not on ${host}; togo deploy (or provision) re-creates it`;
       return { state: "not-deployed", healthy: false, outputs: out, url, message: why };
     }
-    if (c.Config?.Labels?.[LABEL_APP] !== spec.app) {
-      return { state: "not-deployed", healthy: false, outputs: out, url, message: `a container named ${name} exists on ${host} but is not ${spec.app}'s (no ${LABEL_APP}=${spec.app} label)` };
+    if (c.Config?.Labels?.[LABEL_APP] !== workspaceOf(spec).qualifiedApp) {
+      return { state: "not-deployed", healthy: false, outputs: out, url, message: `a container named ${name} exists on ${host} but is not ${spec.app}'s (no ${LABEL_APP}=${workspaceOf(spec).qualifiedApp} label)` };
     }
     const live = mapContainer(c);
     const want = out.image_digest as string | undefined;

@@ -181,7 +181,7 @@ export function dockerDeployStages(stackName: string): Stage<DockerDeployContext
         const version = ctx.version!;
         // A version this checkout pushed as another image is refused before anything is sent.
         recordPush(readHistory(ctx.historyFile), { version, digest, repository: ctx.repository, pushedAt: "" }, ctx.spec.versionsToKeep);
-        const outcome = await pushImage(src, digest, withTag(ctx.repository, versionTag(version)), !ctx.o.insecureRegistry, run.signal);
+        const outcome = await pushImage(src, digest, withTag(ctx.repository, versionTag(version, ctx.spec.stage)), !ctx.o.insecureRegistry, run.signal);
         ctx.digest = digest;
         ctx.pushed = outcome.pushed;
       },
@@ -192,7 +192,7 @@ export function dockerDeployStages(stackName: string): Stage<DockerDeployContext
       touchesTarget: true,
       skip: (ctx) => !fromRegistry(ctx),
       run: async (ctx, run) => {
-        const ref = withTag(ctx.repository, versionTag(ctx.version!));
+        const ref = withTag(ctx.repository, versionTag(ctx.version!, ctx.spec.stage));
         const found = await remoteDigest(ref, !ctx.o.insecureRegistry, run.signal);
         if (!found) {
           throw new OperationError(
@@ -220,7 +220,7 @@ export const dockerDeployHooks: StageHooks<DockerDeployContext> = {
   after: {
     push: [
       async (ctx) => {
-        const dest = withTag(ctx.repository, versionTag(ctx.version!));
+        const dest = withTag(ctx.repository, versionTag(ctx.version!, ctx.spec.stage));
         ctx.log.info(ctx.pushed ? `pushed ${dest} (${ctx.digest})` : `${dest} is already in the registry as ${ctx.digest}; nothing sent`);
       },
     ],
@@ -269,7 +269,7 @@ export function dockerRollbackStages(stackName: string): Stage<DockerRollbackCon
       run: async (ctx, run) => {
         const version = ctx.wanted!;
         checkVersion(version);
-        const ref = withTag(ctx.repository, versionTag(version));
+        const ref = withTag(ctx.repository, versionTag(version, ctx.spec.stage));
         const digest = await remoteDigest(ref, !ctx.o.insecureRegistry, run.signal);
         if (!digest) throw new OperationError(`version ${version} is neither in the release history (togo releases) nor in the registry as ${ref}`);
         const target: ImageRelease = { version, digest, repository: ctx.repository, pushedAt: new Date().toISOString() };

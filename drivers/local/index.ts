@@ -46,7 +46,7 @@ export class LocalDriver implements Driver {
 
   stacks(spec: Spec): StackSource[] {
     const name = localStackName(spec);
-    const props: LocalStackProps = { ...backendProps(spec), app: spec.app, appDir: spec.appDir, appPort: spec.appPort };
+    const props: LocalStackProps = { ...backendProps(spec), app: workspaceOf(spec).qualifiedApp, appDir: spec.appDir, appPort: spec.appPort };
     return [
       {
         name,

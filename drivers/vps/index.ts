@@ -157,7 +157,7 @@ export class VpsDriver implements Driver {
     const name = vpsStackName(spec);
     const props: VpsStackProps = {
       ...backendProps(spec),
-      app: spec.app,
+      app: workspaceOf(spec).qualifiedApp,
       host: target.host!,
       user: target.user!,
       port: target.port ?? 22,

@@ -10,6 +10,8 @@ export interface GlobalArgs {
   config: string;
   json?: boolean;
   quiet?: boolean;
+  /** `-s/--stage NAME` (else TOGO_STAGE). */
+  stage?: string;
   /** `--host H` on the commands that can work on one host of a fleet. */
   host?: string;
 }
@@ -19,7 +21,7 @@ export function reporter(args: { json?: boolean; quiet?: boolean }): Reporter {
 }
 
 export async function open(args: GlobalArgs, log: Reporter, opts: Partial<RunOptions> = {}, signal?: AbortSignal): Promise<Opened> {
-  return openService(args.config, log, { json: Boolean(args.json), ...opts }, process.env, signal);
+  return openService(args.config, log, { json: Boolean(args.json), ...opts }, process.env, signal, args.stage);
 }
 
 /** Runs fn with Ctrl-C/SIGTERM turned into an abort signal (the pipeline cleans up, then exits 130/143). */

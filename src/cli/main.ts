@@ -12,13 +12,14 @@ import { provision } from "./commands/provision.js";
 import { releases } from "./commands/releases.js";
 import { rollback } from "./commands/rollback.js";
 import { status } from "./commands/status.js";
+import { stages } from "./commands/stages.js";
 import { synth } from "./commands/synth.js";
 import type { GlobalArgs } from "./common.js";
 import { once, usageError } from "./usage.js";
 import { UsageError } from "../core/errors.js";
 import { TOGO_VERSION } from "../core/version.js";
 
-const COMMANDS = [provision, deploy, status, destroy, diff, rollback, releases, drivers, synth, logs, exec, lock];
+const COMMANDS = [provision, deploy, status, destroy, diff, rollback, releases, drivers, stages, synth, logs, exec, lock];
 const WORDS = {
   top: [...COMMANDS.map((c) => String(c.command).split(" ")[0]), "completion"],
   sub: { lock: ["release"] } as Record<string, string[]>,
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<void> {
     .scriptName("togo")
     .usage("$0 <command> [options]\n\nProvision infrastructure with Terraform CDK and ship your app onto it.")
     .option("config", { alias: "c", type: "string", default: "togo.yaml", requiresArg: true, coerce: once("--config (-c)"), describe: "path to togo.yaml", global: true })
+    .option("stage", { alias: "s", type: "string", requiresArg: true, coerce: once("--stage (-s)"), describe: "the stage (stages: in togo.yaml); default: TOGO_STAGE, else none", global: true })
     .option("quiet", { alias: "q", type: "boolean", describe: "print no progress lines", global: true })
     .command<GlobalArgs>(COMMANDS as never)
     .completion("completion", "print a bash/zsh completion script (togo completion >> ~/.bashrc)")

@@ -19,8 +19,9 @@ export async function openService(
   opts: Partial<RunOptions> = {},
   env: Record<string, string | undefined> = process.env,
   signal?: AbortSignal,
+  stage?: string,
 ): Promise<Opened> {
-  const spec = loadConfig(configFile, { env });
+  const spec = loadConfig(configFile, { env, stage });
   // A plugin or driver the file names that cannot be had is a problem of the file: say which file.
   const inFile = async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
     try {

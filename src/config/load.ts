@@ -39,6 +39,8 @@ const CORE_TAGS = new Set(["str", "int", "float", "bool", "null", "map", "seq"].
 
 export interface LoadOptions {
   env?: Env;
+  /** The stage (`--stage`); TOGO_STAGE when not given. */
+  stage?: string;
 }
 
 export function loadConfig(file: string, opts: LoadOptions = {}): Spec {
@@ -50,10 +52,10 @@ export function loadConfig(file: string, opts: LoadOptions = {}): Spec {
   if (statSync(path).isDirectory()) {
     throw new ConfigError(path, [{ path: "", expected: "is a directory; pass the togo.yaml file itself with -c FILE" }]);
   }
-  return parseConfig(readFileSync(path, "utf8"), path, env);
+  return parseConfig(readFileSync(path, "utf8"), path, env, opts.stage);
 }
 
-export function parseConfig(text: string, file: string, env: Env = process.env): Spec {
+export function parseConfig(text: string, file: string, env: Env = process.env, stageArg?: string): Spec {
   const doc = parseYaml(text, file);
   const { problems, unusable } = checkNodes(doc);
   // A reserved key would be dropped or misread further on, a loop never ends: stop here.
@@ -69,8 +71,12 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
     throw new ConfigError(file, [{ path: "", value: data ?? null, expected: "expected a mapping with at least app: and deploy:" }]);
   }
 
+  // The stage is merged before interpolation: another stage's ${VAR} need not be set for this one.
+  const stage = (stageArg ?? env.TOGO_STAGE) || undefined;
+  const { merged, stageKeys } = selectStage(data as Record<string, unknown>, stage, stageArg === undefined ? "TOGO_STAGE" : "--stage", problems);
+  if (problems.length > 0) throw new ConfigError(file, problems);
   const fromEnv = new Map<string, string[]>();
-  const interpolated = interpolate(data, [], env, problems, fromEnv) as Record<string, unknown>;
+  const interpolated = interpolate(merged, [], env, problems, fromEnv) as Record<string, unknown>;
   applyEnvOverrides(interpolated, env, problems);
   const fail = () => new ConfigError(file, unique(redactFromEnv(problems, fromEnv)));
   if (problems.length > 0) throw fail();
@@ -80,7 +86,7 @@ export function parseConfig(text: string, file: string, env: Env = process.env):
     for (const issue of parsed.error.issues) problems.push(...toProblems(issue, interpolated));
     throw fail();
   }
-  const spec = toSpec(parsed.data, file, env, problems);
+  const spec = toSpec(parsed.data, file, env, problems, stage, stageKeys);
   if (problems.length > 0) throw fail();
   interpolatedPaths.set(spec, fromEnv);
   return spec;
@@ -323,7 +329,7 @@ export function toProblems(issue: Issue, data: unknown, prefix: string[] = [], k
 }
 
 /** Cross-key checks and defaults; the schema has already checked each key on its own. */
-function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[]): Spec {
+function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[], stage: string | undefined, stageKeys: Record<string, unknown>): Spec {
   const dir = dirname(file);
   const d = raw.deploy ?? {};
   const provider = env.DEPLOY_PROVIDER || d.provider;
@@ -352,7 +358,7 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
     problems.push({ path: "deploy.binary", value: binary, expected: "expected a path inside the project, relative to togo.yaml" });
   }
   const name = provider ?? "local";
-  const ws = workspaceOf({ dir, app: raw.app });
+  const ws = workspaceOf({ dir, app: raw.app, stage });
   const appDir =
     d.app_dir === undefined
       ? name === "local"
@@ -365,8 +371,11 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
     problems.push({ path: "deploy.app_dir", value: d.app_dir, expected: "expected an absolute path or one starting with ~/, of letters, digits, . _ / -" });
   }
   const state = raw.state;
+  // Two stages never share a state: the key gets the stage unless the stage names its own.
+  const stateKey = state && stage && valueAt(stageKeys, ["state", "key"]) === undefined ? stageStateKey(state.key, stage) : state?.key;
   return {
     app: raw.app,
+    ...(stage ? { stage } : {}),
     dir,
     provider: name,
     buildCmd: d.build_cmd,
@@ -407,7 +416,7 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
     state: state && {
       backend: "s3",
       bucket: state.bucket,
-      key: state.key,
+      key: stateKey!,
       region: state.region,
       useLockfile: state.use_lockfile ?? true,
       endpoint: state.endpoint,
@@ -417,4 +426,75 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
     hooks: raw.hooks ?? {},
     configFile: file,
   };
+}
+
+/** A stage's name: part of stack names, app dirs and unit names. */
+export const STAGE_NAME = /^[a-z][a-z0-9-]{0,19}$/;
+/** What a stage may override: everything but the app's name and the stages themselves. */
+const STAGE_KEYS = ["deploy", "terraform", "state", "plugins", "hooks"];
+
+/** The names under `stages:` in a togo.yaml (loadConfig checks the file; this only lists). */
+export function stageNames(file: string): string[] {
+  const path = resolve(file);
+  if (!existsSync(path) || statSync(path).isDirectory()) return [];
+  const doc = parseYaml(readFileSync(path, "utf8"), path);
+  if (checkNodes(doc).unusable) return [];
+  const data: unknown = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  const stages = data !== null && typeof data === "object" ? (data as Record<string, unknown>).stages : undefined;
+  return stages !== null && typeof stages === "object" && !Array.isArray(stages) ? Object.keys(stages) : [];
+}
+
+/**
+ * The file without `stages:`, with `stages.<stage>` deep-merged over it (mappings merge, lists and
+ * scalars are replaced). Every stage's section is checked, not only the chosen one: a typo in
+ * staging's keys is found on the next production deploy, not on the next staging one.
+ */
+function selectStage(data: Record<string, unknown>, stage: string | undefined, source: string, problems: ConfigProblem[]): { merged: Record<string, unknown>; stageKeys: Record<string, unknown> } {
+  const { stages, ...base } = data;
+  if (stages !== undefined && stages !== null && (typeof stages !== "object" || Array.isArray(stages))) {
+    problems.push({ path: "stages", value: stages, expected: "expected a mapping of stage name to overrides, e.g. stages: { staging: { deploy: { host: 198.51.100.7 } } }" });
+    return { merged: base, stageKeys: {} };
+  }
+  const all = (stages ?? {}) as Record<string, unknown>;
+  for (const [name, over] of Object.entries(all)) {
+    if (!STAGE_NAME.test(name)) problems.push({ path: `stages.${name}`, expected: "a stage name is lowercase letters, digits and -, starting with a letter, at most 20 characters" });
+    if (over === null) continue;
+    if (typeof over !== "object" || Array.isArray(over)) {
+      problems.push({ path: `stages.${name}`, value: over, expected: "expected a mapping of the keys this stage overrides (deploy:, hooks:, terraform:, state:, plugins:)" });
+      continue;
+    }
+    for (const key of Object.keys(over)) {
+      if (STAGE_KEYS.includes(key)) continue;
+      const hint = key === "app" ? "a stage keeps the app's name (the stage is added to stack, dir and unit names)" : `a stage overrides ${STAGE_KEYS.join(", ")}${closest(key, STAGE_KEYS) ? `; did you mean ${closest(key, STAGE_KEYS)}?` : ""}`;
+      problems.push({ path: `stages.${name}.${key}`, expected: hint });
+    }
+  }
+  if (stage === undefined) return { merged: base, stageKeys: {} };
+  const known = Object.keys(all);
+  if (!STAGE_NAME.test(stage) || !Object.hasOwn(all, stage)) {
+    problems.push({
+      path: "stages",
+      value: stage,
+      expected: `no stage ${JSON.stringify(stage)} (from ${source}); ${known.length ? `known stages: ${known.join(", ")}` : "this file defines none (add stages: { " + (STAGE_NAME.test(stage) ? stage : "staging") + ": { deploy: { ... } } })"}`,
+    });
+    return { merged: base, stageKeys: {} };
+  }
+  const over = (all[stage] ?? {}) as Record<string, unknown>;
+  return { merged: deepMerge(base, over), stageKeys: over };
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    const mergeable = (x: unknown) => x !== null && typeof x === "object" && !Array.isArray(x);
+    out[k] = mergeable(b) && mergeable(v) ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+/** `togo/hello.tfstate` → `togo/staging/hello.tfstate`: the stage's own object beside the others. */
+export function stageStateKey(key: string, stage: string): string {
+  const i = key.lastIndexOf("/");
+  return i < 0 ? `${stage}/${key}` : `${key.slice(0, i)}/${stage}/${key.slice(i + 1)}`;
 }

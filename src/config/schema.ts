@@ -128,7 +128,7 @@ export type RawConfig = z.infer<typeof configSchema>;
 
 /** Keys allowed at each mapping level, for did-you-mean suggestions. */
 export const KNOWN_KEYS: Record<string, string[]> = {
-  "": Object.keys(configSchema.shape),
+  "": [...Object.keys(configSchema.shape), "stages"],
   deploy: Object.keys(deploySchema.shape),
   "deploy.healthcheck": Object.keys(healthcheck.shape),
   terraform: Object.keys(terraformSchema.shape),

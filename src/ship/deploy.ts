@@ -126,7 +126,7 @@ export function artifactPath(spec: Spec): string {
 /** Runs build_cmd in the project, showing its last lines if it fails. */
 export async function runBuildCmd(spec: Spec, signal?: AbortSignal): Promise<void> {
   if (!spec.buildCmd) return;
-  const r = await execa("sh", ["-c", spec.buildCmd], { cwd: spec.dir, reject: false, all: true, env: { TOGO_APP: spec.app }, ...(signal ? { cancelSignal: signal } : {}) });
+  const r = await execa("sh", ["-c", spec.buildCmd], { cwd: spec.dir, reject: false, all: true, env: { TOGO_APP: spec.app, TOGO_STAGE: spec.stage ?? "" }, ...(signal ? { cancelSignal: signal } : {}) });
   if (r.exitCode !== 0) {
     const tail = String(r.all ?? "").trim().split("\n").slice(-20).join("\n");
     throw new OperationError(`build_cmd failed (exit ${r.exitCode ?? r.signal}): ${spec.buildCmd}\n${tail}`);
@@ -214,7 +214,7 @@ export function deployStages(): Stage<DeployContext>[] {
         for (const h of inLockOrder(ctx.hosts)) {
           const { t } = h;
           await t.transport.run(t.dir.layout(), { signal: run.signal });
-          const lock = await acquireLock(t, ctx.spec.app, ctx.version!, ctx.opts.lockWait, run.signal);
+          const lock = await acquireLock(t, workspaceOf(ctx.spec).qualifiedApp, ctx.version!, ctx.opts.lockWait, run.signal);
           run.finally(`releasing the lock on ${t.name}`, () => releaseLock(t, lock));
         }
         await onHosts(ctx, run, "lock", async (h) => {

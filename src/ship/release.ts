@@ -18,6 +18,7 @@ import { paths } from "./scripts.js";
 import type { ShippingOptions } from "./options.js";
 import { listReleases, newRollbackContext, rollbackResult, rollbackStages } from "./rollback.js";
 import { openTarget, type OpenOptions, type OpenTarget } from "./target.js";
+import { workspaceOf } from "../core/workspace.js";
 
 export interface VersionedReleaseConfig {
   driver: string;
@@ -147,7 +148,7 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
             await t.transport.run(service.remove(), { check: false });
             await t.transport.run(t.dir.candidateStop(), { check: false });
             await t.transport.run(t.dir.ownCaddyStop(), { check: false });
-            if (cfg.front === "site" && spec.domain) await t.transport.run(command("caddy.remove", removeSiteScript(spec.app, o.caddyDir, o.caddyfile)), { check: false });
+            if (cfg.front === "site" && spec.domain) await t.transport.run(command("caddy.remove", removeSiteScript(workspaceOf(spec).qualifiedApp, o.caddyDir, o.caddyfile)), { check: false });
           }),
         );
         await ctx.log.stage("clean", () => Promise.all(ts.map((t) => t.transport.run(t.dir.remove()))));
@@ -233,11 +234,11 @@ export async function liveStatus(spec: Spec, t: OpenTarget): Promise<LiveStatus>
 function caddySiteFront(spec: Spec, o: ShippingOptions): Front {
   const write = async (t: OpenTarget, port: number, log: DriverContext["log"], strict: boolean) => {
     const site = renderSite(
-      { app: spec.app, domain: spec.domain!, port, https: o.https, healthPath: spec.healthcheck.path },
+      { app: workspaceOf(spec).qualifiedApp, domain: spec.domain!, port, https: o.https, healthPath: spec.healthcheck.path },
       o.caddyTemplate ? readTemplate(spec.dir, o.caddyTemplate, "caddy_template") : DEFAULT_SITE_TEMPLATE,
       o.caddyTemplate ?? "the default Caddy site template",
     );
-    const r = await t.transport.run(command("caddy.site", applySiteScript(spec.app, site, o.caddyDir, o.caddyfile), { what: "writing the Caddy site" }), { check: false });
+    const r = await t.transport.run(command("caddy.site", applySiteScript(workspaceOf(spec).qualifiedApp, site, o.caddyDir, o.caddyfile), { what: "writing the Caddy site" }), { check: false });
     const said = r.stdout.trim();
     const problem =
       r.code === 0 && said === "no-caddy"

@@ -11,6 +11,7 @@ import { acquireLock, releaseLock } from "./lock.js";
 import { waitSettled } from "./settle.js";
 import { frontSwitch, goLive, revertLive, switchRelease, type Front, type LiveInput } from "./switch.js";
 import type { OpenTarget } from "./target.js";
+import { workspaceOf } from "../core/workspace.js";
 
 export interface RollbackHost {
   t: OpenTarget;
@@ -98,7 +99,7 @@ export function rollbackStages(): Stage<RollbackContext>[] {
       touchesTarget: true,
       run: async (ctx, run) => {
         for (const h of inLockOrder(ctx.hosts)) {
-          const lock = await acquireLock(h.t, ctx.spec.app, h.version!, ctx.opts.lockWait, run.signal);
+          const lock = await acquireLock(h.t, workspaceOf(ctx.spec).qualifiedApp, h.version!, ctx.opts.lockWait, run.signal);
           run.finally(`releasing the lock on ${h.t.name}`, () => releaseLock(h.t, lock));
         }
       },

@@ -10,6 +10,7 @@ import { releaseDir, type ReleaseDir } from "./scripts.js";
 import { chooseService, processManager, type ServiceManager, type ServiceMode } from "./service/index.js";
 import { systemdManager } from "./service/systemd.js";
 import { readTemplate } from "../core/template.js";
+import { workspaceOf } from "../core/workspace.js";
 
 export interface OpenTarget {
   /** `local` or `user@host:port`, for messages. */
@@ -58,7 +59,7 @@ export function openTarget(spec: Spec, target: Target, o: ShippingOptions, opts:
     const kind = mode === "process" ? "process" : chooseService(mode, await transport.facts(), transport.target);
     if (kind === "process") return processManager({ appDir: target.appDir, run, port: spec.appPort });
     return systemdManager({
-      app: spec.app,
+      app: workspaceOf(spec).qualifiedApp,
       appDir: target.appDir,
       run,
       port: spec.appPort,

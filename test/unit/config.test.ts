@@ -2,7 +2,9 @@
 // the key path, the value and what is expected; nothing is created on disk.
 import { readdirSync } from "node:fs";
 import { cleanupTempDirs, helloProject, togo } from "../helpers/index.js";
-import { parseConfig } from "../../src/config/load.js";
+import { parseConfig, stageStateKey } from "../../src/config/load.js";
+import { workspaceOf } from "../../src/core/workspace.js";
+import { versionTag } from "../../drivers/docker/image/ref.js";
 import { ConfigError } from "../../src/core/errors.js";
 
 afterAll(cleanupTempDirs);
@@ -72,6 +74,14 @@ const INVALID: [string, string, string, string, Record<string, string>?][] = [
   ["a YAML 1.1 tag", base("  env: { BLOB: !!binary aGVsbG8= }\n"), "deploy.env.BLOB", "YAML tag !!binary"],
   ["interpolated value redacted", base("  domain: ${TOGO_TEST_DOMAIN}\n"), "deploy.domain", 'got "(redacted)"; expected a domain name such as hello.example.com (the value comes from ${TOGO_TEST_DOMAIN})', { TOGO_TEST_DOMAIN: `${SECRET} x` }],
   ["interpolated option redacted", base("  host: 10.0.0.5\n  user: deploy\n  options: { host_key_checking: '${TOGO_TEST_HKC}' }\n").replace("provider: local", "provider: vps"), "deploy.options.host_key_checking", 'got "(redacted)"; expected one of accept-new, yes (the value comes from ${TOGO_TEST_HKC})', { TOGO_TEST_HKC: SECRET }],
+  // Stages: every stage's section is checked; the chosen one is merged, then validated as a whole.
+  ["unknown stage (TOGO_STAGE)", `${base("")}stages:\n  staging: { deploy: { app_port: 4000 } }\n`, "stages", 'no stage "prod" (from TOGO_STAGE); known stages: staging', { TOGO_STAGE: "prod" }],
+  ["a stage when the file has none", base(""), "stages", "this file defines none", { TOGO_STAGE: "staging" }],
+  ["a stage renaming the app", `${base("")}stages:\n  staging: { app: other }\n`, "stages.staging.app", "keeps the app's name"],
+  ["a stage key misspelt", `${base("")}stages:\n  staging: { deplyo: { app_port: 4000 } }\n`, "stages.staging.deplyo", "did you mean deploy?"],
+  ["a stage name with capitals", `${base("")}stages:\n  Staging: {}\n`, "stages.Staging", "lowercase letters"],
+  ["stages not a mapping", `${base("")}stages: [staging]\n`, "stages", "a mapping of stage name to overrides"],
+  ["a bad value from the stage", `${base("")}stages:\n  staging: { deploy: { app_port: x } }\n`, "deploy.app_port", '"x"', { TOGO_STAGE: "staging" }],
 ];
 
 describe("invalid togo.yaml is refused before anything runs", () => {
@@ -219,5 +229,60 @@ describe("valid togo.yaml becomes a Spec", () => {
   test("state: s3 carries its settings", () => {
     const spec = parseConfig(base("", "state:\n  backend: s3\n  bucket: b\n  key: k.tfstate\n  region: eu-west-1\n  endpoint: http://127.0.0.1:9000\n"), "/p/togo.yaml", {});
     expect(spec.state).toEqual({ backend: "s3", bucket: "b", key: "k.tfstate", region: "eu-west-1", useLockfile: true, endpoint: "http://127.0.0.1:9000", options: {} });
+  });
+});
+
+describe("stages: --stage NAME deep-merges stages.NAME over the file", () => {
+  const file = `app: hello
+deploy:
+  provider: vps
+  hosts: [10.0.0.1, 10.0.0.2]
+  user: deploy
+  env: { A: base, B: base }
+  healthcheck: { path: /up, timeout: 10 }
+state: { backend: s3, bucket: b, key: togo/hello.tfstate, region: eu-west-1 }
+stages:
+  staging:
+    deploy: { hosts: [10.0.0.9], env: { B: staging }, healthcheck: { timeout: 20 }, domain: "\${STAGING_DOMAIN}" }
+  pinned:
+    state: { key: elsewhere/pinned.tfstate }
+`;
+  test("mappings merge, lists and scalars are replaced; the stage names the app dir and the state key", () => {
+    const s = parseConfig(file, "/p/togo.yaml", { STAGING_DOMAIN: "staging.example.com" }, "staging");
+    expect(s.stage).toBe("staging");
+    expect(s.hosts).toEqual(["10.0.0.9"]);
+    expect(s.env).toEqual({ A: "base", B: "staging" });
+    expect(s.healthcheck).toMatchObject({ path: "/up", timeout: 20 });
+    expect(s.domain).toBe("staging.example.com");
+    expect(s.appDir).toBe("~/apps/hello-staging");
+    expect(s.state?.key).toBe("togo/staging/hello.tfstate");
+    expect(workspaceOf(s).stackName("vps")).toBe("hello-staging-vps");
+  });
+  test("without a stage the file is as it was: no stage, today's names; another stage's ${VAR} need not be set", () => {
+    const s = parseConfig(file, "/p/togo.yaml", {});
+    expect(s.stage).toBeUndefined();
+    expect(s.hosts).toEqual(["10.0.0.1", "10.0.0.2"]);
+    expect(s.appDir).toBe("~/apps/hello");
+    expect(s.state?.key).toBe("togo/hello.tfstate");
+    expect(workspaceOf(s).stackName("vps")).toBe("hello-vps");
+  });
+  test("TOGO_STAGE picks the stage when --stage is not given; --stage '' means none", () => {
+    expect(parseConfig(file, "/p/togo.yaml", { TOGO_STAGE: "pinned" }).stage).toBe("pinned");
+    expect(parseConfig(file, "/p/togo.yaml", { TOGO_STAGE: "pinned" }, "").stage).toBeUndefined();
+    expect(parseConfig(file, "/p/togo.yaml", { TOGO_STAGE: "pinned", STAGING_DOMAIN: "s.example.com" }, "staging").stage).toBe("staging");
+  });
+  test("a stage that names its own state key keeps it", () => {
+    expect(parseConfig(file, "/p/togo.yaml", {}, "pinned").state?.key).toBe("elsewhere/pinned.tfstate");
+    expect(stageStateKey("hello.tfstate", "qa")).toBe("qa/hello.tfstate");
+  });
+  test("a stage's local app dir, docker tags and unit names carry it", () => {
+    const local = parseConfig(`${base("")}stages: { qa: {} }\n`, "/p/togo.yaml", {}, "qa");
+    expect(local.appDir).toBe("/p/.togo/hello-qa");
+    expect(workspaceOf(local).qualifiedApp).toBe("hello-qa");
+    expect(versionTag("1.2.0", "qa")).toBe("qa-1.2.0");
+    expect(versionTag("1.2.0")).toBe("1.2.0");
+  });
+  test("a prototype name is no stage", () => {
+    expect(() => parseConfig(file, "/p/togo.yaml", {}, "constructor")).toThrow(/no stage "constructor" \(from --stage\); known stages: staging, pinned/);
   });
 });

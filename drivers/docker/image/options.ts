@@ -10,6 +10,7 @@ import { options, parseOptions } from "../../../src/config/options.js";
 import { inKeyOrder } from "../../../src/ship/options.js";
 import { DOCKER_HOST_FORMS, parseDockerHost } from "./host.js";
 import { parseImageRef } from "./ref.js";
+import { workspaceOf } from "../../../src/core/workspace.js";
 
 /** Where the image comes from. */
 export type ImageSource =
@@ -188,8 +189,8 @@ function toDockerOptions(o: RawDockerOptions, spec: Spec): DockerOptions {
     source: resolveSource(o.source, spec, o.context),
     publish: o.publish === undefined ? { ip: "0.0.0.0", port: spec.appPort } : o.publish || undefined,
     restart: o.restart,
-    network: o.network ?? spec.app,
-    containerName: o.container_name ?? spec.app,
+    network: o.network ?? workspaceOf(spec).qualifiedApp,
+    containerName: o.container_name ?? workspaceOf(spec).qualifiedApp,
     insecureRegistry: o.insecure_registry,
     healthcheckCmd: o.healthcheck_cmd,
   };

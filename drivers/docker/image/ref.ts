@@ -51,8 +51,9 @@ export function repository(ref: ImageRef): string {
 }
 
 /** The Docker tag a release version is pushed under (`+` is not allowed in tags: it becomes `_`). */
-export function versionTag(version: string): string {
-  const tag = version.replace(/\+/g, "_");
+/** A release's tag; with a stage, `<stage>-<version>` so stages sharing a repository never move each other's tags. */
+export function versionTag(version: string, stage?: string): string {
+  const tag = `${stage ? `${stage}-` : ""}${version.replace(/\+/g, "_")}`;
   if (!TAG.test(tag)) throw new Error(`version "${version}" cannot be a Docker tag`);
   return tag;
 }
