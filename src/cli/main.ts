@@ -12,6 +12,7 @@ import { provision } from "./commands/provision.js";
 import { releases } from "./commands/releases.js";
 import { rollback } from "./commands/rollback.js";
 import { status } from "./commands/status.js";
+import { schema } from "./commands/schema.js";
 import { stages } from "./commands/stages.js";
 import { synth } from "./commands/synth.js";
 import type { GlobalArgs } from "./common.js";
@@ -19,7 +20,7 @@ import { once, usageError } from "./usage.js";
 import { UsageError } from "../core/errors.js";
 import { TOGO_VERSION } from "../core/version.js";
 
-const COMMANDS = [provision, deploy, status, destroy, diff, rollback, releases, drivers, stages, synth, logs, exec, lock];
+const COMMANDS = [provision, deploy, status, destroy, diff, rollback, releases, drivers, stages, synth, schema, logs, exec, lock];
 const WORDS = {
   top: [...COMMANDS.map((c) => String(c.command).split(" ")[0]), "completion"],
   sub: { lock: ["release"] } as Record<string, string[]>,
