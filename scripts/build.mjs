@@ -3,7 +3,8 @@
 // ES modules). cdktf, constructs and the providers stay external: they load only when a command
 // synthesizes, and must be the very packages cdktf-cli sees. Type-checking is `tsc --noEmit`.
 import { build } from "esbuild";
-import { renameSync, rmSync } from "node:fs";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 
 // Built beside dist/ and swapped in, so a run of the CLI never sees a half-written dist/.
 const dist = new URL("../dist", import.meta.url).pathname;
@@ -26,5 +27,19 @@ await build({
   keepNames: true,
   logLevel: "warning",
 });
+// togo.yaml's JSON Schema beside the bundle, for editors (`togo init` points togo.yaml at it).
+const schemaBundle = await build({
+  entryPoints: ["src/config/json-schema.ts"],
+  absWorkingDir: new URL("..", import.meta.url).pathname,
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  write: false,
+  logLevel: "warning",
+});
+const loaded = { exports: {} };
+new Function("module", "exports", "require", schemaBundle.outputFiles[0].text)(loaded, loaded.exports, createRequire(import.meta.url));
+writeFileSync(`${next}/togo.schema.json`, `${JSON.stringify(loaded.exports.togoJsonSchema(), null, 2)}\n`);
 rmSync(dist, { recursive: true, force: true });
 renameSync(next, dist);

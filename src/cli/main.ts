@@ -6,6 +6,7 @@ import { destroy } from "./commands/destroy.js";
 import { diff } from "./commands/diff.js";
 import { drivers } from "./commands/drivers.js";
 import { exec } from "./commands/exec.js";
+import { init } from "./commands/init.js";
 import { lock } from "./commands/lock.js";
 import { logs } from "./commands/logs.js";
 import { provision } from "./commands/provision.js";
@@ -20,7 +21,7 @@ import { once, usageError } from "./usage.js";
 import { UsageError } from "../core/errors.js";
 import { TOGO_VERSION } from "../core/version.js";
 
-const COMMANDS = [provision, deploy, status, destroy, diff, rollback, releases, drivers, stages, synth, schema, logs, exec, lock];
+const COMMANDS = [init, provision, deploy, status, destroy, diff, rollback, releases, drivers, stages, synth, schema, logs, exec, lock];
 const WORDS = {
   top: [...COMMANDS.map((c) => String(c.command).split(" ")[0]), "completion"],
   sub: { lock: ["release"] } as Record<string, string[]>,

@@ -1,0 +1,113 @@
+// `togo init` as a new user runs it: what it detects, the files it writes (a togo.yaml togo accepts,
+// cdktf.json, .gitignore lines, a CI workflow, devDependencies), that it never overwrites without
+// --force, refuses off a terminal without --yes, and that what it wrote provisions, deploys and
+// serves for real (local driver, real terraform apply).
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { detect, missingGitignoreLines, renderWorkflow } from "../../src/config/scaffold.js";
+import { parseConfig } from "../../src/config/load.js";
+import { cleanupTempDirs, EXAMPLE, freePort, killPidFile, tempDir, togo, type CliResult } from "../helpers/index.js";
+
+afterAll(cleanupTempDirs);
+
+function ok(r: CliResult, what: string): CliResult {
+  if (r.exitCode !== 0) throw new Error(`${what}: togo exited ${r.exitCode}\n--- stderr ---\n${r.stderr}\n--- stdout ---\n${r.stdout}`);
+  return r;
+}
+const project = (files: Record<string, string>) => {
+  const dir = tempDir("togo-init-");
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, ".."), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+};
+const server = readFileSync(join(EXAMPLE, "server.js"), "utf8");
+
+describe("detect", () => {
+  test("a node app without dependencies ships its start file", () => {
+    const d = detect(project({ "package.json": JSON.stringify({ name: "@acme/My_Shop", scripts: { start: "node src/main.js" } }), "src/main.js": "" }));
+    expect(d).toMatchObject({ kind: "node", app: "my-shop", driver: "local", binary: "src/main.js", run: "node src/main.js" });
+    expect(d.buildCmd).toBeUndefined();
+  });
+  test("a node app with dependencies ships a folder with its production node_modules", () => {
+    const d = detect(project({ "package.json": JSON.stringify({ name: "api", main: "lib/index.js", dependencies: { fastify: "^5" } }), "package-lock.json": "{}" }));
+    expect(d).toMatchObject({ kind: "node", binary: ".togo/build", run: "node lib/index.js" });
+    expect(d.buildCmd).toBe("rm -rf .togo/build && mkdir -p .togo/build && cp -R package.json package-lock.json lib .togo/build/ && cd .togo/build && npm ci --omit=dev --no-audit --no-fund");
+  });
+  test("go.mod builds a binary; a Dockerfile picks the docker driver; nothing known says what to set", () => {
+    expect(detect(project({ "go.mod": "module x\n" }))).toMatchObject({ kind: "go", buildCmd: "CGO_ENABLED=0 go build -o app .", binary: "app", run: "./app" });
+    expect(detect(project({ Dockerfile: "FROM scratch\n" }))).toMatchObject({ kind: "docker", driver: "docker" });
+    expect(detect(project({})).notes.join()).toMatch(/set deploy.build_cmd, deploy.binary and deploy.run/);
+  });
+  test(".gitignore: only the lines it lacks", () => {
+    expect(missingGitignoreLines("node_modules\n.togo\ncdktf.out/\n")).toEqual(["terraform.*.tfstate*", ".terraform/"]);
+  });
+});
+
+test("the workflow: the plan of every stage on pull requests, one deploy at a time on main", () => {
+  const w = parse(renderWorkflow("shop")) as Record<string, any>;
+  expect(Object.keys(w.on).sort()).toEqual(["pull_request", "push"]);
+  expect(w.on.push.branches).toEqual(["main"]);
+  expect(w.permissions).toEqual({ contents: "read", "pull-requests": "write" });
+  expect(w.jobs.diff.if).toBe("github.event_name == 'pull_request'");
+  expect(w.jobs.diff.steps.map((s: any) => s.run).filter(Boolean)).toEqual(["npm ci", "npx togo diff --all-stages --markdown > togo-diff.md"]);
+  expect(w.jobs.deploy.concurrency).toEqual({ group: "togo-deploy-shop", "cancel-in-progress": false });
+  expect(w.jobs.deploy.steps.map((s: any) => s.run).filter(Boolean)).toEqual(["npm ci", "npx togo provision --yes", "npx togo deploy --lock-wait 300", "npx togo status"]);
+  for (const job of Object.values(w.jobs) as any[]) {
+    for (const step of job.steps) {
+      expect(Object.keys(step).every((k) => ["uses", "with", "run", "name", "if", "env"].includes(k))).toBe(true);
+      if (step.uses) expect(step.uses).toMatch(/^[\w-]+\/[\w-]+@v\d+$/);
+    }
+  }
+});
+
+test("off a terminal without --yes, and vps without --host: exit 2, nothing written", async () => {
+  const dir = project({ "server.js": server });
+  const before = readdirSync(dir).sort();
+  const r = await togo(["init"], { cwd: dir });
+  expect({ code: r.exitCode, stderr: r.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining("pass --yes") });
+  const v = await togo(["init", "--yes", "--driver", "vps"], { cwd: dir });
+  expect({ code: v.exitCode, stderr: v.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining("--driver vps needs --host") });
+  const bad = await togo(["init", "--yes", "--driver", "heroku"], { cwd: dir });
+  expect({ code: bad.exitCode, stderr: bad.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining("expected one of local, vps, aws, docker") });
+  expect(readdirSync(dir).sort()).toEqual(before);
+});
+
+test("init --yes writes a project togo accepts, keeps what exists, and it provisions, deploys and serves", async () => {
+  const port = await freePort();
+  const dir = project({
+    "server.js": server,
+    "package.json": `${JSON.stringify({ name: "shop", scripts: { start: "node server.js" }, devDependencies: { typescript: "7.0.2" } }, null, 2)}\n`,
+    ".gitignore": "node_modules/\n.togo/\n",
+  });
+  const r = ok(await togo(["init", "--yes", "--port", String(port), "--no-install"], { cwd: dir }), "togo init --yes");
+  expect(r.stdout).toContain("togo is set up for shop (local)");
+  const yaml = readFileSync(join(dir, "togo.yaml"), "utf8");
+  expect(yaml).toMatch(/^# yaml-language-server: \$schema=\.\/node_modules\/togo\/dist\/togo\.schema\.json$/m);
+  expect(parseConfig(yaml, join(dir, "togo.yaml"), {})).toMatchObject({ app: "shop", provider: "local", binary: "server.js", run: "node server.js", appPort: port });
+  expect(JSON.parse(readFileSync(join(dir, "cdktf.json"), "utf8"))).toMatchObject({ app: "npx togo synth", output: "cdktf.out" });
+  expect(readFileSync(join(dir, ".gitignore"), "utf8")).toBe("node_modules/\n.togo/\n# togo: records, synthesized stacks, local state\ncdktf.out/\nterraform.*.tfstate*\n.terraform/\n");
+  expect(JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).devDependencies).toEqual({ typescript: "7.0.2", togo: expect.stringMatching(/^\^\d+\.\d+\.\d+/), "cdktf-cli": "0.21.0" });
+  expect(existsSync(join(dir, ".github", "workflows", "togo.yml"))).toBe(true);
+
+  // Again: nothing is overwritten, nothing appended twice; --force replaces togo.yaml.
+  writeFileSync(join(dir, "togo.yaml"), `${yaml}# mine\n`);
+  const again = ok(await togo(["init", "--yes", "--no-install"], { cwd: dir }), "togo init --yes (again)");
+  expect(again.stderr).toContain(`kept ${join(dir, "togo.yaml")} (it exists; --force replaces it)`);
+  expect(readFileSync(join(dir, "togo.yaml"), "utf8")).toContain("# mine");
+  expect(readFileSync(join(dir, ".gitignore"), "utf8").match(/cdktf\.out/g)).toHaveLength(1);
+  ok(await togo(["init", "--yes", "--force", "--port", String(port), "--no-install"], { cwd: dir }), "togo init --yes --force");
+  expect(readFileSync(join(dir, "togo.yaml"), "utf8")).not.toContain("# mine");
+
+  try {
+    ok(await togo(["provision", "--yes"], { cwd: dir }), "provision");
+    ok(await togo(["deploy", "--version", "1"], { cwd: dir }), "deploy");
+    ok(await togo(["status"], { cwd: dir }), "status");
+    expect((await (await fetch(`http://127.0.0.1:${port}/`)).text()).trim()).toBe("hello from 1");
+    ok(await togo(["destroy", "--yes"], { cwd: dir }), "destroy");
+  } finally {
+    await killPidFile(join(dir, ".togo", "shop", "run", "app.pid"));
+  }
+});
