@@ -129,7 +129,7 @@ export function renderTogoYaml(a: InitAnswers): string {
 }
 
 /** The lines a project's .gitignore needs for togo (records, stacks, local state). */
-export const GITIGNORE_LINES = [".togo/", "cdktf.out/", "terraform.*.tfstate*", ".terraform/"];
+export const GITIGNORE_LINES = ["node_modules/", ".togo/", "cdktf.out/", "terraform.*.tfstate*", ".terraform/"];
 
 /** Those of GITIGNORE_LINES a .gitignore's text lacks. */
 export function missingGitignoreLines(text: string): string[] {

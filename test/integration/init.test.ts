@@ -43,6 +43,7 @@ describe("detect", () => {
   });
   test(".gitignore: only the lines it lacks", () => {
     expect(missingGitignoreLines("node_modules\n.togo\ncdktf.out/\n")).toEqual(["terraform.*.tfstate*", ".terraform/"]);
+    expect(missingGitignoreLines("")[0]).toBe("node_modules/");
   });
 });
 
