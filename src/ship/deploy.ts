@@ -22,9 +22,9 @@ import type { PipelineRun, Stage } from "../pipeline/pipeline.js";
 import { workspaceOf } from "../core/workspace.js";
 import { artifactName, defaultVersion, hashArtifact, type ArtifactDigest } from "./artifact.js";
 import { formatDotenv } from "./dotenv.js";
-import { eachHost, inBatches, inLockOrder, onEveryHost, type HostWork } from "./fleet.js";
+import { eachHost, inBatches, onEveryHost, type HostWork } from "./fleet.js";
 import { waitSettled } from "./settle.js";
-import { acquireLock, releaseLock } from "./lock.js";
+import { lockEveryHost } from "./lock.js";
 import { uploadBases, VERSION } from "./scripts.js";
 import { script } from "../core/shell.js";
 import { frontSwitch, goLive, revertLive, switchRelease, type Front, type LiveInput } from "./switch.js";
@@ -206,17 +206,22 @@ export function deployStages(): Stage<DeployContext>[] {
       },
     },
     {
-      // One host after the other in a fixed order (two fleet deploys never hold half each), and a
-      // lock held anywhere refuses the whole deploy before anything changed.
+      // Every host or none (see lockEveryHost): a lock held anywhere refuses the whole deploy before anything changed.
       name: "lock",
       touchesTarget: true,
       run: async (ctx, run) => {
-        for (const h of inLockOrder(ctx.hosts)) {
-          const { t } = h;
-          await t.transport.run(t.dir.layout(), { signal: run.signal });
-          const lock = await acquireLock(t, workspaceOf(ctx.spec).qualifiedApp, ctx.version!, ctx.opts.lockWait, run.signal);
-          run.finally(`releasing the lock on ${t.name}`, () => releaseLock(t, lock));
-        }
+        await lockEveryHost(
+          ctx.hosts,
+          {
+            app: workspaceOf(ctx.spec).qualifiedApp,
+            version: ctx.version!,
+            waitSeconds: ctx.opts.lockWait,
+            parallel: ctx.spec.parallel,
+            log: ctx.log,
+            prepare: (t) => t.transport.run(t.dir.layout(), { signal: run.signal }),
+          },
+          run,
+        );
         await onHosts(ctx, run, "lock", async (h) => {
           const { t } = h;
           // Under the lock no other deploy runs: a candidate still there was left by a dead one.

@@ -1,8 +1,10 @@
 // The deploy lock on a target: `mkdir` of app_dir/.lock (atomic), holding who, when and which
 // version. A second deploy is refused naming the holder; --lock-wait waits; an old lock is called
-// stale with the way to break it.
+// stale with the way to break it. A fleet takes the lock on every host or on none.
 import { hostname, userInfo } from "node:os";
 import { LockHeldError, OperationError } from "../core/errors.js";
+import type { Reporter } from "../core/log.js";
+import { eachHost, inLockOrder, type HostWork } from "./fleet.js";
 import { LOCK_HELD } from "./scripts.js";
 import type { OpenTarget } from "./target.js";
 
@@ -53,4 +55,66 @@ function holderGone(held: string): number | undefined {
 
 export async function releaseLock(t: OpenTarget, lock: HeldLock): Promise<void> {
   await t.transport.run(t.dir.lockRelease(lock.token), { check: false });
+}
+
+export interface LockRun {
+  signal: AbortSignal;
+  /** Registers the release, run when the deploy or rollback ends whatever happened. */
+  finally(what: string, fn: () => Promise<unknown>): void;
+  forget(what: string): void;
+}
+
+export interface LockEveryHost {
+  app: string;
+  version: string;
+  waitSeconds: number;
+  parallel?: number;
+  log: Reporter;
+  /** Runs on a host before its lock is first asked for (the deploy makes the layout). */
+  prepare?: (t: OpenTarget) => Promise<unknown>;
+}
+
+/**
+ * The lock on every host of a fleet, or a refusal before anything changed. First on every host at
+ * once without waiting, the usual case: one round trip however many hosts. If a lock is held
+ * anywhere, the ones this attempt took go back at once, then the locks are taken one host after
+ * the other in a fixed order, waiting up to `waitSeconds` each: two fleet deploys never hold half
+ * each, and the first host refusing refuses the deploy with its holder named.
+ */
+export async function lockEveryHost<H extends HostWork & { t: OpenTarget }>(hosts: H[], o: LockEveryHost, run: LockRun): Promise<void> {
+  const prepared = new Set<H>();
+  const releasing = (h: H) => `releasing the lock on ${h.t.name}`;
+  const take = async (h: H, wait: number): Promise<HeldLock> => {
+    if (o.prepare && !prepared.has(h)) await o.prepare(h.t);
+    prepared.add(h);
+    const lock = await acquireLock(h.t, o.app, o.version, wait, run.signal);
+    run.finally(releasing(h), () => releaseLock(h.t, lock));
+    return lock;
+  };
+  if (hosts.length > 1) {
+    const taken: { h: H; lock: HeldLock }[] = [];
+    const refused: unknown[] = [];
+    const failed: unknown[] = [];
+    try {
+      await eachHost(hosts, { parallel: o.parallel, log: o.log, what: "lock", signal: run.signal }, async (h) => {
+        try {
+          taken.push({ h, lock: await take(h, 0) });
+        } catch (err) {
+          (err instanceof LockHeldError ? refused : failed).push(err);
+          throw err;
+        }
+      });
+      return;
+    } catch (err) {
+      if (failed.length > 0 || refused.length === 0 || run.signal.aborted) throw failed[0] ?? err;
+    }
+    await Promise.all(
+      taken.map(async ({ h, lock }) => {
+        await releaseLock(h.t, lock);
+        run.forget(releasing(h));
+      }),
+    );
+    o.log.info(`a lock is held: taking the locks one host after the other${o.waitSeconds > 0 ? `, waiting up to ${o.waitSeconds}s each` : ""}`);
+  }
+  for (const h of inLockOrder(hosts)) await take(h, o.waitSeconds);
 }

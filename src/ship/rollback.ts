@@ -6,8 +6,8 @@ import type { Reporter } from "../core/log.js";
 import type { Release, Result, RunOptions, Spec } from "../core/spec.js";
 import type { PipelineRun, Stage } from "../pipeline/pipeline.js";
 import { CANDIDATE_PORTS, lastLogLines } from "./deploy.js";
-import { eachHost, inBatches, inLockOrder, onEveryHost } from "./fleet.js";
-import { acquireLock, releaseLock } from "./lock.js";
+import { eachHost, inBatches, onEveryHost } from "./fleet.js";
+import { lockEveryHost } from "./lock.js";
 import { waitSettled } from "./settle.js";
 import { frontSwitch, goLive, revertLive, switchRelease, type Front, type LiveInput } from "./switch.js";
 import type { OpenTarget } from "./target.js";
@@ -97,12 +97,7 @@ export function rollbackStages(): Stage<RollbackContext>[] {
     {
       name: "lock",
       touchesTarget: true,
-      run: async (ctx, run) => {
-        for (const h of inLockOrder(ctx.hosts)) {
-          const lock = await acquireLock(h.t, workspaceOf(ctx.spec).qualifiedApp, h.version!, ctx.opts.lockWait, run.signal);
-          run.finally(`releasing the lock on ${h.t.name}`, () => releaseLock(h.t, lock));
-        }
-      },
+      run: (ctx, run) => lockEveryHost(ctx.hosts, { app: workspaceOf(ctx.spec).qualifiedApp, version: ctx.version!, waitSeconds: ctx.opts.lockWait, parallel: ctx.spec.parallel, log: ctx.log }, run),
     },
     {
       // Blue-green: the release to go back to starts beside the live one, with the live env, and must settle.
