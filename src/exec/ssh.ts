@@ -251,7 +251,6 @@ export class SshTransport implements Transport {
   private controlDir?: string;
   private forwards = new Map<number, string>();
   private probed?: HostFacts;
-  private localRsync?: boolean;
   private runs = 0;
   readonly stopped: string[] = [];
 
@@ -443,10 +442,10 @@ export class SshTransport implements Transport {
   private async uploadMethod(facts: HostFacts): Promise<"rsync" | "scp"> {
     const wanted = this.conn.upload ?? "auto";
     if (wanted === "scp") return "scp";
-    this.localRsync ??= (await execa("rsync", ["--version"], { reject: false })).exitCode === 0;
-    if (this.localRsync && facts.rsync) return "rsync";
+    const local = await localRsync();
+    if (local && facts.rsync) return "rsync";
     if (wanted === "rsync") {
-      throw new OperationError(`options.upload is rsync but rsync is missing ${this.localRsync ? `on ${this.target}` : "on this machine"}; install it or use upload: auto`);
+      throw new OperationError(`options.upload is rsync but rsync is missing ${local ? `on ${this.target}` : "on this machine"}; install it or use upload: auto`);
     }
     return "scp";
   }
@@ -479,6 +478,13 @@ export class SshTransport implements Transport {
     if (this.controlDir) rmSync(this.controlDir, { recursive: true, force: true });
     this.controlDir = undefined;
   }
+}
+
+/** Whether this machine has rsync: asked once a process, not once a host of a fleet. */
+let hasLocalRsync: Promise<boolean> | undefined;
+function localRsync(): Promise<boolean> {
+  hasLocalRsync ??= execa("rsync", ["--version"], { reject: false }).then((r) => r.exitCode === 0);
+  return hasLocalRsync;
 }
 
 function isSocket(path: string): boolean {

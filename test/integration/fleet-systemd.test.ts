@@ -69,7 +69,7 @@ deploy:
   run: node app.js
   app_port: ${PORT}
   app_dir: ~/apps/${APP}
-${o.rolling !== undefined ? `  rolling: ${o.rolling}\n` : ""}  healthcheck: { path: /up, timeout: 10, interval: 0.1, settle: 1 }
+${o.rolling !== undefined ? `  rolling: ${o.rolling}\n` : ""}  healthcheck: { path: /up, timeout: 20, interval: 0.1, settle: 1 }
   versions_to_keep: 5
   options: { service: systemd }
 `;
