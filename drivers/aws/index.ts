@@ -1,6 +1,6 @@
 // The `aws` driver: Provision = the EC2 stack (stacks/aws.ts); Deploy, Status and the release
-// commands = the versioned-release strategy over SSH, aimed at the instance the stack made (its
-// public_ip and ssh_user outputs), so the host is never asked of the user.
+// commands = the versioned-release strategy over SSH, aimed at the instances the stack made (its
+// hosts and ssh_user outputs: one target per instance), so a host is never asked of the user.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { projectPath } from "../../src/core/home.js";
 import type { ConfigProblem } from "../../src/core/errors.js";
@@ -19,12 +19,17 @@ import { backendProps } from "../../src/infra/backend.js";
 export const DEFAULT_INSTANCE_TYPE = "t3.micro";
 export const DEFAULT_SSH_USER = "deploy";
 export const DEFAULT_VOLUME_GB = 20;
+export const MAX_INSTANCES = 20;
 const OPEN_TO_ALL = "0.0.0.0/0";
 
 const PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) AAAA[A-Za-z0-9+/]+={0,3}( [^\n]*)?$/;
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 const AMI = /^ami-([0-9a-f]{8}|[0-9a-f]{17})$/;
 const ZONE_ID = /^Z[A-Z0-9]{1,31}$/;
+/** An availability zone name: a region and a letter (eu-west-1a). */
+const AVAILABILITY_ZONE = /^[a-z]{2}(-[a-z]+)+-\d+[a-z]$/;
+const INSTANCES = `expected the number of instances: a whole number from 1 to ${MAX_INSTANCES} (more than 1 puts them behind a load balancer)`;
+const ZONES = "expected two different availability zones of deploy.region, e.g. [eu-west-1a, eu-west-1b]";
 /**
  * Provider attributes shaped like credentials, at any depth (access_key, secret_key, token,
  * web_identity_token, session_token, private_key, *secret*, *password*...): they would land in
@@ -129,8 +134,28 @@ export const awsOptionsSchema = options({
     .min(8, { error: "expected the root volume size in GiB: a whole number from 8 to 16384" })
     .max(16384, { error: "expected the root volume size in GiB: a whole number from 8 to 16384" })
     .default(DEFAULT_VOLUME_GB),
+  instances: z
+    .number({ error: INSTANCES })
+    .int({ error: INSTANCES })
+    .min(1, { error: INSTANCES })
+    .max(MAX_INSTANCES, { error: INSTANCES })
+    .default(1),
+  availability_zones: z
+    .array(z.string({ error: ZONES }).regex(AVAILABILITY_ZONE, { error: ZONES }), { error: ZONES })
+    .length(2, { error: ZONES })
+    .refine((zones) => zones[0] !== zones[1], { error: ZONES })
+    .optional(),
   aws_provider: z.record(z.string(), z.unknown(), { error: "expected a mapping of extra aws provider attributes (e.g. endpoints, max_retries, profile)" }).default({}),
 });
+
+/**
+ * The zones a fleet is spread over: as named, else the region's `a` and `b` zones. Named, not looked
+ * up (an aws_availability_zones data source would need the account at plan time). Some regions do
+ * not give every account an `a` and a `b` zone (ap-northeast-1 has a, c and d): name them there.
+ */
+export function availabilityZones(region: string, named?: string[]): [string, string] {
+  return named && named.length === 2 ? [named[0], named[1]] : [`${region}a`, `${region}b`];
+}
 
 export function awsSettings(spec: Spec): AwsSettings {
   const problems: ConfigProblem[] = [];
@@ -150,10 +175,23 @@ export function awsSettings(spec: Spec): AwsSettings {
   problems.push(...inKeyOrder([...parsed.problems, ...templateProblems(spec)], Object.keys(awsOptionsSchema.shape)));
   // Checks across keys, on what the user wrote (so they are reported with the shape problems).
   const raw = spec.options;
+  const fleet = typeof raw.instances === "number" && raw.instances > 1;
   if (raw.zone_id !== undefined && !spec.domain) {
     problems.push({ path: at("zone_id"), value: raw.zone_id, expected: "is set but deploy.domain is not: set the domain the A record is for, or remove zone_id" });
   } else if (raw.zone_id === undefined && spec.domain) {
-    warnings.push(`deploy.domain is ${spec.domain} but deploy.options.zone_id is not set: no DNS record is made; point ${spec.domain} at the public_ip output yourself`);
+    warnings.push(
+      fleet
+        ? `deploy.domain is ${spec.domain} but deploy.options.zone_id is not set: no DNS record and no certificate are made, so the load balancer serves HTTP only; point ${spec.domain} at the lb_dns_name output yourself, or set zone_id for HTTPS`
+        : `deploy.domain is ${spec.domain} but deploy.options.zone_id is not set: no DNS record is made; point ${spec.domain} at the public_ip output yourself`,
+    );
+  }
+  if (Array.isArray(raw.availability_zones) && spec.region) {
+    raw.availability_zones.forEach((zone, i) => {
+      if (typeof zone === "string" && AVAILABILITY_ZONE.test(zone) && zone.slice(0, -1) !== spec.region) {
+        problems.push({ path: `${at("availability_zones")}.${i}`, value: zone, expected: `is not a zone of deploy.region (${spec.region}); name zones such as ${spec.region}a` });
+      }
+    });
+    if (!fleet) warnings.push("deploy.options.availability_zones is used only with deploy.options.instances above 1 (one instance keeps its subnet where AWS put it)");
   }
   const provider = raw.aws_provider;
   if (typeof provider === "object" && provider !== null && !Array.isArray(provider)) {
@@ -205,13 +243,15 @@ export function awsSettings(spec: Spec): AwsSettings {
       publicKey,
       sshUser: user,
       appDir: home(spec.appDir),
-      appPort: spec.appPort,
       caddyDir: home(shipping.caddyDir),
       caddyfile: shipping.caddyfile,
       https: shipping.https,
       volumeSize: o.volume_size,
       ...(spec.domain ? { domain: spec.domain } : {}),
       ...(o.zone_id ? { zoneId: o.zone_id } : {}),
+      instances: o.instances,
+      availabilityZones: availabilityZones(spec.region, o.availability_zones),
+      healthPath: spec.healthcheck.path,
       providerOverrides: o.aws_provider,
     },
   };
@@ -254,76 +294,112 @@ export class AwsDriver implements Driver {
 
   async provision(spec: Spec): Promise<Result> {
     const [r] = await apply(spec, this.stacks(spec), this.ctx.log, this.ctx.opts.force);
-    const ip = r.outputs.public_ip;
-    const message = `${r.applied ? "provisioned" : "up to date:"} ${r.stack}${ip ? ` (${r.outputs.instance_id}, ${ip}; ssh ${r.outputs.ssh_user}@${ip})` : ""}`;
-    return { url: r.outputs.url as string | undefined, message, raw: r };
+    return { url: r.outputs.url as string | undefined, message: `${r.applied ? "provisioned" : "up to date:"} ${r.stack}${provisioned(r.outputs)}`, raw: r };
   }
 
-  /** The instance the stack made, from its outputs; a clear error when it was never applied. */
-  private async targets(spec: Spec): Promise<Target[]> {
+  /**
+   * The instances the stack made, from its outputs (one target each), and the Spec the shipping
+   * works from; a clear error when the stack was never applied.
+   */
+  private async fleet(spec: Spec): Promise<{ spec: Spec; targets: Target[] }> {
     const out = await outputs(spec, awsStackName(spec));
-    const target = targetFromOutputs(spec, out);
-    if (!target) throw new OperationError(`${spec.app} has no server yet (no public_ip output in stack ${awsStackName(spec)}); run: togo provision`);
-    return [target];
+    const targets = targetsFromOutputs(spec, out);
+    if (targets.length === 0) throw new OperationError(`${spec.app} has no server yet (no public_ip output in stack ${awsStackName(spec)}); run: togo provision`);
+    return { spec: siteSpec(spec, out), targets };
   }
 
   async deploy(spec: Spec): Promise<Result> {
-    return this.shipping(spec).deploy(spec, await this.targets(spec));
+    const f = await this.fleet(spec);
+    return this.shipping(spec).deploy(f.spec, f.targets);
   }
 
   async status(spec: Spec): Promise<Status> {
     const out = await outputs(spec, awsStackName(spec));
-    const target = targetFromOutputs(spec, out);
-    if (!target) return { state: "not-deployed", healthy: false, outputs: out, message: "not provisioned (run togo provision)" };
+    const targets = targetsFromOutputs(spec, out);
+    if (targets.length === 0) return { state: "not-deployed", healthy: false, outputs: out, message: "not provisioned (run togo provision)" };
+    const url = targets[0].url;
     try {
-      const live = await this.shipping(spec).live(spec, [target]);
-      return { ...live, url: target.url, outputs: out };
+      const live = await this.shipping(spec).live(siteSpec(spec, out), targets);
+      return { ...live, url, outputs: out };
     } catch (err) {
       if (!(err instanceof OperationError)) throw err;
-      return { state: "failed", healthy: false, url: target.url, outputs: out, message: err.message };
+      return { state: "failed", healthy: false, url, outputs: out, message: err.message };
     }
   }
 
   async destroy(spec: Spec): Promise<void> {
-    // Terminating the instance takes the releases with it; nothing to stop first.
+    // Terminating the instances takes the releases with them; nothing to stop first.
     await destroy(spec, this.stacks(spec), this.ctx.log);
   }
 
   async rollback(spec: Spec, version?: string): Promise<Result> {
-    return this.shipping(spec).rollback(spec, await this.targets(spec), version);
+    const f = await this.fleet(spec);
+    return this.shipping(spec).rollback(f.spec, f.targets, version);
   }
 
   async releases(spec: Spec): Promise<Release[]> {
-    return this.shipping(spec).releases(spec, await this.targets(spec));
+    const f = await this.fleet(spec);
+    return this.shipping(spec).releases(f.spec, f.targets);
   }
 
   async logs(spec: Spec, opts: LogOptions): Promise<void> {
-    return this.shipping(spec).logs(spec, await this.targets(spec), opts);
+    const f = await this.fleet(spec);
+    return this.shipping(spec).logs(f.spec, f.targets, opts);
   }
 
   async exec(spec: Spec, command: string[]): Promise<number> {
-    return this.shipping(spec).exec(spec, await this.targets(spec), command);
+    const f = await this.fleet(spec);
+    return this.shipping(spec).exec(f.spec, f.targets, command);
   }
 
   async releaseLock(spec: Spec): Promise<Result> {
-    return this.shipping(spec).releaseLock(spec, await this.targets(spec));
+    const f = await this.fleet(spec);
+    return this.shipping(spec).releaseLock(f.spec, f.targets);
   }
 }
 
-/** The deploy target on the instance: its address and user from the stack's outputs. */
-export function targetFromOutputs(spec: Spec, out: Record<string, unknown>): Target | undefined {
-  if (typeof out.public_ip !== "string" || !out.public_ip) return undefined;
-  return {
-    host: out.public_ip,
+/** What `togo provision` says after the stack name: the instances and how to reach them. */
+function provisioned(out: Record<string, unknown>): string {
+  const hosts = hostsOf(out);
+  if (hosts.length === 0) return "";
+  const ssh = `ssh ${out.ssh_user}@${hosts[0]}`;
+  if (hosts.length === 1) return ` (${out.instance_id}, ${hosts[0]}; ${ssh})`;
+  return ` (${hosts.length} instances: ${hosts.join(", ")}, behind ${out.lb_dns_name}; ${ssh})`;
+}
+
+/** The instances' public addresses: the `hosts` list, or for a stack applied before it had one, `public_ip`. */
+function hostsOf(out: Record<string, unknown>): string[] {
+  if (Array.isArray(out.hosts) && out.hosts.length > 0 && out.hosts.every((h) => typeof h === "string" && h !== "")) return out.hosts as string[];
+  return typeof out.public_ip === "string" && out.public_ip ? [out.public_ip] : [];
+}
+
+/** The deploy targets: one per instance, at its address, as the stack's deploy user. */
+export function targetsFromOutputs(spec: Spec, out: Record<string, unknown>): Target[] {
+  return hostsOf(out).map((host) => ({
+    host,
     user: typeof out.ssh_user === "string" ? out.ssh_user : (spec.user ?? DEFAULT_SSH_USER),
     port: spec.sshPort,
     identityFile: spec.identityFile,
     knownHosts: spec.knownHosts,
     sshConfig: spec.sshConfig,
     appDir: spec.appDir,
-    // Without a domain the app is reached through Caddy's :80 fallback, not on app_port (closed).
-    url: typeof out.url === "string" ? out.url : `http://${out.public_ip}`,
-  };
+    // Where users reach the app: the domain, the load balancer or the Elastic IP (Caddy on :80), never app_port (closed).
+    url: typeof out.url === "string" ? out.url : `http://${host}`,
+  }));
+}
+
+/**
+ * The Spec the shipping writes each instance's Caddy site from. The shipping writes a site for
+ * `domain` and puts it in the site's address; the stack's `caddy_site` output is the address every
+ * instance serves: the domain (one instance with a domain: Caddy gets its certificate), or `:80` for
+ * any Host (behind the load balancer, which health-checks by IP; or one instance without a domain).
+ * Empty: an instance made by an earlier togo, whose own Caddyfile serves :80, so no site is written.
+ * A stack applied before it had the output: the Spec as it is, as then.
+ */
+export function siteSpec(spec: Spec, out: Record<string, unknown>): Spec {
+  if (typeof out.caddy_site !== "string") return spec;
+  const { domain: _domain, ...rest } = spec;
+  return out.caddy_site ? { ...rest, domain: out.caddy_site } : rest;
 }
 
 registerDriver("aws", (ctx) => new AwsDriver(ctx));

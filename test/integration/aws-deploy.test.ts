@@ -4,7 +4,8 @@
 // terraform writes them) and the "instance" is a real sshd on 127.0.0.1 with a fresh user. Reading
 // the outputs (terraform init from the provider mirror + output -json), the SSH shipping, the
 // release on the host and the live status all run for real.
-import { cpSync, existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { cleanupTempDirs, EXAMPLE, freePort, tempDir, togo } from "../helpers/index.js";
@@ -16,8 +17,9 @@ const INSTANCE = "i-0123456789abcdef0";
 let sshd: Sshd;
 let dir: string;
 let appPort: number;
+let caddy: ChildProcess | undefined;
 
-const yaml = () => `app: hello
+const yaml = (options = "") => `app: hello
 deploy:
   provider: aws
   region: eu-west-1
@@ -36,7 +38,7 @@ deploy:
     public_key_file: ${sshd.identityFile}.pub
     ssh_cidrs: [127.0.0.1/32]
     ami: ami-0123456789abcdef0
-terraform:
+${options}terraform:
   engine: terraform
   plugin_mirror: ${MIRROR}
 `;
@@ -52,13 +54,13 @@ async function json<T>(args: string[]): Promise<T> {
 }
 
 /** The local state an apply of the aws stack leaves, as far as togo reads it: its outputs. */
-function appliedState(outputs: Record<string, string>): string {
+function appliedState(outputs: Record<string, string | string[]>): string {
   return JSON.stringify({
     version: 4,
     terraform_version: "1.11.4",
     serial: 1,
     lineage: randomUUID(),
-    outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { value: v, type: "string" }])),
+    outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { value: v, type: Array.isArray(v) ? ["tuple", v.map(() => "string")] : "string" }])),
     resources: [],
     check_results: null,
   });
@@ -73,6 +75,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (caddy?.pid && caddy.exitCode === null) {
+    process.kill(caddy.pid, "SIGTERM");
+    await new Promise((r) => caddy!.once("exit", r));
+  }
   await sshd?.stop(); // ends the app the deploy started (the user's processes), by PID
   cleanupTempDirs();
 });
@@ -112,4 +118,46 @@ test("deploy and status go to the public_ip and ssh_user outputs", async () => {
   const releases = await json<{ version: string; current: boolean }[]>(["releases", "--json"]);
   expect(releases).toEqual([expect.objectContaining({ version: "1", current: true })]);
   expect(existsSync(join(dir, "terraform.hello-aws.tfstate"))).toBe(true);
+});
+
+test("with the stack's hosts list and caddy_site :80 (what a new stack outputs), the deploy writes the :80 site and reloads Caddy as the deploy user", async () => {
+  // What cloud-init sets up on an instance, on loopback: a site dir the deploy user owns, imported by
+  // a Caddyfile Caddy runs with (here with a loopback admin and no automatic HTTPS).
+  const [httpPort, adminPort] = [await freePort(), await freePort()];
+  const root = tempDir("togo-aws-caddy-");
+  chmodSync(root, 0o755);
+  const sites = join(root, "togo.d");
+  mkdirSync(sites);
+  chownSync(sites, sshd.uid, sshd.uid);
+  const caddyfile = join(root, "Caddyfile");
+  writeFileSync(caddyfile, `{\n\tauto_https off\n\tadmin 127.0.0.1:${adminPort}\n}\n\nimport ${sites}/*.caddy\n`);
+  chmodSync(caddyfile, 0o644);
+  const xdg = tempDir("togo-aws-caddy-xdg-");
+  caddy = spawn("caddy", ["run", "--config", caddyfile, "--adapter", "caddyfile"], { env: { ...process.env, XDG_CONFIG_HOME: xdg, XDG_DATA_HOME: xdg, HOME: xdg }, stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  caddy.stderr?.on("data", (d) => (log += d));
+  for (let i = 0; i < 200 && !(await fetch(`http://127.0.0.1:${adminPort}/config/`).then(() => true, () => false)); i++) {
+    if (caddy.exitCode !== null) throw new Error(`caddy exited: ${log}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  // The default site would listen on :80 itself; a template puts it on a loopback port this test
+  // picked and keeps the address the deploy chose in a comment.
+  writeFileSync(join(dir, "site.tmpl"), `# address: {{address}}\nhttp://127.0.0.1:${httpPort} {\n\treverse_proxy {{upstream}}\n}\n`);
+  writeFileSync(join(dir, "togo.yaml"), yaml(`    caddy_dir: ${sites}\n    caddyfile: ${caddyfile}\n    caddy_template: site.tmpl\n`));
+  writeFileSync(
+    join(dir, "terraform.hello-aws.tfstate"),
+    appliedState({ public_ip: "127.0.0.1", hosts: ["127.0.0.1"], instance_id: INSTANCE, instance_ids: [INSTANCE], ssh_user: sshd.user, url: "http://127.0.0.1", caddy_site: ":80", region: "eu-west-1" }),
+  );
+
+  const r = await togo(["deploy", "--version", "2"], { cwd: dir });
+  expect({ exit: r.exitCode, stderr: r.stderr }).toMatchObject({ exit: 0 });
+  expect(r.stderr).toMatch(/✓ caddy\s+\d+/);
+  const site = join(sites, "hello.caddy");
+  expect(readFileSync(site, "utf8")).toBe(`# address: :80\nhttp://127.0.0.1:${httpPort} {\n\treverse_proxy 127.0.0.1:${appPort}\n}\n`);
+  expect(statSync(site).uid).toBe(sshd.uid);
+  expect(await (await fetch(`http://127.0.0.1:${httpPort}/`)).text()).toBe("hello from 2\n");
+
+  const s = await json<Record<string, any>>(["status", "--json"]);
+  expect(s).toMatchObject({ state: "ready", version: "2", url: "http://127.0.0.1" });
+  expect(s.outputs).toMatchObject({ hosts: ["127.0.0.1"], caddy_site: ":80" });
 });
