@@ -5,7 +5,7 @@
 // the outputs (terraform init from the provider mirror + output -json), the SSH shipping, the
 // release on the host and the live status all run for real.
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { cleanupTempDirs, EXAMPLE, freePort, tempDir, togo } from "../helpers/index.js";
@@ -32,6 +32,7 @@ deploy:
   run: node server.js
   app_port: ${appPort}
   healthcheck: { path: /up, timeout: 8, interval: 0.1, settle: 0.5 }
+  drain: 1
   env:
     GREETING: hello
   options:
@@ -120,9 +121,13 @@ test("deploy and status go to the public_ip and ssh_user outputs", async () => {
   expect(existsSync(join(dir, "terraform.hello-aws.tfstate"))).toBe(true);
 });
 
-test("with the stack's hosts list and caddy_site :80 (what a new stack outputs), the deploy writes the :80 site and reloads Caddy as the deploy user", async () => {
-  // What cloud-init sets up on an instance, on loopback: a site dir the deploy user owns, imported by
-  // a Caddyfile Caddy runs with (here with a loopback admin and no automatic HTTPS).
+/**
+ * What cloud-init sets up on an instance, on loopback: a site dir the deploy user owns, imported by a
+ * Caddyfile Caddy runs with (here with a loopback admin and no automatic HTTPS). The default site
+ * would listen on :80 itself; a template puts it on a loopback port this test picked and keeps the
+ * address the deploy chose in a comment.
+ */
+async function instanceCaddy(): Promise<{ sites: string; httpPort: number; options: string }> {
   const [httpPort, adminPort] = [await freePort(), await freePort()];
   const root = tempDir("togo-aws-caddy-");
   chmodSync(root, 0o755);
@@ -136,28 +141,54 @@ test("with the stack's hosts list and caddy_site :80 (what a new stack outputs),
   caddy = spawn("caddy", ["run", "--config", caddyfile, "--adapter", "caddyfile"], { env: { ...process.env, XDG_CONFIG_HOME: xdg, XDG_DATA_HOME: xdg, HOME: xdg }, stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   caddy.stderr?.on("data", (d) => (log += d));
-  for (let i = 0; i < 200 && !(await fetch(`http://127.0.0.1:${adminPort}/config/`).then(() => true, () => false)); i++) {
+  for (let i = 0; i < 400 && !(await fetch(`http://127.0.0.1:${adminPort}/config/`).then(() => true, () => false)); i++) {
     if (caddy.exitCode !== null) throw new Error(`caddy exited: ${log}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-  // The default site would listen on :80 itself; a template puts it on a loopback port this test
-  // picked and keeps the address the deploy chose in a comment.
   writeFileSync(join(dir, "site.tmpl"), `# address: {{address}}\nhttp://127.0.0.1:${httpPort} {\n\treverse_proxy {{upstream}}\n}\n`);
-  writeFileSync(join(dir, "togo.yaml"), yaml(`    caddy_dir: ${sites}\n    caddyfile: ${caddyfile}\n    caddy_template: site.tmpl\n`));
-  writeFileSync(
-    join(dir, "terraform.hello-aws.tfstate"),
-    appliedState({ public_ip: "127.0.0.1", hosts: ["127.0.0.1"], instance_id: INSTANCE, instance_ids: [INSTANCE], ssh_user: sshd.user, url: "http://127.0.0.1", caddy_site: ":80", region: "eu-west-1" }),
-  );
+  return { sites, httpPort, options: `    caddy_dir: ${sites}\n    caddyfile: ${caddyfile}\n    caddy_template: site.tmpl\n` };
+}
 
-  const r = await togo(["deploy", "--version", "2"], { cwd: dir });
+let instance: Awaited<ReturnType<typeof instanceCaddy>>;
+const outputs = (caddySite: string) =>
+  appliedState({ public_ip: "127.0.0.1", hosts: ["127.0.0.1"], instance_id: INSTANCE, instance_ids: [INSTANCE], ssh_user: sshd.user, url: "http://127.0.0.1", caddy_site: caddySite, region: "eu-west-1" });
+
+test("an instance made by an earlier togo (caddy_site empty: its own Caddyfile serves :80 on app_port) stays restart-style, though Caddy runs and the site dir is writable", async () => {
+  instance = await instanceCaddy();
+  writeFileSync(join(dir, "togo.yaml"), yaml(instance.options));
+  writeFileSync(join(dir, "terraform.hello-aws.tfstate"), outputs(""));
+
+  const r = await togo(["deploy", "--version", "1b"], { cwd: dir });
   expect({ exit: r.exitCode, stderr: r.stderr }).toMatchObject({ exit: 0 });
-  expect(r.stderr).toMatch(/✓ caddy\s+\d+/);
-  const site = join(sites, "hello.caddy");
-  expect(readFileSync(site, "utf8")).toBe(`# address: :80\nhttp://127.0.0.1:${httpPort} {\n\treverse_proxy 127.0.0.1:${appPort}\n}\n`);
-  expect(statSync(site).uid).toBe(sshd.uid);
-  expect(await (await fetch(`http://127.0.0.1:${httpPort}/`)).text()).toBe("hello from 2\n");
+  expect(r.stderr).toContain("strategy: restart (auto): a restart in place on app_port");
+  // No site next to the Caddyfile's own :80 block (Caddy would refuse the pair as ambiguous).
+  expect(readdirSync(instance.sites)).toEqual([]);
+  expect(await (await fetch(`http://127.0.0.1:${appPort}/`)).text()).toBe("hello from 1b\n");
+  expect(existsSync(join(sshd.home, "apps", "hello", "run", "live.port"))).toBe(false);
+});
+
+test("with the stack's hosts list and caddy_site :80 (what a new stack outputs): blue-green through the :80 site, its upstream the new release's own port on every deploy", async () => {
+  writeFileSync(join(dir, "terraform.hello-aws.tfstate"), outputs(":80"));
+  const site = join(instance.sites, "hello.caddy");
+  const livePort = join(sshd.home, "apps", "hello", "run", "live.port");
+  const upstreams: number[] = [];
+  for (const version of ["2", "3"]) {
+    const r = await togo(["deploy", "--version", version], { cwd: dir });
+    expect({ exit: r.exitCode, stderr: r.stderr }).toMatchObject({ exit: 0 });
+    expect(r.stderr).toContain("strategy: blue-green (auto): Caddy fronts the app");
+    const text = readFileSync(site, "utf8");
+    const port = Number(/reverse_proxy 127\.0\.0\.1:(\d+)/.exec(text)?.[1]);
+    expect(text).toBe(`# address: :80\nhttp://127.0.0.1:${instance.httpPort} {\n\treverse_proxy 127.0.0.1:${port}\n}\n`);
+    // The release's own port, as run/live.port names it: never app_port (no port is fixed at boot).
+    expect(port).not.toBe(appPort);
+    expect(readFileSync(livePort, "utf8").trim()).toBe(String(port));
+    expect(statSync(site).uid).toBe(sshd.uid);
+    expect(await (await fetch(`http://127.0.0.1:${instance.httpPort}/`)).text()).toBe(`hello from ${version}\n`);
+    upstreams.push(port);
+  }
+  expect(upstreams[1]).not.toBe(upstreams[0]);
 
   const s = await json<Record<string, any>>(["status", "--json"]);
-  expect(s).toMatchObject({ state: "ready", version: "2", url: "http://127.0.0.1" });
+  expect(s).toMatchObject({ state: "ready", version: "3", url: "http://127.0.0.1" });
   expect(s.outputs).toMatchObject({ hosts: ["127.0.0.1"], caddy_site: ":80" });
 });
