@@ -165,7 +165,8 @@ export function awsSettings(spec: Spec): AwsSettings {
   if (!spec.region) problems.push({ path: "deploy.region", expected: "is required for the aws driver: the AWS region to create the server in, e.g. eu-west-1" });
   if (!spec.run) problems.push({ path: "deploy.run", expected: "is required for the aws driver: the command that starts the app on $PORT, e.g. node server.js" });
   if (!spec.binary) problems.push({ path: "deploy.binary", expected: "is required for the aws driver: the file or directory to ship, e.g. dist/server.js" });
-  if (spec.host) warnings.push(`deploy.host (${spec.host}) is ignored by the aws driver: it deploys to the instance its stack made (output public_ip)`);
+  if (spec.host) warnings.push(`deploy.host (${spec.host}) is ignored by the aws driver: it deploys to the instances its stack made (output hosts)`);
+  if (spec.hosts) warnings.push(`deploy.hosts is ignored by the aws driver: it deploys to the instances its stack made (output hosts); set deploy.options.instances for more than one`);
 
   const user = spec.user ?? DEFAULT_SSH_USER;
   if (user === "root") problems.push({ path: "deploy.user", value: user, expected: "the aws driver deploys as an unprivileged user that cloud-init creates; use e.g. deploy" });
@@ -360,16 +361,33 @@ export class AwsDriver implements Driver {
 
 /** What `togo provision` says after the stack name: the instances and how to reach them. */
 function provisioned(out: Record<string, unknown>): string {
-  const hosts = hostsOf(out);
+  let hosts: string[];
+  try {
+    hosts = hostsOf(out);
+  } catch {
+    // The apply went through; an instance without an address is for the deploy to refuse, not this line.
+    return "";
+  }
   if (hosts.length === 0) return "";
   const ssh = `ssh ${out.ssh_user}@${hosts[0]}`;
   if (hosts.length === 1) return ` (${out.instance_id}, ${hosts[0]}; ${ssh})`;
   return ` (${hosts.length} instances: ${hosts.join(", ")}, behind ${out.lb_dns_name}; ${ssh})`;
 }
 
-/** The instances' public addresses: the `hosts` list, or for a stack applied before it had one, `public_ip`. */
+/**
+ * The instances' public addresses: the `hosts` list, or for a stack applied before it had one,
+ * `public_ip`. A list with an instance that has no address is an error, never a smaller fleet: a
+ * deploy to the others would leave that one on the old release behind the load balancer.
+ */
 function hostsOf(out: Record<string, unknown>): string[] {
-  if (Array.isArray(out.hosts) && out.hosts.length > 0 && out.hosts.every((h) => typeof h === "string" && h !== "")) return out.hosts as string[];
+  if (Array.isArray(out.hosts) && out.hosts.length > 0) {
+    const ids = Array.isArray(out.instance_ids) ? out.instance_ids : [];
+    const missing = out.hosts.flatMap((h, i) => (typeof h === "string" && h !== "" ? [] : [typeof ids[i] === "string" ? ids[i] : `#${i}`]));
+    if (missing.length > 0) {
+      throw new OperationError(`the stack's hosts output has no address for ${missing.join(", ")} (${missing.length} of ${out.hosts.length} instances); run togo provision to bring the outputs up to date`);
+    }
+    return out.hosts as string[];
+  }
   return typeof out.public_ip === "string" && out.public_ip ? [out.public_ip] : [];
 }
 

@@ -32,6 +32,7 @@ import { renderSite } from "../../src/ship/caddy.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
 import { awsSettings, credentialProblems, isIpv4Cidr, siteSpec, targetsFromOutputs } from "../../drivers/aws/index.js";
 import { parseConfig } from "../../src/config/load.js";
+import { OperationError } from "../../src/core/errors.js";
 
 afterAll(cleanupTempDirs);
 
@@ -631,6 +632,15 @@ describe("aws driver settings (validated before anything runs)", () => {
     ]);
   });
 
+  test("deploy.host and deploy.hosts: allowed, each with a warning that the stack's instances are the targets", () => {
+    const s = awsSettings(spec("  hosts: [198.51.100.1, 198.51.100.2]\n  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: [203.0.113.0/24]\n"));
+    expect(s.problems).toEqual([]);
+    expect(s.warnings).toEqual(["deploy.hosts is ignored by the aws driver: it deploys to the instances its stack made (output hosts); set deploy.options.instances for more than one"]);
+    expect(awsSettings(spec("  host: 198.51.100.1\n  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: [203.0.113.0/24]\n")).warnings).toEqual([
+      "deploy.host (198.51.100.1) is ignored by the aws driver: it deploys to the instances its stack made (output hosts)",
+    ]);
+  });
+
   test("availability_zones with one instance: allowed, with a warning that it is not used", () => {
     const s = awsSettings(spec("  options:\n    public_key_file: deploy.pub\n    ssh_cidrs: [203.0.113.0/24]\n    availability_zones: [eu-west-1a, eu-west-1b]\n"));
     expect(s.problems).toEqual([]);
@@ -815,8 +825,16 @@ describe("aws driver: targets and the Caddy site from the stack's outputs", () =
   test("a stack applied before the hosts output: the public_ip; never applied: none", () => {
     expect(targetsFromOutputs(spec, { public_ip: "198.51.100.9", ssh_user: "deploy", url: "http://198.51.100.9" }).map((t) => t.host)).toEqual(["198.51.100.9"]);
     expect(targetsFromOutputs(spec, {})).toEqual([]);
-    // A hosts list with a hole (an unknown address) is not trusted: the public_ip is.
-    expect(targetsFromOutputs(spec, { hosts: ["198.51.100.1", ""], public_ip: "198.51.100.1" }).map((t) => t.host)).toEqual(["198.51.100.1"]);
+    // An empty list (never written by the stack) says nothing: the public_ip.
+    expect(targetsFromOutputs(spec, { hosts: [], public_ip: "198.51.100.9" }).map((t) => t.host)).toEqual(["198.51.100.9"]);
+  });
+
+  test("a hosts list with an instance without an address is an error naming it, never a smaller fleet", () => {
+    const out = { hosts: ["198.51.100.1", "", null], instance_ids: ["i-0a", "i-0b", "i-0c"], public_ip: "198.51.100.1", ssh_user: "deploy" };
+    expect(() => targetsFromOutputs(spec, out)).toThrow(
+      new OperationError("the stack's hosts output has no address for i-0b, i-0c (2 of 3 instances); run togo provision to bring the outputs up to date"),
+    );
+    expect(() => targetsFromOutputs(spec, { hosts: ["198.51.100.1", ""] })).toThrow("no address for #1 (1 of 2 instances)");
   });
 
   test("the site the shipping writes: the caddy_site output as its domain; empty: none; absent: the Spec as it was", () => {

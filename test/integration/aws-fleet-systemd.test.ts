@@ -1,0 +1,208 @@
+// An aws fleet (deploy.options.instances: 2) deployed for real: two REAL systemd hosts (booted
+// Debian containers, see test/helpers/systemd-hosts.ts) stand in for the two EC2 instances. What
+// cannot run here is EC2 itself, the load balancer and cloud-init, so:
+// - each host gets what the synthesized stack's user data asks cloud-init to do (its write_files and
+//   runcmd, read from cdk.tf.json: the Caddyfile with no site and no port, the site dir the deploy
+//   user owns, lingering, Caddy restarted); the image already has the packages and the deploy user;
+// - the stack's state is the one an apply would leave: its outputs, `hosts` listing both instances
+//   and `caddy_site` as synthesized;
+// - the balancer's part is played by the test: it asks each instance's :80 for the health check
+//   path, as the target group does, and for the page.
+// Driven only through the built CLI: deploy fans out over one target per instance, blue-green through
+// each instance's :80 site (its upstream the release's own port), status and releases per host.
+import { request } from "node:http";
+import { afterAll, beforeAll, expect, test } from "@jest/globals";
+import { randomUUID } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { cleanupTempDirs, helloProject, togo, type CliResult } from "../helpers/index.js";
+import { startSystemdHost, type ExecResult, type SystemdHost } from "../helpers/systemd-hosts.js";
+
+const MIRROR = process.env.TOGO_TEST_PLUGIN_MIRROR ?? "/opt/tf-plugins";
+const SITE = "/etc/caddy/togo.d/hello.caddy";
+const APP_PORT = 3000;
+
+let hosts: SystemdHost[] = [];
+let dir: string;
+
+/** What to look at when a step fails: each host's Caddy, its site, the app's logs. */
+async function diagnostics(): Promise<string> {
+  const each = await Promise.all(
+    hosts.map(async (h) => {
+      const r = await h
+        .exec(
+          [
+            `echo "== caddy"; journalctl --no-pager -n 15 -u caddy -o cat 2>&1; cat /etc/caddy/Caddyfile ${SITE} 2>&1`,
+            `echo "== app"; tail -n 20 /home/deploy/apps/hello/logs/*.log 2>&1; cat /home/deploy/apps/hello/run/live.port 2>&1`,
+            `echo "== user units"; runuser -u deploy -- env XDG_RUNTIME_DIR=/run/user/1000 systemctl --user list-units --no-pager 'togo-*' 2>&1`,
+          ].join("; "),
+          { timeoutMs: 20_000 },
+        )
+        .catch((e: Error) => ({ code: 1, stdout: "", stderr: e.message }));
+      return `--- ${h.name} (${h.ip})\n${r.stdout}${r.stderr}`;
+    }),
+  );
+  return each.join("\n");
+}
+
+/** Fails with the command's output and the hosts' state; jest 30 does not print expect() messages. */
+async function ok<T extends CliResult | ExecResult>(r: T, what: string): Promise<T> {
+  const code = "exitCode" in r ? r.exitCode : r.code;
+  if (code !== 0) throw new Error(`${what} exited ${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n--- hosts\n${await diagnostics()}`);
+  return r;
+}
+
+const cli = (args: string[]) => togo(args, { cwd: dir, timeout: 300_000 });
+
+/** GET `path` on an instance's :80 with the domain's Host, as the load balancer forwards a visitor (or checks health). */
+const get = (h: SystemdHost, path: string, host = "hello.example.com") =>
+  new Promise<{ status: number; body: string }>((resolve) => {
+    const req = request({ host: h.ip, port: 80, path, headers: { host }, timeout: 3000 }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (e) => resolve({ status: 0, body: e.message }));
+    req.end();
+  });
+
+/** The upstream port of the :80 site on a host. */
+async function upstream(h: SystemdHost): Promise<number> {
+  const text = (await ok(await h.exec(`cat ${SITE}`), `reading the site on ${h.name}`)).stdout;
+  expect(text).toMatch(/^:80 \{/m);
+  return Number(/reverse_proxy 127\.0\.0\.1:(\d+)/.exec(text)?.[1]);
+}
+
+/** The local state an apply of the stack leaves, as far as togo reads it: its outputs. */
+function appliedState(outputs: Record<string, string | string[]>): string {
+  return JSON.stringify({
+    version: 4,
+    terraform_version: "1.11.4",
+    serial: 1,
+    lineage: randomUUID(),
+    outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { value: v, type: Array.isArray(v) ? ["tuple", v.map(() => "string")] : "string" }])),
+    resources: [],
+    check_results: null,
+  });
+}
+
+beforeAll(async () => {
+  hosts = await Promise.all([startSystemdHost(), startSystemdHost()]);
+  const [a, b] = hosts;
+  // One deploy key for the fleet, as the stack installs one public key on every instance.
+  await ok(await b.exec(`cat >> /home/deploy/.ssh/authorized_keys`, { input: readFileSync(`${a.identityFile}.pub`, "utf8") }), "authorizing the deploy key on the second host");
+  dir = helloProject(`app: hello
+deploy:
+  provider: aws
+  region: eu-west-1
+  user: deploy
+  identity_file: ${a.identityFile}
+  known_hosts: known_hosts
+  ssh_config: ${a.sshConfig}
+  binary: server.js
+  run: node server.js
+  app_port: ${APP_PORT}
+  drain: 1
+  healthcheck: { path: /up, timeout: 30, interval: 0.2, settle: 0.5 }
+  options:
+    public_key_file: deploy.pub
+    ssh_cidrs: [10.231.0.0/16]
+    ami: ami-0123456789abcdef0
+    instances: 2
+terraform:
+  engine: terraform
+  plugin_mirror: ${MIRROR}
+`);
+  writeFileSync(join(dir, "known_hosts"), hosts.map((h) => readFileSync(h.knownHosts, "utf8")).join(""));
+  writeFileSync(join(dir, "deploy.pub"), readFileSync(`${a.identityFile}.pub`));
+}, 15 * 60_000);
+
+afterAll(async () => {
+  await Promise.all(hosts.map((h) => h.stop()));
+  cleanupTempDirs();
+}, 120_000);
+
+test("the instances as the stack's user data makes them: Caddy runs with a Caddyfile that fixes no site and no port", async () => {
+  await ok(await cli(["synth"]), "togo synth");
+  const stack = JSON.parse(readFileSync(join(dir, "cdktf.out/stacks/hello-aws/cdk.tf.json"), "utf8"));
+  const userData = [stack.resource.aws_instance.server_0.user_data, stack.resource.aws_instance.server_1.user_data] as string[];
+  expect(userData[1]).toBe(userData[0]);
+  const init = parse(userData[0]) as { write_files: { path: string; content: string; permissions: string }[]; runcmd: string[][] };
+  const caddyfile = init.write_files.find((f) => f.path === "/etc/caddy/Caddyfile")!;
+  expect(caddyfile.content).not.toContain(String(APP_PORT));
+  expect(caddyfile.content).not.toContain("reverse_proxy");
+
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  await Promise.all(
+    hosts.map(async (h) => {
+      for (const f of init.write_files) await ok(await h.exec(`cat > ${quote(f.path)} && chmod ${f.permissions} ${quote(f.path)}`, { input: f.content }), `writing ${f.path} on ${h.name}`);
+      for (const argv of init.runcmd) await ok(await h.exec(argv.map(quote).join(" "), { timeoutMs: 60_000 }), `${argv.join(" ")} on ${h.name}`);
+      expect((await h.exec("systemctl is-active caddy")).stdout.trim()).toBe("active");
+      expect((await h.exec("stat -c %U /etc/caddy/togo.d")).stdout.trim()).toBe("deploy");
+      // No site yet: :80 answers nothing (the target group sees the instance unhealthy until a deploy).
+      expect((await get(h, "/up")).status).toBe(0);
+    }),
+  );
+
+  // What an apply of this stack leaves: both instances in `hosts`, the :80 site the fleet's instances serve.
+  expect(stack.output.caddy_site.value).toBe(":80");
+  writeFileSync(
+    join(dir, "terraform.hello-aws.tfstate"),
+    appliedState({
+      public_ip: hosts[0].ip,
+      hosts: hosts.map((h) => h.ip),
+      instance_id: "i-00000000000000000",
+      instance_ids: ["i-00000000000000000", "i-11111111111111111"],
+      ssh_user: "deploy",
+      url: "http://togo-lb-123.eu-west-1.elb.amazonaws.com",
+      lb_dns_name: "togo-lb-123.eu-west-1.elb.amazonaws.com",
+      caddy_site: stack.output.caddy_site.value,
+      region: "eu-west-1",
+    }),
+  );
+}, 300_000);
+
+test("deploy reaches every instance: blue-green through each instance's :80 site, the upstream a new port each release", async () => {
+  const seen: number[][] = [];
+  for (const version of ["1", "2"]) {
+    const r = await ok(await cli(["deploy", "--version", version, "--json"]), `togo deploy --version ${version}`);
+    expect(r.stderr).toContain("strategy: blue-green (auto): Caddy fronts the app");
+    expect(JSON.parse(r.stdout).url).toBe("http://togo-lb-123.eu-west-1.elb.amazonaws.com");
+    const ports: number[] = [];
+    for (const h of hosts) {
+      expect(await get(h, "/")).toEqual({ status: 200, body: `hello from ${version}\n` });
+      // The target group's health check on healthcheck.path, through Caddy, by the instance's IP.
+      expect(await get(h, "/up", h.ip)).toEqual({ status: 200, body: "ok\n" });
+      const port = await upstream(h);
+      expect(port).not.toBe(APP_PORT);
+      expect((await h.exec("cat /home/deploy/apps/hello/run/live.port")).stdout.trim()).toBe(String(port));
+      expect((await h.exec("readlink /home/deploy/apps/hello/current")).stdout.trim()).toBe(`v${version}`);
+      ports.push(port);
+    }
+    seen.push(ports);
+  }
+  for (const [i] of hosts.entries()) expect(seen[1][i]).not.toBe(seen[0][i]);
+
+  const s = JSON.parse((await cli(["status", "--json"])).stdout) as Record<string, any>;
+  expect(s).toMatchObject({ state: "ready", version: "2", url: "http://togo-lb-123.eu-west-1.elb.amazonaws.com" });
+  expect(s.hosts).toEqual(hosts.map((h) => expect.objectContaining({ host: h.ip, state: "ready", version: "2" })));
+
+  const releases = JSON.parse((await ok(await cli(["releases", "--json"]), "togo releases")).stdout) as { host: string; version: string; current: boolean }[];
+  for (const h of hosts) {
+    expect(releases.filter((r) => r.host === h.ip).map((r) => [r.version, r.current])).toEqual([
+      ["2", true],
+      ["1", false],
+    ]);
+  }
+}, 600_000);
+
+test("rollback goes back on every instance, through Caddy again", async () => {
+  const r = await ok(await cli(["rollback"]), "togo rollback");
+  expect(r.stderr).not.toContain("warning");
+  for (const h of hosts) {
+    expect(await get(h, "/")).toEqual({ status: 200, body: "hello from 1\n" });
+    expect((await h.exec("readlink /home/deploy/apps/hello/current")).stdout.trim()).toBe("v1");
+  }
+}, 300_000);
