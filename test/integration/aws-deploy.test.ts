@@ -167,7 +167,20 @@ test("an instance made by an earlier togo (caddy_site empty: its own Caddyfile s
   expect(existsSync(join(sshd.home, "apps", "hello", "run", "live.port"))).toBe(false);
 });
 
+test("strategy: blue-green on such an instance is refused before anything changes (nothing could point Caddy at the new release)", async () => {
+  writeFileSync(join(dir, "togo.yaml"), yaml(instance.options).replace("  drain: 1\n", "  drain: 1\n  strategy: blue-green\n"));
+  const appDir = join(sshd.home, "apps", "hello");
+  const before = readdirSync(appDir).sort();
+  const r = await togo(["deploy", "--version", "1c"], { cwd: dir });
+  expect({ exit: r.exitCode, stderr: r.stderr }).toMatchObject({ exit: 1, stderr: expect.stringMatching(/deploy\.strategy is blue-green but on \S+@127\.0\.0\.1:\d+ no Caddy fronts the app/) });
+  expect(readdirSync(appDir).sort()).toEqual(before);
+  expect(readlinkSync(join(appDir, "current"))).toBe("v1b");
+  expect(readdirSync(instance.sites)).toEqual([]);
+  expect(await (await fetch(`http://127.0.0.1:${appPort}/`)).text()).toBe("hello from 1b\n");
+});
+
 test("with the stack's hosts list and caddy_site :80 (what a new stack outputs): blue-green through the :80 site, its upstream the new release's own port on every deploy", async () => {
+  writeFileSync(join(dir, "togo.yaml"), yaml(instance.options));
   writeFileSync(join(dir, "terraform.hello-aws.tfstate"), outputs(":80"));
   const site = join(instance.sites, "hello.caddy");
   const livePort = join(sshd.home, "apps", "hello", "run", "live.port");

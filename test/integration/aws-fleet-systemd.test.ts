@@ -68,6 +68,20 @@ const get = (h: SystemdHost, path: string, host = "hello.example.com") =>
     req.end();
   });
 
+/** `systemctl --user` of deploy, run as root inside the host (no SSH session involved). */
+const userctl = async (h: SystemdHost, args: string) => (await h.exec(`runuser -u deploy -- env XDG_RUNTIME_DIR=/run/user/1000 systemctl --user ${args}`)).stdout.trim();
+
+/** Polls until `check` passes, with a deadline, never a fixed sleep. */
+async function eventually<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const last = await get();
+    if (check(last)) return last;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}\n--- hosts\n${await diagnostics()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** The upstream port of the :80 site on a host. */
 async function upstream(h: SystemdHost): Promise<number> {
   const text = (await ok(await h.exec(`cat ${SITE}`), `reading the site on ${h.name}`)).stdout;
@@ -179,11 +193,17 @@ test("deploy reaches every instance: blue-green through each instance's :80 site
       expect(port).not.toBe(APP_PORT);
       expect((await h.exec("cat /home/deploy/apps/hello/run/live.port")).stdout.trim()).toBe(String(port));
       expect((await h.exec("readlink /home/deploy/apps/hello/current")).stdout.trim()).toBe(`v${version}`);
+      // Lingering from the user data: each release is its own systemd user unit on its port.
+      expect(await userctl(h, `is-active togo-hello-${port}.service`)).toBe("active");
       ports.push(port);
     }
     seen.push(ports);
   }
-  for (const [i] of hosts.entries()) expect(seen[1][i]).not.toBe(seen[0][i]);
+  for (const [i, h] of hosts.entries()) {
+    expect(seen[1][i]).not.toBe(seen[0][i]);
+    // The old release gets its drain (1 s), then its unit stops.
+    await eventually(`release 1's unit on ${h.name} to stop after its drain`, () => userctl(h, `is-active togo-hello-${seen[0][i]}.service`), (state) => state !== "active");
+  }
 
   const s = JSON.parse((await cli(["status", "--json"])).stdout) as Record<string, any>;
   expect(s).toMatchObject({ state: "ready", version: "2", url: "http://togo-lb-123.eu-west-1.elb.amazonaws.com" });
