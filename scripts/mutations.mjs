@@ -18,6 +18,8 @@ const mutations = [
   { name: "no same-version/different-bytes guard", file: "src/ship/deploy.ts", from: `if (installed !== "" && version === ctx.previous) {`, to: `if (false) {` },
   { name: "no failure record after a failed release_cmd", file: "src/ship/deploy.ts", from: `        run.onFailure(FAILED_RECORD, () => t.transport.run(t.dir.recordFailed(version), { check: false }));\n`, to: "" },
   { name: "no dirty-tree version suffix", file: "src/ship/artifact.ts", from: "return described.endsWith(\"-dirty\") ? `${described}.${sha256.slice(0, 8)}` : described;", to: "return described;" },
+  { name: "aws: a hosts output with an instance lacking an address makes a smaller fleet", file: "drivers/aws/index.ts", from: "    if (missing.length > 0) {\n", to: "    if (false) {\n" },
+  { name: "aws: an earlier togo's instance (caddy_site empty) gets a :80 site", file: "drivers/aws/index.ts", from: "return out.caddy_site ? { ...rest, domain: out.caddy_site } : rest;", to: "return { ...rest, domain: out.caddy_site || \":80\" };" },
   { name: "no clearing of .failed on redeploy", file: "src/ship/scripts.ts", from: "    `if [ -f .failed ]; then t=$(mktemp .failed.XXXXXX) && grep -vxF ${q(version)} .failed > \"$t\"; mv -f \"$t\" .failed; fi`,\n", to: "" },
 ];
 
