@@ -290,7 +290,8 @@ export class AwsDriver implements Driver {
   }
 
   private shipping(spec: Spec) {
-    return versionedRelease({ driver: this.name, ctx: this.ctx, options: this.settings(spec).shipping, front: "site" });
+    // A deploy right after provision would otherwise find an instance whose cloud-init is still at work.
+    return versionedRelease({ driver: this.name, ctx: this.ctx, options: this.settings(spec).shipping, front: "site", firstBoot: true });
   }
 
   async provision(spec: Spec): Promise<Result> {

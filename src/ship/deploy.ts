@@ -32,6 +32,8 @@ import { requireRun, type OpenTarget } from "./target.js";
 
 /** Where a new release is verified: below Linux's ephemeral range, so it never meets a client port. */
 export const CANDIDATE_PORTS: [number, number] = [20000, 29999];
+/** Seconds a deploy waits for a host's first boot (cloud-init installs packages: minutes at most). */
+export const FIRST_BOOT_TIMEOUT = 600;
 
 /** What one host did in a deploy (per host in `deploy --json`). */
 export interface HostReport {
@@ -89,6 +91,8 @@ export interface DeployContext {
   env?: Record<string, string | undefined>;
   /** What routes users to a host's live release (a Caddy site, the app's own Caddy), when the strategy has one. */
   front?: Front;
+  /** The hosts set themselves up at first boot (cloud-init): connect waits until that is done. */
+  firstBoot?: boolean;
   // Learnt by the stages:
   secrets: Record<string, string>;
   /** The artifact's digest when it was begun early (see the connect stage). */
@@ -177,6 +181,10 @@ export function deployStages(): Stage<DeployContext>[] {
           ctx.digest.catch(() => undefined); // the build stage reports a failure, if it gets that far
         }
         await onHosts(ctx, run, "connect", async (h) => {
+          if (ctx.firstBoot) {
+            const waited = Number((await h.t.transport.run(h.t.dir.firstBootWait(FIRST_BOOT_TIMEOUT), { signal: run.signal })).stdout.trim());
+            if (waited > 0) ctx.log.info(`${h.t.name}: waited ${waited}s for its first boot (cloud-init) to finish`);
+          }
           await h.t.service();
           h.previous = (await h.t.transport.run(h.t.dir.current(), { signal: run.signal })).stdout.trim() || undefined;
           if (run.signal.aborted) return;

@@ -29,6 +29,8 @@ export interface VersionedReleaseConfig {
    * app's own Caddy on app_port when `caddy` is on PATH (this machine). Blue-green switches through it.
    */
   front: "site" | "own";
+  /** The targets set themselves up at first boot (cloud-init): a deploy waits until that is done. */
+  firstBoot?: boolean;
   open?: OpenOptions;
   /** Where `env:` secrets are read from (default: this process's environment). */
   env?: Record<string, string | undefined>;
@@ -76,7 +78,7 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
       // A bad --version is a usage error before anything runs (hooks included).
       if (ctx.opts.version !== undefined) checkVersion(ctx.opts.version);
       return open(spec, targets, async (ts) => {
-        const dc = newDeployContext({ spec, log: ctx.log, opts: ctx.opts, targets: ts, url: ts[0].target.url, env: cfg.env, front: front(spec) });
+        const dc = newDeployContext({ spec, log: ctx.log, opts: ctx.opts, targets: ts, url: ts[0].target.url, env: cfg.env, front: front(spec), firstBoot: cfg.firstBoot });
         await run("deploy", deployStages(), dc, spec, (x) => x.hosts[0]?.previous);
         const result = deployResult(dc);
         // Counted after the locks were given back: every command of the deploy.

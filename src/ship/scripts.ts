@@ -540,6 +540,26 @@ export function pruneUploadsScript(appDir: string): string {
   );
 }
 
+/** Written by cloud-init when an instance's first boot (its user data) has finished. */
+export const BOOT_FINISHED = "/var/lib/cloud/instance/boot-finished";
+
+/**
+ * Waits until a machine that sets itself up at first boot (cloud-init: the deploy user's lingering,
+ * Caddy and its site dir) is through, so the deploy does not judge a half-made host (no Caddy yet:
+ * restart-style; no lingering: the process manager) and leave it so. Prints the seconds waited;
+ * nothing to wait for without cloud-init. Exits 1 after `timeoutSeconds`.
+ */
+export function firstBootWaitScript(timeoutSeconds: number, finished = BOOT_FINISHED): string {
+  return script(
+    `command -v cloud-init >/dev/null 2>&1 || { echo 0; exit 0; }`,
+    `i=0; until [ -e ${qpath(finished)} ]; do`,
+    `  if [ $i -ge ${q(timeoutSeconds)} ]; then echo "the first boot (cloud-init) has not finished after $i s: see /var/log/cloud-init-output.log on the host" >&2; exit 1; fi`,
+    `  i=$((i+1)); sleep 1`,
+    `done`,
+    `echo $i`,
+  );
+}
+
 /** Runs `argv` in the current release with the live env, replacing the shell (togo exec). */
 export function execInReleaseScript(appDir: string, argv: string[], port: number): string {
   const p = paths(appDir);
@@ -597,6 +617,7 @@ export function releaseDir(appDir: string) {
     tailLog: (version: string, lines: number, follow = false) => c("logs.tail", tailLogScript(appDir, version, lines, follow), "reading the log"),
     exec: (argv: string[], port: number) => c("exec", execInReleaseScript(appDir, argv, port), "running a command in the current release"),
     remove: () => c("app-dir.remove", removeAppDirScript(appDir), "removing the app directory"),
+    firstBootWait: (timeoutSeconds: number) => c("boot.wait", firstBootWaitScript(timeoutSeconds), "waiting for the host's first boot (cloud-init)"),
     /** The app's own Caddy (this machine, blue-green): pointed at `port`, started on app_port when not running. */
     ownCaddyRoute: (appPort: number, port: number) =>
       c(

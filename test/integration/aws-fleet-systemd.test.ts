@@ -138,27 +138,17 @@ afterAll(async () => {
   cleanupTempDirs();
 }, 120_000);
 
-test("the instances as the stack's user data makes them: Caddy runs with a Caddyfile that fixes no site and no port", async () => {
+let init: { write_files: { path: string; content: string; permissions: string }[]; runcmd: string[][] };
+
+test("the stack's user data: a Caddyfile that fixes no site and no port; the state an apply leaves", async () => {
   await ok(await cli(["synth"]), "togo synth");
   const stack = JSON.parse(readFileSync(join(dir, "cdktf.out/stacks/hello-aws/cdk.tf.json"), "utf8"));
   const userData = [stack.resource.aws_instance.server_0.user_data, stack.resource.aws_instance.server_1.user_data] as string[];
   expect(userData[1]).toBe(userData[0]);
-  const init = parse(userData[0]) as { write_files: { path: string; content: string; permissions: string }[]; runcmd: string[][] };
+  init = parse(userData[0]) as typeof init;
   const caddyfile = init.write_files.find((f) => f.path === "/etc/caddy/Caddyfile")!;
   expect(caddyfile.content).not.toContain(String(APP_PORT));
   expect(caddyfile.content).not.toContain("reverse_proxy");
-
-  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  await Promise.all(
-    hosts.map(async (h) => {
-      for (const f of init.write_files) await ok(await h.exec(`cat > ${quote(f.path)} && chmod ${f.permissions} ${quote(f.path)}`, { input: f.content }), `writing ${f.path} on ${h.name}`);
-      for (const argv of init.runcmd) await ok(await h.exec(argv.map(quote).join(" "), { timeoutMs: 60_000 }), `${argv.join(" ")} on ${h.name}`);
-      expect((await h.exec("systemctl is-active caddy")).stdout.trim()).toBe("active");
-      expect((await h.exec("stat -c %U /etc/caddy/togo.d")).stdout.trim()).toBe("deploy");
-      // No site yet: :80 answers nothing (the target group sees the instance unhealthy until a deploy).
-      expect((await get(h, "/up")).status).toBe(0);
-    }),
-  );
 
   // What an apply of this stack leaves: both instances in `hosts`, the :80 site the fleet's instances serve.
   expect(stack.output.caddy_site.value).toBe(":80");
@@ -178,27 +168,68 @@ test("the instances as the stack's user data makes them: Caddy runs with a Caddy
   );
 }, 300_000);
 
-test("deploy reaches every instance: blue-green through each instance's :80 site, the upstream a new port each release", async () => {
-  const seen: number[][] = [];
-  for (const version of ["1", "2"]) {
-    const r = await ok(await cli(["deploy", "--version", version, "--json"]), `togo deploy --version ${version}`);
-    expect(r.stderr).toContain("strategy: blue-green (auto): Caddy fronts the app");
-    expect(JSON.parse(r.stdout).url).toBe("http://togo-lb-123.eu-west-1.elb.amazonaws.com");
-    const ports: number[] = [];
-    for (const h of hosts) {
-      expect(await get(h, "/")).toEqual({ status: 200, body: `hello from ${version}\n` });
-      // The target group's health check on healthcheck.path, through Caddy, by the instance's IP.
-      expect(await get(h, "/up", h.ip)).toEqual({ status: 200, body: "ok\n" });
-      const port = await upstream(h);
-      expect(port).not.toBe(APP_PORT);
-      expect((await h.exec("cat /home/deploy/apps/hello/run/live.port")).stdout.trim()).toBe(String(port));
-      expect((await h.exec("readlink /home/deploy/apps/hello/current")).stdout.trim()).toBe(`v${version}`);
-      // Lingering from the user data: each release is its own systemd user unit on its port.
-      expect(await userctl(h, `is-active togo-hello-${port}.service`)).toBe("active");
-      ports.push(port);
-    }
-    seen.push(ports);
+/** Checks every instance serves `version` blue-green through its :80 site as a systemd user unit; returns each one's upstream port. */
+async function servesEverywhere(version: string): Promise<number[]> {
+  const ports: number[] = [];
+  for (const h of hosts) {
+    expect(await get(h, "/")).toEqual({ status: 200, body: `hello from ${version}\n` });
+    // The target group's health check on healthcheck.path, through Caddy, by the instance's IP.
+    expect(await get(h, "/up", h.ip)).toEqual({ status: 200, body: "ok\n" });
+    const port = await upstream(h);
+    expect(port).not.toBe(APP_PORT);
+    expect((await h.exec("cat /home/deploy/apps/hello/run/live.port")).stdout.trim()).toBe(String(port));
+    expect((await h.exec("readlink /home/deploy/apps/hello/current")).stdout.trim()).toBe(`v${version}`);
+    // Lingering from the user data: each release is its own systemd user unit on its port.
+    expect(await userctl(h, `is-active togo-hello-${port}.service`)).toBe("active");
+    ports.push(port);
   }
+  return ports;
+}
+
+const seen: number[][] = [];
+
+test("a deploy started while the instances' first boot is still at work waits for it, then goes blue-green on every instance", async () => {
+  // Mid-boot, as right after `togo provision`: cloud-init is there but has not finished, so no
+  // lingering, no site dir, the package's own Caddyfile. Judged now, the hosts would get the process
+  // manager and a restart-style release with no site, and keep them.
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  for (const h of hosts) {
+    await ok(await h.exec(`printf '#!/bin/sh\\nexit 0\\n' > /usr/local/bin/cloud-init && chmod 755 /usr/local/bin/cloud-init && rm -rf /var/lib/cloud`), `a cloud-init at work on ${h.name}`);
+    expect((await h.exec("test -e /etc/caddy/togo.d && echo present || echo missing")).stdout.trim()).toBe("missing");
+    expect((await h.exec("loginctl show-user deploy -p Linger 2>/dev/null || echo Linger=no")).stdout.trim()).toBe("Linger=no");
+  }
+  const deploy = cli(["deploy", "--version", "1", "--json"]);
+  let ended: CliResult | undefined;
+  void deploy.then((r) => (ended = r));
+  // The deploy is waiting on both instances (its wait runs as deploy's sh -c there), not through already...
+  for (const h of hosts) {
+    await eventually(`the deploy to wait on ${h.name}`, async () => ended ?? (await h.exec("pgrep -u deploy -f boot-finished")).code, (v) => v === 0 || typeof v === "object", 120_000);
+    if (ended) throw new Error(`the deploy did not wait for the first boot (exit ${ended.exitCode})\n--- stderr\n${ended.stderr}`);
+  }
+  // ...when cloud-init finishes: the user data's files and commands, then its boot-finished mark.
+  await Promise.all(
+    hosts.map(async (h) => {
+      for (const f of init.write_files) await ok(await h.exec(`cat > ${quote(f.path)} && chmod ${f.permissions} ${quote(f.path)}`, { input: f.content }), `writing ${f.path} on ${h.name}`);
+      for (const argv of init.runcmd) await ok(await h.exec(argv.map(quote).join(" "), { timeoutMs: 60_000 }), `${argv.join(" ")} on ${h.name}`);
+      expect((await h.exec("systemctl is-active caddy")).stdout.trim()).toBe("active");
+      expect((await h.exec("stat -c %U /etc/caddy/togo.d")).stdout.trim()).toBe("deploy");
+      // No site yet: :80 answers nothing (the target group sees the instance unhealthy until a deploy).
+      expect((await get(h, "/up")).status).toBe(0);
+      await ok(await h.exec("mkdir -p /var/lib/cloud/instance && touch /var/lib/cloud/instance/boot-finished"), `finishing the first boot of ${h.name}`);
+    }),
+  );
+  const r = await ok(await deploy, "togo deploy --version 1");
+  for (const h of hosts) expect(r.stderr).toMatch(new RegExp(`deploy@${h.ip.replace(/\./g, "\\.")}\\S*: waited \\d+s for its first boot \\(cloud-init\\) to finish`));
+  expect(r.stderr).toContain("strategy: blue-green (auto): Caddy fronts the app");
+  expect(JSON.parse(r.stdout).url).toBe("http://togo-lb-123.eu-west-1.elb.amazonaws.com");
+  seen.push(await servesEverywhere("1"));
+}, 600_000);
+
+test("the next deploy reaches every instance: blue-green through each instance's :80 site, a new upstream port, the old release drained", async () => {
+  const r = await ok(await cli(["deploy", "--version", "2", "--json"]), "togo deploy --version 2");
+  expect(r.stderr).not.toContain("first boot");
+  expect(r.stderr).toContain("strategy: blue-green (auto): Caddy fronts the app");
+  seen.push(await servesEverywhere("2"));
   for (const [i, h] of hosts.entries()) {
     expect(seen[1][i]).not.toBe(seen[0][i]);
     // The old release gets its drain (1 s), then its unit stops.

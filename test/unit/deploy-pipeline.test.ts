@@ -288,6 +288,47 @@ describe("deploy", () => {
     expect(f.ops().slice(2, 5)).toEqual(["layout", "lock.acquire", "candidate.stop"]);
   });
 
+  describe("hosts that set themselves up at first boot (cloud-init)", () => {
+    const firstBoot = (f: FakeTransport, said: { text: string }) =>
+      versionedRelease({
+        driver: "test",
+        ctx: { log: createReporter({ stream: { write: (s: string) => ((said.text += s), true), isTTY: false } as unknown as NodeJS.WriteStream, color: false }), opts: { force: false, yes: false, lockWait: 0, json: false, version: "2" } },
+        options: shippingOptions(shippingSchema.parse({})),
+        front: "own",
+        firstBoot: true,
+        open: { transport: f, serviceMode: "process" },
+        env: process.env,
+      });
+
+    test("connect waits for it before anything reads the host, and says how long it waited", async () => {
+      const spec = project();
+      const f = host().on("boot.wait", { stdout: "7\n" });
+      const said = { text: "" };
+      await firstBoot(f, said).deploy(spec, targets(spec));
+      expect(f.ops().slice(0, 3)).toEqual(["boot.wait", "current", "host.facts"]);
+      expect(f.of("boot.wait")).toHaveLength(1);
+      expect(f.of("boot.wait")[0].script).toContain("/var/lib/cloud/instance/boot-finished");
+      expect(said.text).toContain("deploy@fake:22: waited 7s for its first boot (cloud-init) to finish");
+    });
+
+    test("a first boot that does not finish stops the deploy before the lock, with the host's words", async () => {
+      const spec = project();
+      const f = host().on("boot.wait", { code: 1, stderr: "the first boot (cloud-init) has not finished after 600 s: see /var/log/cloud-init-output.log on the host\n" });
+      const err = await firstBoot(f, { text: "" }).deploy(spec, targets(spec)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OperationError);
+      expect((err as Error).message).toContain("has not finished after 600 s");
+      expect(f.ops()).not.toContain("lock.acquire");
+      expect(f.ops()).not.toContain("upload");
+    });
+
+    test("without it (every driver but aws) nothing waits", async () => {
+      const spec = project();
+      const f = host();
+      await shipping(f).deploy(spec, targets(spec));
+      expect(f.ops()).not.toContain("boot.wait");
+    });
+  });
+
   test("an interrupt before the lock touches nothing on the target", async () => {
     const spec = project();
     const f = host();

@@ -51,6 +51,35 @@ describe(".env: the bytes POSIX sh (and systemd's EnvironmentFile) read back exa
   });
 });
 
+describe("the first-boot wait (aws instances: cloud-init)", () => {
+  test("without cloud-init there is nothing to wait for: 0 at once", async () => {
+    const empty = (await sh("mktemp -d")).stdout.trim();
+    try {
+      const r = await execa("/bin/sh", ["-c", S.firstBootWaitScript(600, `${empty}/boot-finished`)], { env: { PATH: empty }, extendEnv: false, reject: false });
+      expect({ code: r.exitCode, out: r.stdout, err: r.stderr }).toEqual({ code: 0, out: "0", err: "" });
+    } finally {
+      await sh(`rm -rf ${empty}`);
+    }
+  });
+
+  test("with cloud-init: 0 when the boot-finished file is there; else it waits, then gives up after the timeout saying where to look", async () => {
+    const bin = (await sh("mktemp -d")).stdout.trim();
+    try {
+      await sh(`printf '#!/bin/sh\nexit 0\n' > ${bin}/cloud-init && chmod 755 ${bin}/cloud-init`);
+      const run = (finished: string) => execa("sh", ["-c", S.firstBootWaitScript(1, finished)], { env: { PATH: `${bin}:/usr/bin:/bin` }, extendEnv: false, reject: false });
+      const r = await run(`${bin}/boot-finished`);
+      expect({ code: r.exitCode, out: r.stdout }).toEqual({ code: 1, out: "" });
+      expect(r.stderr).toBe("the first boot (cloud-init) has not finished after 1 s: see /var/log/cloud-init-output.log on the host");
+      await sh(`touch ${bin}/boot-finished`);
+      const done = await run(`${bin}/boot-finished`);
+      expect({ code: done.exitCode, out: done.stdout, err: done.stderr }).toEqual({ code: 0, out: "0", err: "" });
+      expect(S.firstBootWaitScript(600)).toContain("until [ -e /var/lib/cloud/instance/boot-finished ]");
+    } finally {
+      await sh(`rm -rf ${bin}`);
+    }
+  });
+});
+
 describe("scripts as data", () => {
   test("release folders are v<version>; versions are validated", () => {
     expect(S.releaseFolder("1.2.3")).toBe("v1.2.3");
