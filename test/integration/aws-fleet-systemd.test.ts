@@ -8,8 +8,9 @@
 //   and `caddy_site` as synthesized;
 // - the balancer's part is played by the test: it asks each instance's :80 for the health check
 //   path, as the target group does, and for the page.
-// Driven only through the built CLI: deploy fans out over one target per instance, blue-green through
-// each instance's :80 site (its upstream the release's own port), status and releases per host.
+// Driven only through the built CLI: the first deploy starts while the hosts are still "booting"
+// and waits for cloud-init's mark; deploys fan out over one target per instance, blue-green through
+// each instance's :80 site (its upstream the release's own port); status, releases and rollback per host.
 import { request } from "node:http";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { randomUUID } from "node:crypto";
