@@ -11,7 +11,6 @@
 // Driven only through the built CLI: the first deploy starts while the hosts are still "booting"
 // and waits for cloud-init's mark; deploys fan out over one target per instance, blue-green through
 // each instance's :80 site (its upstream the release's own port); status, releases and rollback per host.
-import { request } from "node:http";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -19,6 +18,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { cleanupTempDirs, helloProject, togo, type CliResult } from "../helpers/index.js";
 import { startSystemdHost, type ExecResult, type SystemdHost } from "../helpers/systemd-hosts.js";
+import { getWithHost, hostChecks } from "../helpers/checks.js";
 
 const MIRROR = process.env.TOGO_TEST_PLUGIN_MIRROR ?? "/opt/tf-plugins";
 const SITE = "/etc/caddy/togo.d/hello.caddy";
@@ -47,41 +47,15 @@ async function diagnostics(): Promise<string> {
   return each.join("\n");
 }
 
-/** Fails with the command's output and the hosts' state; jest 30 does not print expect() messages. */
-async function ok<T extends CliResult | ExecResult>(r: T, what: string): Promise<T> {
-  const code = "exitCode" in r ? r.exitCode : r.code;
-  if (code !== 0) throw new Error(`${what} exited ${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n--- hosts\n${await diagnostics()}`);
-  return r;
-}
+const { ok, eventually } = hostChecks(diagnostics, { label: "hosts", timeoutMs: 60_000, intervalMs: 200 });
 
 const cli = (args: string[]) => togo(args, { cwd: dir, timeout: 300_000 });
 
 /** GET `path` on an instance's :80 with the domain's Host, as the load balancer forwards a visitor (or checks health). */
-const get = (h: SystemdHost, path: string, host = "hello.example.com") =>
-  new Promise<{ status: number; body: string }>((resolve) => {
-    const req = request({ host: h.ip, port: 80, path, headers: { host }, timeout: 3000 }, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e) => resolve({ status: 0, body: e.message }));
-    req.end();
-  });
+const get = (h: SystemdHost, path: string, host = "hello.example.com") => getWithHost(h.ip, 80, path, host);
 
 /** `systemctl --user` of deploy, run as root inside the host (no SSH session involved). */
 const userctl = async (h: SystemdHost, args: string) => (await h.exec(`runuser -u deploy -- env XDG_RUNTIME_DIR=/run/user/1000 systemctl --user ${args}`)).stdout.trim();
-
-/** Polls until `check` passes, with a deadline, never a fixed sleep. */
-async function eventually<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const last = await get();
-    if (check(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}\n--- hosts\n${await diagnostics()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** The upstream port of the :80 site on a host. */
 async function upstream(h: SystemdHost): Promise<number> {

@@ -19,6 +19,7 @@ import { afterAll, beforeAll, test } from "@jest/globals";
 import { execa } from "execa";
 import { cleanupTempDirs, helloProject, tempDir, togo, type CliResult } from "../helpers/index.js";
 import { startSystemdHost, type ExecResult, type SystemdHost } from "../helpers/systemd-hosts.js";
+import { hostChecks } from "../helpers/checks.js";
 
 const APP = "fleet";
 const UNIT = `togo-${APP}.service`;
@@ -101,28 +102,7 @@ async function diagnostics(): Promise<string> {
   return parts.join("\n");
 }
 
-/** Throws with the command's output and every host's state (jest 30 does not print expect() messages). */
-async function fail(what: string, r?: CliResult | ExecResult): Promise<never> {
-  const out = r ? `\n--- exit ${"exitCode" in r ? r.exitCode : r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}` : "";
-  throw new Error(`${what}${out}\n--- hosts\n${await diagnostics()}`);
-}
-async function ok<T extends CliResult | ExecResult>(r: T, what: string): Promise<T> {
-  if (("exitCode" in r ? r.exitCode : r.code) !== 0) await fail(`${what} failed`, r);
-  return r;
-}
-async function check(cond: boolean, what: string, r?: CliResult | ExecResult): Promise<void> {
-  if (!cond) await fail(what, r);
-}
-/** Polls until `test` passes, with a deadline; never a fixed sleep. */
-async function eventually<T>(what: string, get: () => Promise<T>, test: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (test(v)) return v;
-    if (Date.now() > deadline) return fail(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const { fail, ok, check, eventually } = hostChecks(diagnostics, { label: "hosts" });
 
 /** What answers on the host's app_port (the app listens on the host's 127.0.0.1 only). */
 const served = async (h: SystemdHost) => /^hello from (\S+)$/.exec(await sh(h, `curl -s --max-time 2 http://127.0.0.1:${PORT}/`))?.[1];

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { execa } from "execa";
 import { BIN, cleanupTempDirs, helloProject, tempDir, testEnv, togo, type CliResult } from "../helpers/index.js";
 import { startSystemdHost, type ExecResult, type SystemdHost } from "../helpers/systemd-hosts.js";
+import { hostChecks } from "../helpers/checks.js";
 
 const APP = "guard";
 const UNIT = `togo-${APP}.service`;
@@ -67,30 +68,7 @@ async function diagnostics(): Promise<string> {
   return `${r.stdout}${r.stderr}\n== console (last lines)\n${host.consoleLog().trimEnd().split("\n").slice(-10).join("\n")}`;
 }
 
-/** Throws with the command's output and the host's state (jest 30 does not print expect() messages). */
-async function fail(what: string, r?: CliResult | ExecResult): Promise<never> {
-  const out = r ? `\n--- exit ${"exitCode" in r ? r.exitCode : r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}` : "";
-  throw new Error(`${what}${out}\n--- host\n${await diagnostics()}`);
-}
-async function ok<T extends CliResult | ExecResult>(r: T, what: string): Promise<T> {
-  if (("exitCode" in r ? r.exitCode : r.code) !== 0) await fail(`${what} failed`, r);
-  return r;
-}
-/** A check that fails with context: `cond` false → the message, the command's output, the host. */
-async function check(cond: boolean, what: string, r?: CliResult | ExecResult): Promise<void> {
-  if (!cond) await fail(what, r);
-}
-
-/** Polls until `test` passes, with a deadline; never a fixed sleep. */
-async function eventually<T>(what: string, get: () => Promise<T>, test: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (test(v)) return v;
-    if (Date.now() > deadline) return fail(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const { fail, ok, check, eventually } = hostChecks(diagnostics, { label: "host" });
 
 /** What answers on the host's loopback port (the app listens on 127.0.0.1 only). */
 const served = async (port = PORT) => /^hello from (\S+)$/.exec(await sh(`curl -s --max-time 2 http://127.0.0.1:${port}/`))?.[1];

@@ -4,12 +4,12 @@
 // refused), two deploys run as a systemd user unit behind the host's Caddy with the secrets read
 // back exactly from its EnvironmentFile, systemd restarts a killed app, the app comes back by itself
 // after a reboot, then status, rollback and destroy. Black box on purpose: nothing from src/ or drivers/.
-import { request } from "node:http";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupTempDirs, helloProject, ROOT, togo, type CliResult } from "../helpers/index.js";
 import { startSystemdHost, type ExecResult, type SystemdHost } from "../helpers/systemd-hosts.js";
+import { getWithHost, hostChecks } from "../helpers/checks.js";
 
 const UNIT = "togo-hello.service";
 const APP_DIR = "/home/deploy/apps/hello";
@@ -46,39 +46,12 @@ async function diagnostics(): Promise<string> {
   return `${r.stdout}${r.stderr}\n== console (last lines)\n${host.consoleLog().trimEnd().split("\n").slice(-15).join("\n")}`;
 }
 
-/** Fails with the command's output and the host's state; jest 30 does not print expect() messages. */
-async function ok<T extends CliResult | ExecResult>(r: T, what: string): Promise<T> {
-  const code = "exitCode" in r ? r.exitCode : r.code;
-  if (code !== 0) throw new Error(`${what} exited ${code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n--- host\n${await diagnostics()}`);
-  return r;
-}
+const { ok, eventually } = hostChecks(diagnostics, { label: "host", timeoutMs: 60_000, intervalMs: 200 });
 
 const cli = (args: string[], timeout?: number) => togo(args, { cwd: dir, timeout, env: SECRETS });
 
 /** GET / on the host's port 80 as hello.test: what a visitor reaches through Caddy. */
-const viaCaddy = () =>
-  new Promise<{ status: number; body: string }>((resolve) => {
-    const req = request({ host: host.ip, port: 80, path: "/", headers: { host: "hello.test" }, timeout: 3000 }, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e) => resolve({ status: 0, body: e.message }));
-    req.end();
-  });
-
-/** Polls until `check` passes (a served version, a restarted pid), with a deadline, never a fixed sleep. */
-async function eventually<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T;
-  for (;;) {
-    last = await get();
-    if (check(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}\n--- host\n${await diagnostics()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const viaCaddy = () => getWithHost(host.ip, 80, "/", "hello.test");
 
 const serves = (version: string) =>
   eventually(`hello.test through Caddy to serve ${version}`, viaCaddy, (r) => r.status === 200 && r.body === `hello from ${version}\n`);
