@@ -6,12 +6,13 @@ import { projectPath } from "../../src/core/home.js";
 import type { ConfigProblem } from "../../src/core/errors.js";
 import { OperationError } from "../../src/core/errors.js";
 import { registerDriver, type DriverContext } from "../../src/core/registry.js";
-import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status, Target } from "../../src/core/spec.js";
+import type { DeployPlan, Driver, LogOptions, Release, Result, Spec, StackSource, Status, Target } from "../../src/core/spec.js";
 import { workspaceOf } from "../../src/core/workspace.js";
 import * as z from "zod";
 import { options, parseOptions } from "../../src/config/options.js";
 import { inKeyOrder, shippingOptionShape, shippingOptions, targetProblems, templateProblems, type ShippingOptions } from "../../src/ship/options.js";
 import { versionedRelease } from "../../src/ship/release.js";
+import { noDeployPlan } from "../../src/ship/plan.js";
 import { apply, destroy, outputs } from "../../src/infra/runner.js";
 import type { AwsStackProps } from "../../stacks/aws.js";
 import { backendProps } from "../../src/infra/backend.js";
@@ -352,6 +353,13 @@ export class AwsDriver implements Driver {
   async exec(spec: Spec, command: string[]): Promise<number> {
     const f = await this.fleet(spec);
     return this.shipping(spec).exec(f.spec, f.targets, command);
+  }
+
+  async deployPlan(spec: Spec): Promise<DeployPlan> {
+    const out = await outputs(spec, awsStackName(spec));
+    const target = targetFromOutputs(spec, out);
+    if (!target) return noDeployPlan(spec, this.name, "no server yet (the stack has no public_ip output): nothing deployed to compare with; run togo provision");
+    return this.shipping(spec).plan!(spec, [target]);
   }
 
   async releaseLock(spec: Spec): Promise<Result> {

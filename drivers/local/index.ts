@@ -6,7 +6,7 @@ import { options, parseOptions } from "../../src/config/options.js";
 import type { ConfigProblem } from "../../src/core/errors.js";
 import { OperationError } from "../../src/core/errors.js";
 import { registerDriver, type DriverContext } from "../../src/core/registry.js";
-import type { Driver, LogOptions, Release, Result, Shipping, Spec, StackSource, Status, Target } from "../../src/core/spec.js";
+import type { DeployPlan, Driver, LogOptions, Release, Result, Shipping, Spec, StackSource, Status, Target } from "../../src/core/spec.js";
 import { workspaceOf } from "../../src/core/workspace.js";
 import { backendProps } from "../../src/infra/backend.js";
 import { apply, destroy, outputs } from "../../src/infra/runner.js";
@@ -99,6 +99,10 @@ export class LocalDriver implements Driver {
 
   exec(spec: Spec, command: string[]): Promise<number> {
     return this.shipping.exec(spec, this.targets(spec), command);
+  }
+
+  deployPlan(spec: Spec): Promise<DeployPlan> {
+    return this.shipping.plan!(spec, this.targets(spec));
   }
 
   releaseLock(spec: Spec): Promise<Result> {

@@ -10,7 +10,7 @@ import { options, parseOptions } from "../../src/config/options.js";
 import type { ConfigProblem } from "../../src/core/errors.js";
 import { OperationError } from "../../src/core/errors.js";
 import { registerDriver, type DriverContext } from "../../src/core/registry.js";
-import type { Driver, LogOptions, Release, Result, Spec, StackSource, Status, Target } from "../../src/core/spec.js";
+import type { DeployPlan, Driver, LogOptions, Release, Result, Spec, StackSource, Status, Target } from "../../src/core/spec.js";
 import { workspaceOf } from "../../src/core/workspace.js";
 import { knownHostKeys, knownHostsFile, SshTransport } from "../../src/exec/ssh.js";
 import { backendProps } from "../../src/infra/backend.js";
@@ -254,6 +254,10 @@ export class VpsDriver implements Driver {
 
   exec(spec: Spec, command: string[]): Promise<number> {
     return this.shipping(spec).exec(spec, this.targets(spec), command);
+  }
+
+  deployPlan(spec: Spec): Promise<DeployPlan> {
+    return this.shipping(spec).plan!(spec, this.targets(spec));
   }
 
   releaseLock(spec: Spec): Promise<Result> {

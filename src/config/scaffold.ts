@@ -142,8 +142,8 @@ export function missingGitignoreLines(text: string): string[] {
  * split into numbered comments when long); on main provision + deploy, one at a time.
  */
 export function renderWorkflow(app: string): string {
-  return `# Written by togo init. Pull requests: the plan of every stack (and stage) as one comment, updated
-# on each push. main: provision, then deploy — one run at a time, never cancelled half-way.
+  return `# Written by togo init. Pull requests: the plan of every stack (and stage) and what a deploy would
+# ship, as one comment (numbered ones when too long for one), updated on each push. main: provision, then deploy — one run at a time, never cancelled half-way.
 # Credentials (SSH key, cloud access) go in repository secrets; see README "togo diff in pull requests".
 name: togo
 
@@ -183,15 +183,26 @@ jobs:
         uses: actions/github-script@v7
         with:
           script: |
+            // One comment, or numbered ones when the plan is longer than GitHub takes: each starts with
+            // its marker, <!-- togo-diff: APP --> or <!-- togo-diff: APP (k/n) -->. Ours are updated in
+            // place, missing ones added, the ones a shorter plan no longer needs deleted.
             const fs = require("fs");
-            const body = fs.readFileSync("togo-diff.md", "utf8");
-            const marker = body.split("\\n", 1)[0];
+            const text = fs.readFileSync("togo-diff.md", "utf8");
+            const parts = text.split(/\\n(?=<!-- togo-diff: .+ \\(\\d+\\/\\d+\\) -->\\n)/);
+            const stem = parts[0].split("\\n", 1)[0].replace(/( \\(\\d+\\/\\d+\\))? -->$/, "");
+            const ours = (body) => {
+              const first = (body || "").split("\\n", 1)[0];
+              return first.startsWith(stem) && /^( \\(\\d+\\/\\d+\\))? -->$/.test(first.slice(stem.length));
+            };
             const { owner, repo } = context.repo;
             const issue_number = context.issue.number;
             const comments = await github.paginate(github.rest.issues.listComments, { owner, repo, issue_number, per_page: 100 });
-            const previous = comments.find((c) => c.user.type === "Bot" && c.body.startsWith(marker));
-            if (previous) await github.rest.issues.updateComment({ owner, repo, comment_id: previous.id, body });
-            else await github.rest.issues.createComment({ owner, repo, issue_number, body });
+            const previous = comments.filter((c) => c.user.type === "Bot" && ours(c.body));
+            for (const [i, body] of parts.entries()) {
+              if (previous[i]) await github.rest.issues.updateComment({ owner, repo, comment_id: previous[i].id, body });
+              else await github.rest.issues.createComment({ owner, repo, issue_number, body });
+            }
+            for (const stale of previous.slice(parts.length)) await github.rest.issues.deleteComment({ owner, repo, comment_id: stale.id });
 
   deploy:
     if: github.event_name == 'push'

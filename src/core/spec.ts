@@ -199,6 +199,55 @@ export interface LiveStatus {
   hosts?: HostStatus[];
 }
 
+/** One env key whose value a deploy would change: names and kinds only, never a value. */
+export interface EnvKeyChange {
+  key: string;
+  change: "added" | "removed" | "changed" | "unknown";
+  /** From deploy.secrets (else deploy.env). */
+  secret?: boolean;
+  /** Why `unknown`: the secret could not be resolved here. */
+  note?: string;
+}
+
+/** A generated file on the host (systemd unit, Caddy site) against what a deploy would write. */
+export interface FilePlan {
+  /** Where it lives on the host. */
+  path: string;
+  /** Unified diff of the live file against the new text; "" when they are the same. */
+  diff: string;
+  /** Said beside the diff (a blue-green port picked at deploy time, …). */
+  note?: string;
+}
+
+/** What a deploy would do on one target, read from it (reads only). */
+export interface TargetPlan {
+  host: string;
+  reachable: boolean;
+  /** Why it could not be read (`host unreachable: …`), when not reachable. */
+  problem?: string;
+  liveVersion?: string;
+  liveSha256?: string;
+  /** The artifact differs from the live release's (undefined: unknown, e.g. not built here). */
+  ships?: boolean;
+  strategy?: "blue-green" | "restart";
+  env?: { changes: EnvKeyChange[]; unchanged: number };
+  unit?: FilePlan;
+  site?: FilePlan;
+  notes: string[];
+}
+
+/** The deploy plan of one stage: what `togo deploy` would ship now, without shipping anything. */
+export interface DeployPlan {
+  driver: string;
+  stage?: string;
+  /** The artifact as it is in the project now (diff never runs build_cmd). */
+  artifact: { path?: string; sha256?: string; note?: string };
+  /** The version a deploy would get, or how it would be chosen. */
+  version: { value?: string; source: string };
+  targets: TargetPlan[];
+  notes: string[];
+}
+
 /** How a driver gets a release onto its targets and back (the versioned-release strategy, …). */
 export interface Shipping {
   deploy(spec: Spec, targets: Target[]): Promise<Result>;
@@ -210,6 +259,8 @@ export interface Shipping {
   releaseLock(spec: Spec, targets: Target[]): Promise<Result>;
   /** Stops the app and removes what shipping put on the target (service, site, app dir). */
   remove(spec: Spec, targets: Target[]): Promise<void>;
+  /** What a deploy would do on each target, from reads only (an unreachable host is said, not thrown). */
+  plan?(spec: Spec, targets: Target[]): Promise<DeployPlan>;
 }
 
 /** A Deployer plus the optional operations the CLI offers. Missing ones are "unsupported". */
@@ -223,4 +274,6 @@ export interface Driver extends Deployer {
   logs?(spec: Spec, opts: LogOptions): Promise<void>;
   exec?(spec: Spec, command: string[]): Promise<number>;
   releaseLock?(spec: Spec): Promise<Result>;
+  /** `togo diff`'s deploy plan; a driver without it gets "not available" in the plan. */
+  deployPlan?(spec: Spec): Promise<DeployPlan>;
 }

@@ -266,10 +266,19 @@ export function artifactName(path: string): string {
  * UTC timestamp.
  */
 export async function defaultVersion(dir: string, sha256: string, now = new Date()): Promise<string> {
+  return (await gitVersion(dir, sha256)) ?? timestampVersion(now);
+}
+
+/** The version git describe gives (a dirty tree's carries the artifact's short hash), if it gives one. */
+export async function gitVersion(dir: string, sha256: string): Promise<string | undefined> {
   const r = await execa("git", ["describe", "--always", "--dirty"], { cwd: dir, reject: false });
   const described = r.exitCode === 0 ? String(r.stdout).trim() : "";
   if (described && /^[A-Za-z0-9][A-Za-z0-9._+-]{0,50}$/.test(described)) {
     return described.endsWith("-dirty") ? `${described}.${sha256.slice(0, 8)}` : described;
   }
+  return undefined;
+}
+
+export function timestampVersion(now: Date): string {
   return now.toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "");
 }

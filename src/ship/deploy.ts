@@ -152,11 +152,11 @@ const UNDO_SWITCH = "switching back";
 const onHosts = (ctx: DeployContext, run: PipelineRun, what: string, fn: (h: HostDeploy) => Promise<void>) => onEveryHost(ctx, run.signal, what, fn);
 
 /** blue-green or restart for this host: what the user asked for, or (auto) blue-green where Caddy fronts the app. */
-async function chooseStrategy(ctx: DeployContext, h: HostDeploy): Promise<"blue-green" | "restart"> {
-  const why = ctx.front ? await ctx.front.available(h.t) : "no Caddy fronts the app (set deploy.domain on a host with Caddy)";
-  if (ctx.spec.strategy === "restart") return "restart";
-  if (ctx.spec.strategy === "blue-green") {
-    if (why !== true) throw new OperationError(`deploy.strategy is blue-green but on ${h.t.name} ${why}; use strategy: restart or auto`);
+export async function chooseStrategy(spec: Spec, front: Front | undefined, t: OpenTarget): Promise<"blue-green" | "restart"> {
+  const why = front ? await front.available(t) : "no Caddy fronts the app (set deploy.domain on a host with Caddy)";
+  if (spec.strategy === "restart") return "restart";
+  if (spec.strategy === "blue-green") {
+    if (why !== true) throw new OperationError(`deploy.strategy is blue-green but on ${t.name} ${why}; use strategy: restart or auto`);
     return "blue-green";
   }
   return why === true ? "blue-green" : "restart";
@@ -188,7 +188,7 @@ export function deployStages(): Stage<DeployContext>[] {
           await h.t.service();
           h.previous = (await h.t.transport.run(h.t.dir.current(), { signal: run.signal })).stdout.trim() || undefined;
           if (run.signal.aborted) return;
-          h.strategy = h.report.strategy = await chooseStrategy(ctx, h);
+          h.strategy = h.report.strategy = await chooseStrategy(ctx.spec, ctx.front, h.t);
         });
         const strategies = [...new Set(ctx.hosts.map((h) => h.strategy))];
         const why = strategies[0] === "blue-green" ? `Caddy fronts the app; the old release gets ${ctx.spec.drain}s to drain` : "a restart in place on app_port";

@@ -7,14 +7,15 @@ import type { DriverContext } from "../core/registry.js";
 import type { LiveStatus, LogOptions, Release, Result, Shipping, Spec, Target } from "../core/spec.js";
 import { readTemplate } from "../core/template.js";
 import { runPipeline, type Stage } from "../pipeline/pipeline.js";
-import { applySiteScript, DEFAULT_SITE_TEMPLATE, removeSiteScript, renderSite } from "./caddy.js";
+import { applySiteScript, DEFAULT_SITE_TEMPLATE, removeSiteScript, renderSite, siteFileName } from "./caddy.js";
 import { eachHost } from "./fleet.js";
 import type { Front } from "./switch.js";
 import { checkVersion, deployResult, deployStages, newDeployContext } from "./deploy.js";
 import { probe } from "./health.js";
 import { command } from "../exec/transport.js";
-import { qpath, script } from "../core/shell.js";
-import { paths } from "./scripts.js";
+import { q, qpath, script } from "../core/shell.js";
+import { paths, readFileScript } from "./scripts.js";
+import { planDeploy } from "./plan.js";
 import type { ShippingOptions } from "./options.js";
 import { listReleases, newRollbackContext, rollbackResult, rollbackStages } from "./rollback.js";
 import { openTarget, type OpenOptions, type OpenTarget } from "./target.js";
@@ -142,6 +143,17 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
         return { message: said.join("\n"), raw: ts.length === 1 ? { held: raw[0].held } : { hosts: raw } };
       }),
 
+    plan: (spec, targets) =>
+      open(spec, targets, (ts) => {
+        const app = workspaceOf(spec).qualifiedApp;
+        const file = `${o.caddyDir.replace(/\/+$/, "")}/${siteFileName(app)}`;
+        const site =
+          cfg.front === "site" && spec.domain
+            ? { path: file, text: (port: number) => siteText(spec, o, port), read: command("plan.site", readFileScript(`${qpath(o.caddyDir)}/${q(siteFileName(app))}`), { what: "reading the Caddy site" }) }
+            : undefined;
+        return planDeploy(spec, ts, { driver: cfg.driver, front: front(spec), site, env: cfg.env, version: ctx.opts.version });
+      }),
+
     remove: (spec, targets) =>
       open(spec, targets, async (ts) => {
         await ctx.log.stage("stop", () =>
@@ -233,13 +245,18 @@ export async function liveStatus(spec: Spec, t: OpenTarget): Promise<LiveStatus>
  * A Caddy site on the host for `domain`, written when changed, then a graceful `caddy reload`. For a
  * restart-style deploy a host without Caddy gets a warning; a blue-green switch must go through.
  */
+/** The Caddy site a deploy writes for `domain`, pointing at `port`. */
+function siteText(spec: Spec, o: ShippingOptions, port: number): string {
+  return renderSite(
+    { app: workspaceOf(spec).qualifiedApp, domain: spec.domain!, port, https: o.https, healthPath: spec.healthcheck.path },
+    o.caddyTemplate ? readTemplate(spec.dir, o.caddyTemplate, "caddy_template") : DEFAULT_SITE_TEMPLATE,
+    o.caddyTemplate ?? "the default Caddy site template",
+  );
+}
+
 function caddySiteFront(spec: Spec, o: ShippingOptions): Front {
   const write = async (t: OpenTarget, port: number, log: DriverContext["log"], strict: boolean) => {
-    const site = renderSite(
-      { app: workspaceOf(spec).qualifiedApp, domain: spec.domain!, port, https: o.https, healthPath: spec.healthcheck.path },
-      o.caddyTemplate ? readTemplate(spec.dir, o.caddyTemplate, "caddy_template") : DEFAULT_SITE_TEMPLATE,
-      o.caddyTemplate ?? "the default Caddy site template",
-    );
+    const site = siteText(spec, o, port);
     const r = await t.transport.run(command("caddy.site", applySiteScript(workspaceOf(spec).qualifiedApp, site, o.caddyDir, o.caddyfile), { what: "writing the Caddy site" }), { check: false });
     const said = r.stdout.trim();
     const problem =

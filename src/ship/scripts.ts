@@ -588,6 +588,47 @@ export function removeAppDirScript(appDir: string): string {
   return `rm -rf ${paths(appDir).dir}`;
 }
 
+/**
+ * Prints `NAME HMAC` for every variable the live .env sets, where HMAC is HMAC-SHA256 of its value
+ * under a key sent on stdin (two lines: the key's inner and outer pads as printf octal escapes, so
+ * the key is never on a command line). Values never leave the host; `no-env` when there is no .env.
+ * Which names the file sets is asked of sh itself (a line of a multi-line value that looks like an
+ * assignment is not a name): every candidate is unset, the file is sourced, and what is set counts.
+ * Sourcing happens in subshells, after which only positional parameters are used: a key named like
+ * one of this script's variables cannot change what it prints.
+ */
+export function envFingerprintsScript(appDir: string): string {
+  const p = paths(appDir);
+  return script(
+    `cd ${p.dir} 2>/dev/null && [ -f .env ] && [ ! -L .env ] || { echo no-env; exit 0; }`,
+    `togo_sha=$(command -v sha256sum) || { echo 'sha256sum is not installed' >&2; exit 1; }`,
+    `IFS= read -r togo_i && IFS= read -r togo_o || { echo 'no key on stdin' >&2; exit 1; }`,
+    `set -- $(sed -n 's/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p' .env | sort -u)`,
+    `togo_load() { for c in "$@"; do unset "$c" 2>/dev/null; done; . ./.env; }`,
+    `togo_has() { togo_load "$@"; eval "[ -n \\"\\\${$1+x}\\" ]"; }`,
+    `togo_emit() { togo_load "$@"; eval "printf %s \\"\\\${$1}\\""; }`,
+    // hex → bytes, through printf's octal escapes (POSIX sh has no \x).
+    `togo_bin() { b=; h=$1; while [ -n "$h" ]; do r=\${h#??}; b="$b\\\\$(printf %o $((0x\${h%"$r"})))"; h=$r; done; printf "$b"; }`,
+    `for n in "$@"; do`,
+    `  (togo_has "$n" "$@") || continue`,
+    `  d=$({ printf "$togo_i"; (togo_emit "$n" "$@"); } | "$togo_sha") || exit 1`,
+    `  d=$({ printf "$togo_o"; togo_bin "\${d%% *}"; } | "$togo_sha") || exit 1`,
+    `  printf '%s %s\\n' "$n" "\${d%% *}"`,
+    `done`,
+  );
+}
+
+/** Prints `present` and the file, or `missing` (a generated file read back for a diff). */
+export function readFileScript(path: string): string {
+  return `if [ -f ${path} ]; then echo present; cat ${path}; else echo missing; fi`;
+}
+
+/** readFileScript's answer: the text, or undefined when the file is missing. */
+export function parseReadFile(stdout: string): string | undefined {
+  if (!stdout.startsWith("present\n")) return undefined;
+  return stdout.slice("present\n".length);
+}
+
 /** The release folder of one app on a target, as named Commands. */
 export function releaseDir(appDir: string) {
   const c = (op: string, text: string, what: string, input?: string): Command => command(op, text, { what, ...(input === undefined ? {} : { input }) });
@@ -604,6 +645,8 @@ export function releaseDir(appDir: string) {
     storeUpload: (sha256: string) => c("upload.store", `mv -f ${paths(appDir).upload(sha256)}.partial ${paths(appDir).upload(sha256)}`, "storing the upload"),
     writeEnvNext: (dotenv: string) => c("env.next", writeEnvNextScript(appDir), "writing .env", dotenv),
     releaseSha: (version: string) => c("release.sha", releaseShaScript(appDir, version), "reading the installed release's sha256"),
+    /** Keyed fingerprints of the live .env's values; `keyPads` is the key material (stdin, never argv). */
+    envFingerprints: (keyPads: string) => c("plan.env", envFingerprintsScript(appDir), "reading the live env's fingerprints", keyPads),
     install: (version: string, sha256: string, name: string) => c("release.install", installScript(appDir, version, sha256, name), `installing release ${version}`),
     releaseCmd: (version: string, cmd: string, port: number) => c("release.cmd", releaseCmdScript(appDir, version, cmd, port), "running release_cmd"),
     freePort: (from: number, to: number, start: number) => c("port.free", freePortScript(from, to, start), "finding a free port"),

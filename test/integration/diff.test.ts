@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupTempDirs, helloProject, togo } from "../helpers/index.js";
-import { COMMENT_LIMIT, renderPlanMarkdown } from "../../src/infra/plan-report.js";
+import { COMMENT_LIMIT, renderPlanComments, renderPlanMarkdown } from "../../src/infra/plan-report.js";
 import type { PlanJson } from "../../src/infra/runner.js";
 
 afterAll(cleanupTempDirs);
@@ -41,7 +41,9 @@ describe("togo diff on the local stack", () => {
     expect(md).toContain("**Plan:** 1 to add, 0 to change, 0 to replace, 0 to destroy.");
     expect(md).toContain("| `hello-local` | 1 | 0 | 0 | 0 |");
     expect(md).toContain("```diff\n+ terraform_data.app_directory\n+ output.app\n+ output.app_dir\n+ output.url\n```");
-    expect(md).toMatch(/<details><summary>Full plan<\/summary>\n\n```\n[\s\S]*# terraform_data.app_directory will be created[\s\S]*Plan: 1 to add, 0 to change, 0 to destroy\.[\s\S]*\n```\n\n<\/details>\n?$/); // (execa drops the final newline)
+    expect(md).toMatch(/<details><summary>Full plan<\/summary>\n\n```\n[\s\S]*# terraform_data.app_directory will be created[\s\S]*Plan: 1 to add, 0 to change, 0 to destroy\.[\s\S]*\n```\n\n<\/details>\n\n#### Deploy plan \(local\)\n/);
+    // The deploy plan of an app never deployed: every key would be added, the artifact would ship.
+    expect(md).toContain("| `local` | none | yes (nothing deployed yet) |");
     // Nothing about the saved plan file: it means nothing in a PR.
     expect(md).not.toContain("Saved the plan");
     expect(md).not.toContain("terraform apply");
@@ -86,15 +88,22 @@ describe("togo diff on the local stack", () => {
     expect(md.stdout).toContain("```diff\n~ terraform_data.app_directory\n~ output.app_dir\n```");
   });
 
-  test("a plan too long for a GitHub comment is cut, with a note, and the summary stays whole", () => {
-    const stdout = firstMarkdown;
-    const text = /```\n([\s\S]*)\n```\n\n<\/details>/.exec(stdout)![1];
+  test("a real plan too long for a GitHub comment becomes numbered comments, none cut", () => {
+    const text = /<summary>Full plan<\/summary>\n\n```\n([\s\S]*?)\n```\n\n<\/details>/.exec(firstMarkdown)![1];
     const json: PlanJson = { resource_changes: [{ address: "terraform_data.app_directory", type: "terraform_data", name: "app_directory", change: { actions: ["create"] } }] };
-    const huge = `${text}\n${"x".repeat(COMMENT_LIMIT * 2)}`;
-    const md = renderPlanMarkdown("hello", [{ stack: "hello-local", text: huge, json }]);
-    expect(md.length).toBeLessThanOrEqual(COMMENT_LIMIT);
-    expect(md).toContain("**Plan:** 1 to add");
-    expect(md).toMatch(/… \(truncated: \d+ more characters; run togo diff locally for the whole plan\)\n```/);
+    // The real plan, then enough of its own lines again to need three comments.
+    const lines = text.split("\n");
+    const huge = Array.from({ length: Math.ceil((COMMENT_LIMIT * 2.5) / text.length) }, () => lines.join("\n")).join("\n");
+    const comments = renderPlanComments("hello", [{ stack: "hello-local", text: huge, json }]);
+    expect(comments.length).toBe(3);
+    comments.forEach((c, i) => {
+      expect(c.length).toBeLessThanOrEqual(COMMENT_LIMIT);
+      expect(c.startsWith(`<!-- togo-diff: hello (${i + 1}/3) -->\n`)).toBe(true);
+    });
+    expect(comments[0]).toContain("**Plan:** 1 to add");
+    expect(comments.join("")).not.toContain("truncated");
+    const back = comments.map((c) => [...c.matchAll(/<summary>Full plan[^<]*<\/summary>\n\n```\n([\s\S]*?)\n```\n/g)].map((m) => m[1]).join("\n")).join("\n");
+    expect(back).toBe(huge.trim());
   });
 
   test("a plan holding ``` cannot break out of its code block", () => {

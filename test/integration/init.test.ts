@@ -54,6 +54,10 @@ test("the workflow: the plan of every stage on pull requests, one deploy at a ti
   expect(w.permissions).toEqual({ contents: "read", "pull-requests": "write" });
   expect(w.jobs.diff.if).toBe("github.event_name == 'pull_request'");
   expect(w.jobs.diff.steps.map((s: any) => s.run).filter(Boolean)).toEqual(["npm ci", "npx togo diff --all-stages --markdown > togo-diff.md"]);
+  // The PR comment: one, or numbered ones (posting is exercised in test/unit/comment-workflow.test.ts).
+  const comment = w.jobs.diff.steps.find((s: any) => s.uses?.startsWith("actions/github-script@"));
+  expect(comment.with.script).toContain('readFileSync("togo-diff.md"');
+  expect(comment.with.script).toContain("deleteComment");
   expect(w.jobs.deploy.concurrency).toEqual({ group: "togo-deploy-shop", "cancel-in-progress": false });
   expect(w.jobs.deploy.steps.map((s: any) => s.run).filter(Boolean)).toEqual(["npm ci", "npx togo provision --yes", "npx togo deploy --lock-wait 300", "npx togo status"]);
   for (const job of Object.values(w.jobs) as any[]) {

@@ -33,6 +33,11 @@ export interface ServiceManager {
   promote(port: number, drainSeconds: number): Command;
   /** Stops instances a dead deploy left (not live, not draining). */
   stopStale(): Command;
+  /**
+   * systemd: the unit file a release would get (restart-style, or a blue-green instance on `port`),
+   * where it lives, and a Command printing the one on the host now (readFileScript's answer).
+   */
+  unitFile?(version: string, port: number, slot: boolean): { path: string; text: string; read: Command };
 }
 
 export interface ProcessManagerInput {

@@ -11,7 +11,7 @@
 import { q, script } from "../../core/shell.js";
 import { renderTemplate } from "../../core/template.js";
 import { command } from "../../exec/transport.js";
-import { afterDrain, paths, portOwnerScript, processStopScript, READ_LIVE_PORT, WRITE_LIVE_PORT } from "../scripts.js";
+import { afterDrain, paths, portOwnerScript, processStopScript, READ_LIVE_PORT, readFileScript, WRITE_LIVE_PORT } from "../scripts.js";
 import type { ServiceManager } from "./index.js";
 
 export function unitName(app: string): string {
@@ -279,5 +279,13 @@ export function systemdManager(m: SystemdManagerInput): ServiceManager {
     stopSlot: (port) => command("slot.stop", script(USER_ENV, stopSlotLines(m.appDir, m.app, String(port)), "systemctl --user daemon-reload 2>/dev/null || true"), { what: `stopping the release on port ${port}` }),
     promote: (port, drain) => command("slot.promote", promoteSlotScript(m.appDir, m.app, port, drain), { what: `making port ${port} live` }),
     stopStale: () => command("slot.stale", stopSlotsScript(m.appDir, m.app, false), { what: "stopping releases a dead deploy left" }),
+    unitFile: (version, port, slot) => {
+      const name = slot ? slotUnitName(m.app, port) : unitName(m.app);
+      return {
+        path: `~/.config/systemd/user/${name}`,
+        text: unit(version, port, slot),
+        read: command("plan.unit", readFileScript(`${UNIT_DIR}/${q(name)}`), { what: "reading the unit file" }),
+      };
+    },
   };
 }
