@@ -141,7 +141,7 @@ export function renderDeployPlanText(p: DeployPlan): string {
 type Block = { text: string } | { summary: string; lang: string; body: string; open?: boolean };
 
 function fileBlock(what: string, f: FilePlan, hosts: string): Block {
-  if (!f.diff) return { text: `**${what}** \`${f.path}\`${hosts}: unchanged${f.note ? ` (${f.note})` : ""}.\n` };
+  if (!f.diff) return { text: `\n**${what}** \`${f.path}\`${hosts}: unchanged${f.note ? ` (${f.note})` : ""}.\n` };
   return { summary: `${what} <code>${escapeHtml(f.path)}</code>${hosts}: changes${f.note ? ` (${escapeHtml(f.note)})` : ""}`, lang: "diff", body: f.diff.trimEnd(), open: true };
 }
 
@@ -170,8 +170,9 @@ function deployBlocks(p: DeployPlan): Block[] {
     if (g.value.changes.length === 0) blocks.push({ text: `\n**env**${hosts}: no changes (${g.value.unchanged} keys).\n` });
     else blocks.push({ text: `\n**env**${hosts}: ${envSummary(g.value)} (key names only; values are compared by keyed fingerprints and never shown)\n\n${["```diff", ...g.value.changes.map(envLine), "```"].join("\n")}\n` });
   }
-  for (const g of grouped(p.targets, (t) => t.unit)) blocks.push(fileBlock("systemd unit", g.value, onHosts(g.hosts, all)));
-  for (const g of grouped(p.targets, (t) => t.site)) blocks.push(fileBlock("Caddy site", g.value, onHosts(g.hosts, all)));
+  // A blank line before each file block: GitHub wants one between a fence and the HTML after it.
+  for (const g of grouped(p.targets, (t) => t.unit)) blocks.push({ text: "\n" }, fileBlock("systemd unit", g.value, onHosts(g.hosts, all)));
+  for (const g of grouped(p.targets, (t) => t.site)) blocks.push({ text: "\n" }, fileBlock("Caddy site", g.value, onHosts(g.hosts, all)));
   for (const g of grouped(p.targets, (t) => (t.reachable && t.notes.length ? t.notes : undefined))) {
     blocks.push({ text: `\n${g.value.map((n) => `- ${n}${onHosts(g.hosts, all)}`).join("\n")}\n` });
   }

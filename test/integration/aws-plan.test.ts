@@ -173,6 +173,8 @@ describe("aws stack: a real offline plan (terraform + provider mirror, fake cred
     expect(r.stderr).not.toContain("togo:");
     expect(r.exitCode).toBe(0);
     expect(r.stderr).not.toContain("open to the whole internet");
+    // Nothing applied yet: no server to compare a deploy with, and the plan says so.
+    expect(r.stdout).toContain("#### Deploy plan (aws)\n\n- no server yet (the stack has no public_ip output): nothing deployed to compare with; run togo provision");
 
     // What terraform planned, from `terraform show -json` of the saved plan.
     const plan = JSON.parse(readFileSync(join(dir, "cdktf.out/stacks/hello-aws/togo.tfplan.json"), "utf8")) as PlanJson;

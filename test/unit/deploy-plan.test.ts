@@ -3,9 +3,11 @@
 // sh against Node's HMAC (names only leave it), the text diff against GNU diff -u, and the plan's
 // failure branches (unreachable host, unit and site read back) on a recording fake transport.
 import { execa } from "execa";
-import { writeFileSync } from "node:fs";
+import { symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
+import { deployPlanOf } from "../../src/cli/commands/diff.js";
+import type { Opened } from "../../src/cli/service.js";
 import { parseConfig } from "../../src/config/load.js";
 import { OperationError } from "../../src/core/errors.js";
 import { createReporter } from "../../src/core/log.js";
@@ -107,7 +109,8 @@ describe("the PR comment", () => {
 describe("env fingerprints", () => {
   const env = {
     PLAIN: "hello",
-    MULTI: "line one\nFAKE=not a key\n",
+    // Lines of a value that look like assignments, one of a variable the host's shell has set (HOME).
+    MULTI: "line one\nFAKE=not a key\nHOME=not a key either\n",
     QUOTES: "it's $HOME `id` \\ \"q\"",
     EMPTY: "",
     PATH: "/nowhere",
@@ -129,6 +132,14 @@ describe("env fingerprints", () => {
     for (const value of Object.values(env).filter((v) => v.length > 3)) expect(String(r.stdout)).not.toContain(value);
     // The key travels on stdin only.
     expect(envFingerprintsScript(dir)).not.toContain(k.pads.split("\n")[0].slice(0, 40));
+  });
+
+  test(".env as a symlink is not followed: no-env", async () => {
+    const dir = tempDir("togo-envfp-");
+    writeFileSync(join(dir, "elsewhere"), "A='1'\n");
+    symlinkSync(join(dir, "elsewhere"), join(dir, ".env"));
+    const r = await execa("sh", ["-c", envFingerprintsScript(dir)], { input: fingerprintKey().pads });
+    expect(String(r.stdout).trim()).toBe("no-env");
   });
 
   test("no .env: no-env; then every key is added", async () => {
@@ -155,6 +166,19 @@ describe("env fingerprints", () => {
       ],
       unchanged: 1,
     });
+  });
+});
+
+describe("togo diff's deploy plan of a driver", () => {
+  const spec = { app: "hello" } as Spec;
+  const driver = (deployPlan?: () => Promise<DeployPlan>) => ({ name: "docker", ...(deployPlan ? { deployPlan } : {}) }) as unknown as Opened["driver"];
+  test("without one (docker): said, not failed", async () => {
+    expect((await deployPlanOf({ spec, driver: driver() })).notes).toEqual(["deploy plan: not available for the docker driver"]);
+  });
+  test("one that fails as an operation: said, the infrastructure plan stands; anything else is a bug and thrown", async () => {
+    const failing = driver(() => Promise.reject(new OperationError("state unreadable\ndetail")));
+    expect((await deployPlanOf({ spec, driver: failing })).notes).toEqual(["deploy plan: could not be made: state unreadable"]);
+    await expect(deployPlanOf({ spec, driver: driver(() => Promise.reject(new TypeError("bug"))) })).rejects.toThrow("bug");
   });
 });
 

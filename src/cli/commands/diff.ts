@@ -15,7 +15,7 @@ interface Args extends GlobalArgs {
 }
 
 /** What `togo deploy` would ship for this stage; a driver without a deploy plan says so. */
-async function deployPlanOf({ spec, driver }: Opened): Promise<DeployPlan> {
+export async function deployPlanOf({ spec, driver }: Opened): Promise<DeployPlan> {
   if (!driver.deployPlan) return noDeployPlan(spec, driver.name, `deploy plan: not available for the ${driver.name} driver`);
   try {
     return await driver.deployPlan(spec);
