@@ -106,7 +106,8 @@ function onHosts(hosts: string[], all: number): string {
 }
 
 function deployTitle(p: DeployPlan): string {
-  return `Deploy plan${p.stage !== undefined ? `: stage \`${p.stage || "(none)"}\`` : ""} (${p.driver})`;
+  const stage = p.stage === undefined ? "" : p.stage === "" ? ": without a stage" : `: stage \`${p.stage}\``;
+  return `Deploy plan${stage} (${p.driver})`;
 }
 
 export function renderDeployPlanText(p: DeployPlan): string {

@@ -89,10 +89,13 @@ test("togo diff --all-stages --markdown plans every stage's stack for real", asy
   expect(r.stdout).toContain("duo-local");
   expect(r.stdout).toContain("duo-staging-local");
   expect(r.stdout).toContain("<!-- togo-diff: duo -->");
+  // Each stage's deploy plan, against its own live release (8 on staging, 1 without a stage).
+  expect(r.stdout).toMatch(/#### Deploy plan: without a stage \(local\)[\s\S]*\| `local` \| `1` \([\s\S]*#### Deploy plan: stage `staging` \(local\)[\s\S]*\| `local` \| `8` \(/);
   const one = ok(await togo(["diff", "--stage", "staging", "--markdown"], { cwd: dir }), "diff --stage staging --markdown");
   expect(one.stdout).toContain("<!-- togo-diff: duo-staging -->");
   expect(one.stdout).toContain("`duo-staging-local`");
   expect(one.stdout).not.toContain("`duo-local`");
+  expect(one.stdout).toContain("#### Deploy plan: stage `staging` (local)");
   const both = await togo(["diff", "--all-stages", "--stage", "staging"], { cwd: dir });
   expect({ code: both.exitCode, stderr: both.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining("mutually exclusive") });
 });
