@@ -146,6 +146,9 @@ function fileBlock(what: string, f: FilePlan, hosts: string): Block {
   return { summary: `${what} <code>${escapeHtml(f.path)}</code>${hosts}: changes${f.note ? ` (${escapeHtml(f.note)})` : ""}`, lang: "diff", body: f.diff.trimEnd(), open: true };
 }
 
+/** Text in a table cell: a `|` would end the cell. */
+const cell = (s: string) => s.replace(/\|/g, "\\|");
+
 function escapeHtml(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
@@ -160,7 +163,7 @@ function deployBlocks(p: DeployPlan): Block[] {
   if (p.targets.length > 0) {
     head.push("", "| host | live release | would ship | strategy |", "| --- | --- | --- | --- |");
     for (const t of p.targets) {
-      if (!t.reachable) head.push(`| \`${t.host}\` | ${t.problem} | | |`);
+      if (!t.reachable) head.push(`| \`${t.host}\` | ${cell(t.problem ?? "")} | | |`);
       else head.push(`| \`${t.host}\` | ${t.liveVersion ? `\`${t.liveVersion}\` (\`${short(t.liveSha256)}\`)` : "none"} | ${shipsText(t, p)} | ${t.strategy ?? ""} |`);
     }
   }

@@ -32,6 +32,15 @@ export interface PlanInput {
 
 /** The first line of an error, for a table cell. */
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).trim().split("\n")[0];
+/** An error's first two lines on one (what failed, then its first line of output), for a note. */
+const brief = (err: unknown) =>
+  (err instanceof Error ? err.message : String(err))
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(0, 2)
+    .join(" ")
+    .slice(0, 300);
 
 /** The env a deploy would write (deploy.env, then the secrets over it), each secret resolved on its own. */
 async function nextEnv(spec: Spec, env: Record<string, string | undefined> | undefined): Promise<Record<string, NextValue>> {
@@ -90,7 +99,7 @@ export async function planDeploy(spec: Spec, ts: OpenTarget[], input: PlanInput)
           return await fn();
         } catch (err) {
           if (!(err instanceof OperationError)) throw err;
-          plan.notes.push(`could not read ${what}: ${firstLine(err)}`);
+          plan.notes.push(`could not read ${what}: ${brief(err)}`);
           return undefined;
         }
       };
@@ -102,8 +111,9 @@ export async function planDeploy(spec: Spec, ts: OpenTarget[], input: PlanInput)
         return undefined;
       });
       const livePort = Number((await read("the live port", async () => (await run(t.dir.livePort())).stdout.trim())) ?? "") || undefined;
-      const env = await read("the live .env", async () => parseFingerprints((await run(t.dir.envFingerprints(key.pads))).stdout));
-      if (env !== undefined || plan.liveVersion === undefined) plan.env = envChanges(env, next, key);
+      // (Wrapped: no live .env is an answer, a failed read is not.)
+      const env = await read("the live .env", async () => ({ live: parseFingerprints((await run(t.dir.envFingerprints(key.pads))).stdout) }));
+      if (env) plan.env = envChanges(env.live, next, key);
 
       // A blue-green deploy picks its port when it runs; the files are shown with the live one's.
       const blueGreen = plan.strategy === "blue-green";
@@ -112,14 +122,14 @@ export async function planDeploy(spec: Spec, ts: OpenTarget[], input: PlanInput)
       const shownVersion = version.value ?? "NEW";
       if (service.unitFile) {
         const live = service.unitFile(shownVersion, livePort ?? spec.appPort, livePort !== undefined);
-        const text = await read("the unit file", async () => parseReadFile((await run(live.read)).stdout));
+        const onHost = await read("the unit file", async () => ({ text: parseReadFile((await run(live.read)).stdout) }));
         const unitNote = [portNote, version.value ? undefined : "the version is shown as NEW"].filter(Boolean).join("; ");
-        plan.unit = filePlan(live.path, text, service.unitFile(shownVersion, port, blueGreen).text, unitNote || undefined);
+        if (onHost) plan.unit = filePlan(live.path, onHost.text, service.unitFile(shownVersion, port, blueGreen).text, unitNote || undefined);
       }
       if (input.site) {
         const site = input.site;
-        const text = await read("the Caddy site", async () => parseReadFile((await run(site.read)).stdout));
-        plan.site = filePlan(site.path, text, site.text(port), portNote);
+        const onHost = await read("the Caddy site", async () => ({ text: parseReadFile((await run(site.read)).stdout) }));
+        if (onHost) plan.site = filePlan(site.path, onHost.text, site.text(port), portNote);
       }
       return plan;
     }),

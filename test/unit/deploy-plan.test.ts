@@ -291,6 +291,26 @@ describe("the deploy plan on a (fake) host", () => {
     expect(printed).not.toContain("new-value");
   });
 
+  test("a read that fails is said beside the rest, never taken for a missing file or env", async () => {
+    const spec = vpsSpec();
+    const f = new SystemdHost();
+    f.on("current", { stdout: "1.0.0\n" })
+      .on("release.sha", { stdout: `${"a".repeat(64)}\n` })
+      .on("plan.env", { code: 1, stderr: "sha256sum is not installed\n" })
+      .on("plan.unit", { code: 1, stderr: "Permission denied\n" })
+      .on("plan.site", { stdout: "missing\n" });
+    const [t] = (await planWith(f).plan!(spec, target(spec))).targets;
+    expect(t.env).toBeUndefined();
+    expect(t.unit).toBeUndefined();
+    expect(t.site!.diff).toMatch(/^--- \/dev\/null\n/);
+    expect(t.notes).toEqual([expect.stringMatching(/^could not read the live \.env: .*sha256sum is not installed/), expect.stringMatching(/^could not read the unit file: .*Permission denied/)]);
+  });
+
+  test("an unreachable host's reason cannot break the table", () => {
+    const md = renderPlanMarkdown("hello", [], [{ ...deployPlan, targets: [{ host: "h", reachable: false, problem: "host unreachable: a | b", notes: [] }] }]);
+    expect(md).toContain("| `h` | host unreachable: a \\| b | | |");
+  });
+
   test("a secret that cannot be resolved here is compared by name only, with why", async () => {
     const spec = vpsSpec();
     const f = new SystemdHost();
