@@ -106,6 +106,29 @@ describe("togo diff on the local stack", () => {
     expect(back).toBe(huge.trim());
   });
 
+  test("the real plan of 100 stages is longer than a comment: togo diff --all-stages --markdown prints numbered comments, every stage whole", async () => {
+    const stages = Array.from({ length: 100 }, (_, i) => `  s${i}: { deploy: { app_dir: .togo/s${i} } }`).join("\n");
+    const many = helloProject(`${yaml(".togo/base")}stages:\n${stages}\n`);
+    const r = await togo(["diff", "--all-stages", "--markdown"], { cwd: many, timeout: 900_000 });
+    expect({ exit: r.exitCode, stderr: r.exitCode === 0 ? "" : r.stderr }).toEqual({ exit: 0, stderr: "" });
+    const comments = String(r.stdout).split(/\n(?=<!-- togo-diff: hello \(\d+\/\d+\) -->\n)/);
+    expect(comments.length).toBeGreaterThanOrEqual(2);
+    comments.forEach((c, i) => {
+      expect(c.length).toBeLessThanOrEqual(COMMENT_LIMIT);
+      expect(c.startsWith(`<!-- togo-diff: hello (${i + 1}/${comments.length}) -->\n`)).toBe(true);
+    });
+    const md = comments.join("\n");
+    expect(md).not.toContain("truncated");
+    expect(comments[0]).toContain("**Plan:** 101 to add, 0 to change, 0 to replace, 0 to destroy.");
+    // Every stage's stack with its whole plan, and every stage's deploy plan.
+    for (const stack of ["hello-local", ...Array.from({ length: 100 }, (_, i) => `hello-s${i}-local`)]) {
+      expect(md).toContain(`| \`${stack}\` | 1 | 0 | 0 | 0 |`);
+    }
+    expect(md.match(/# terraform_data\.app_directory will be created/g)).toHaveLength(101);
+    expect(md.match(/Plan: 1 to add, 0 to change, 0 to destroy\./g)).toHaveLength(101);
+    expect(md.match(/#### Deploy plan: (stage `s\d+`|without a stage) \(local\)/g)).toHaveLength(101);
+  }, 900_000);
+
   test("a plan holding ``` cannot break out of its code block", () => {
     const json: PlanJson = { resource_changes: [] };
     const md = renderPlanMarkdown("hello", [{ stack: "s", text: 'value = "```\n# injected"', json }]);
