@@ -357,9 +357,9 @@ export class AwsDriver implements Driver {
 
   async deployPlan(spec: Spec): Promise<DeployPlan> {
     const out = await outputs(spec, awsStackName(spec));
-    const target = targetFromOutputs(spec, out);
-    if (!target) return noDeployPlan(spec, this.name, "no server yet (the stack has no public_ip output): nothing deployed to compare with; run togo provision");
-    return this.shipping(spec).plan!(spec, [target]);
+    const targets = targetsFromOutputs(spec, out);
+    if (targets.length === 0) return noDeployPlan(spec, this.name, "no server yet (the stack has no public_ip output): nothing deployed to compare with; run togo provision");
+    return this.shipping(spec).plan!(siteSpec(spec, out), targets);
   }
 
   async releaseLock(spec: Spec): Promise<Result> {
