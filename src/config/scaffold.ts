@@ -142,6 +142,21 @@ export function missingGitignoreLines(text: string): string[] {
  * split into numbered comments when long); on main provision + deploy, one at a time.
  */
 export function renderWorkflow(app: string): string {
+  // What both jobs start with: the checkout, Node with npm's cache, terraform, the project's packages.
+  const setup = `    env:
+      CHECKPOINT_DISABLE: "1"
+      TF_IN_AUTOMATION: "1"
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-node@v4
+        with:
+          node-version: 20
+          cache: npm
+      - uses: hashicorp/setup-terraform@v3
+        with:
+          terraform_wrapper: false
+      - run: npm ci
+`;
   return `# Written by togo init. Pull requests: the plan of every stack (and stage) and what a deploy would
 # ship, as one comment (numbered ones when too long for one), updated on each push. main: provision, then deploy — one run at a time, never cancelled half-way.
 # Credentials (SSH key, cloud access) go in repository secrets; see README "togo diff in pull requests".
@@ -164,20 +179,7 @@ jobs:
     concurrency:
       group: togo-diff-\${{ github.event.pull_request.number }}
       cancel-in-progress: true
-    env:
-      CHECKPOINT_DISABLE: "1"
-      TF_IN_AUTOMATION: "1"
-    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-node@v4
-        with:
-          node-version: 20
-          cache: npm
-      - uses: hashicorp/setup-terraform@v3
-        with:
-          terraform_wrapper: false
-      - run: npm ci
-      - name: togo diff
+${setup}      - name: togo diff
         run: npx togo diff --all-stages --markdown > togo-diff.md
       - name: Comment on the pull request
         uses: actions/github-script@v7
@@ -212,20 +214,7 @@ jobs:
     concurrency:
       group: togo-deploy-${app}
       cancel-in-progress: false
-    env:
-      CHECKPOINT_DISABLE: "1"
-      TF_IN_AUTOMATION: "1"
-    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-node@v4
-        with:
-          node-version: 20
-          cache: npm
-      - uses: hashicorp/setup-terraform@v3
-        with:
-          terraform_wrapper: false
-      - run: npm ci
-      - run: npx togo provision --yes
+${setup}      - run: npx togo provision --yes
       - run: npx togo deploy --lock-wait 300
       - run: npx togo status
 `;
