@@ -166,19 +166,21 @@ export function startSlotScript(appDir: string, app: string, port: number, unitT
   );
 }
 
-/** Stops the unit on `port` and removes its unit file and env copy. */
+/** Stops the unit on `port` and removes its unit file, env copy and drain marker. */
 function stopSlotLines(appDir: string, app: string, port: string): string {
   const run = paths(appDir).run;
   return script(
     `systemctl --user stop "togo-${app}-${port}.service" 2>/dev/null`,
     `systemctl --user disable "togo-${app}-${port}.service" >/dev/null 2>&1`,
+    // One that outlived TimeoutStopSec was killed and its unit left `failed`: forget it.
+    `systemctl --user reset-failed "togo-${app}-${port}.service" 2>/dev/null`,
     `rm -f ${UNIT_DIR}/"togo-${app}-${port}.service" ${run}/"slot-${port}.env" ${run}/"draining-${port}"`,
   );
 }
 
 /**
- * The blue-green units other than the live one: every one with `all`, else those neither live nor
- * draining (a candidate a dead deploy left).
+ * The blue-green units other than the live one: every one with `all` (and pending drains are
+ * called off), else those neither live nor draining (a candidate a dead deploy left).
  */
 export function stopSlotsScript(appDir: string, app: string, all: boolean): string {
   const run = paths(appDir).run;
@@ -192,8 +194,57 @@ export function stopSlotsScript(appDir: string, app: string, all: boolean): stri
     all ? "" : `  if [ "$port" = "$live" ] || [ -f ${run}/"draining-$port" ]; then continue; fi`,
     `  ${stopSlotLines(appDir, app, "$port").replace(/\n/g, "\n  ")}`,
     `done`,
-    all ? `rm -f ${run}/live.port` : "",
+    all ? `rm -f ${run}/live.port ${run}/draining-app` : "",
+    all ? `systemctl --user stop ${q(`togo-${app}-drain-*.timer`)} 2>/dev/null` : "",
     `systemctl --user daemon-reload 2>/dev/null || true`,
+  );
+}
+
+/**
+ * What a drain does when it is over, as a script file run with `$1` = what drains (a port, or `app`
+ * for the restart-style unit) and `$2` = its token. The token must still be in run/draining-$1: a
+ * drain that was called off (a move to restart-style) or superseded stops nothing.
+ */
+export function drainJobScript(appDir: string, app: string): string {
+  const run = paths(appDir).run;
+  return script(
+    `# Written by togo: stops what served before once its drain is over.`,
+    USER_ENV,
+    `case $1 in app) ;; ''|*[!0-9]*) exit 2;; esac`,
+    `[ "$(cat ${run}/"draining-$1" 2>/dev/null)" = "$2" ] || exit 0`,
+    `if [ "$1" = app ]; then`,
+    `  systemctl --user stop ${q(unitName(app))}`,
+    `  systemctl --user disable ${q(unitName(app))} >/dev/null 2>&1`,
+    `  systemctl --user reset-failed ${q(unitName(app))} 2>/dev/null`,
+    `  rm -f ${UNIT_DIR}/${q(unitName(app))} ${run}/draining-app`,
+    `else`,
+    `  ${stopSlotLines(appDir, app, "$1").replace(/\n/g, "\n  ")}`,
+    `fi`,
+    `systemctl --user daemon-reload`,
+  );
+}
+
+/**
+ * Marks `which` (a shell word: a port or `app`) as draining and has the user manager run the drain
+ * job `seconds` from now (AccuracySec: timers are otherwise coalesced up to a minute late): a
+ * transient timer of the deploy user's systemd, so it outlives togo's SSH
+ * session: a process merely started in the background stays in the SSH session's scope, which keeps
+ * the session open until it ends and dies with it where logind has KillUserProcesses=yes. Where
+ * systemd-run fails, a process of its own session as with the process manager.
+ */
+function drainLater(appDir: string, app: string, which: string, seconds: number): string {
+  const run = paths(appDir).run;
+  const job = `"$togo_job" ${which} "$togo_token"`;
+  const now = `sh ${job}`;
+  return script(
+    `togo_token=$(date +%s%N)`,
+    `printf '%s\\n' "$togo_token" > ${run}/draining-${which}`,
+    seconds <= 0
+      ? now
+      : script(
+          `systemd-run --user --quiet --collect --unit="togo-${app}-drain-${which}-$togo_token" --on-active=${seconds} --timer-property=AccuracySec=100ms /bin/sh ${job} 2>/dev/null ||`,
+          `  ${afterDrain(seconds, `sh "$@"`, [job])}`,
+        ),
   );
 }
 
@@ -209,15 +260,18 @@ export function promoteSlotScript(appDir: string, app: string, port: number, dra
     READ_LIVE_PORT(appDir),
     `old=$live`,
     WRITE_LIVE_PORT(appDir, port),
+    `rm -f ${run}/draining-${q(port)}`,
     `systemctl --user enable ${name} >/dev/null 2>&1 || true`,
+    // The job file, by its absolute path: systemd-run gets it as written (no `$HOME`).
+    `togo_job=$(cd ${run} && pwd)/drain.sh || exit 1`,
+    `printf '%s\\n' ${q(drainJobScript(appDir, app))} > "$togo_job.tmp" && mv -f "$togo_job.tmp" "$togo_job" || exit 1`,
     `if [ -n "$old" ] && [ "$old" != ${q(port)} ]; then`,
-    `  : > ${run}/"draining-$old"`,
     `  systemctl --user disable "togo-${app}-$old.service" >/dev/null 2>&1`,
-    `  ${afterDrain(drainSeconds, script(USER_ENV, stopSlotLines(appDir, app, "$1"), "systemctl --user daemon-reload"), ['"$old"'])}`,
+    `  ${drainLater(appDir, app, '"$old"', drainSeconds).replace(/\n/g, "\n  ")}`,
     `fi`,
     `if systemctl --user is-active --quiet ${q(unitName(app))} || systemctl --user is-enabled --quiet ${q(unitName(app))} 2>/dev/null; then`,
     `  systemctl --user disable ${q(unitName(app))} >/dev/null 2>&1`,
-    `  ${afterDrain(drainSeconds, script(USER_ENV, `systemctl --user stop ${q(unitName(app))}`))}`,
+    `  ${drainLater(appDir, app, "app", drainSeconds).replace(/\n/g, "\n  ")}`,
     `fi`,
   );
 }
