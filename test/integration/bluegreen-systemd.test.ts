@@ -3,7 +3,8 @@
 // `strategy: auto` picks blue-green, each release runs as its own user unit togo-<app>-<port>.service,
 // Caddy is pointed at it with a graceful reload and the old unit stops once its drain is over (the
 // drain outlives togo's SSH session), rollback takes the same switch, a release that fails after the
-// switch puts Caddy back, and a move to `strategy: restart` leaves no per-port unit.
+// switch puts Caddy back, the live unit comes back after a reboot, and a move to `strategy: restart`
+// leaves no per-port unit.
 // Then the zero-downtime test: autocannon drives a fixed-rate load through Caddy while 10 deploys and
 // 2 rollbacks run — 0 errors, 0 non-2xx, and a 10 s stream started before a deploy completes intact —
 // and the same load during restart-style deploys records failures (the test can fail).
@@ -231,6 +232,19 @@ test("a release that fails its health check after the switch: Caddy is pointed b
   await onlyLive("after the failed switch");
   const s = JSON.parse((await cli(["status", "--json"])).stdout);
   await check(s.state === "ready" && s.version === "4", `status after the failed switch: ${JSON.stringify(s)}`);
+}, 240_000);
+
+test("a reboot of the host: the live unit (enabled) comes back on its port and Caddy serves it with no action from togo", async () => {
+  const port = await livePort();
+  const pid = Number((await userctl(`show -p MainPID --value ${slotUnit(port)}`)).stdout.trim());
+  await host.reboot();
+  await eventually("4 to serve through Caddy after the reboot", viaCaddy, (r) => r.status === 200 && r.body === "hello from 4\n");
+  await check(host.consoleLog().includes("[supervisor] nspawn exited rc=133"), "a real in-container reboot");
+  const after = Number((await userctl(`show -p MainPID --value ${slotUnit(port)}`)).stdout.trim());
+  await check(after > 0 && after !== pid, `${slotUnit(port)} runs again (MainPID ${pid} → ${after})`);
+  await onlyLive("after the reboot");
+  const s = JSON.parse((await cli(["status", "--json"])).stdout);
+  await check(s.state === "ready" && s.version === "4", `status after the reboot: ${JSON.stringify(s)}`);
 }, 240_000);
 
 test("strategy restart after blue-green: every per-port unit stops, the app runs as togo-hello.service on app_port", async () => {
