@@ -26,7 +26,7 @@ const UNIT_DIR = "/home/deploy/.config/systemd/user";
 let host: SystemdHost;
 let dir: string;
 
-const yaml = (o: { strategy?: string; drain?: number; env?: string } = {}) => `app: ${APP}
+const yaml = (o: { strategy?: string; drain?: number; env?: string; chunks?: number } = {}) => `app: ${APP}
 deploy:
   provider: vps
   host: ${host.ip}
@@ -43,7 +43,7 @@ deploy:
   healthcheck: { path: /up, timeout: 30, interval: 0.2, settle: 1 }
   versions_to_keep: 30
   env:
-    STREAM_CHUNKS: "20"
+    STREAM_CHUNKS: "${o.chunks ?? 20}"
     STREAM_EVERY_MS: "500"
 ${o.env ?? ""}  options:
     service: systemd
@@ -391,7 +391,11 @@ test("zero downtime: 10 blue-green deploys and 2 rollbacks under a fixed-rate lo
 }, 15 * 60_000);
 
 test("the same load during restart-style deploys records failures (the zero-downtime test can fail)", async () => {
-  const restart = config("restart.yaml", { strategy: "restart" });
+  // Caddy's lb_try_duration (5 s) holds requests while nothing listens on app_port, so a quick
+  // restart loses none; the old release letting a stream finish before it exits holds the restart
+  // longer than that. A 20 s stream (40 chunks; systemd kills it after TimeoutStopSec=15) keeps the
+  // gap over 5 s as long as the deploy reaches its restart within 15 s of the stream's start.
+  const restart = config("restart-long-stream.yaml", { strategy: "restart", chunks: 40 });
   await deploy("r0", restart); // the move from blue-green to restart happens before the load
   const phase = { now: "idle" };
   const load = startLoad(phase);
