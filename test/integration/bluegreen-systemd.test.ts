@@ -257,7 +257,7 @@ test("strategy restart after blue-green: every per-port unit stops, the app runs
   await check((await sh(`cat ${SITE}`)).includes("reverse_proxy 127.0.0.1:3000"), "Caddy points at app_port");
 
   // Blue-green again: the restart-style unit drains like an instance (20 s) …
-  await deploy("7", "long-drain.yaml");
+  await deploy("7", config("long-drain.yaml", { drain: 20 }));
   await serves("7");
   await check((await units()).some((u) => u.startsWith(`togo-${APP}-drain-app-`) && u.endsWith(".timer active")), `a drain timer for togo-hello.service: ${(await units()).join(", ")}`);
   // … and a move back to restart within that drain calls the drain off: nothing stops the unit later.
