@@ -16,8 +16,9 @@ export interface GlobalArgs {
   host?: string;
 }
 
+/** Stage lines on stderr (none with --quiet); progress notes too, but not with --json (data runs are kept terse). */
 export function reporter(args: { json?: boolean; quiet?: boolean }): Reporter {
-  return createReporter({ quiet: args.quiet });
+  return createReporter({ quiet: args.quiet, progress: !args.json });
 }
 
 export async function open(args: GlobalArgs, log: Reporter, opts: Partial<RunOptions> = {}, signal?: AbortSignal): Promise<Opened> {

@@ -8,7 +8,8 @@ export interface Reporter {
   warn(message: string): void;
   /**
    * How far the running stage has got (`hashing 1,200/30,000 files`): on a TTY it rides on the
-   * spinner line; otherwise a line at most every few seconds, and none for a stage that ends sooner.
+   * spinner line; otherwise a line at most every second, and none for a stage that ends sooner.
+   * Nothing with `progress: false` (`--json`).
    */
   progress?(message: string): void;
   /** Durations of the stages run so far, in order (for tests and benchmarks). */
@@ -18,13 +19,15 @@ export interface Reporter {
 export interface ReporterOptions {
   stream?: NodeJS.WriteStream | { write(s: string): boolean; isTTY?: boolean };
   quiet?: boolean;
+  /** false: no progress notes (stage lines still print unless quiet). */
+  progress?: boolean;
   color?: boolean;
   /** The clock progress lines are paced by (ms); tests pass their own. */
   now?: () => number;
 }
 
 /** A plain (non-TTY) progress line at most this often, the first one only this far into a stage. */
-const PLAIN_PROGRESS_MS = 3000;
+const PLAIN_PROGRESS_MS = 1000;
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
 export function useColor(stream: { isTTY?: boolean }): boolean {
@@ -78,6 +81,7 @@ export function createReporter(opts: ReporterOptions = {}): Reporter {
       }
     },
     progress(message) {
+      if (opts.progress === false) return;
       note = message;
       const at = now();
       if (!tty && at - noted >= PLAIN_PROGRESS_MS) {

@@ -133,7 +133,11 @@ function writeCache(file: string, root: string, files: string[]): void {
     writeFileSync(tmp, JSON.stringify({ format: CACHE_FORMAT, root, files } satisfies CacheFile));
     renameSync(tmp, file);
   } catch {
-    rmSync(tmp, { force: true });
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // its folder could not be made (ENOTDIR): no file was written either
+    }
   }
 }
 
@@ -170,6 +174,9 @@ export async function artifactSha256(path: string, opts: HashOptions = {}): Prom
 
 /** artifactSha256 with what it took; see the file comment for the cache. */
 export async function hashArtifact(path: string, opts: HashOptions = {}): Promise<ArtifactDigest> {
+  // One turn of the event loop first: what the caller began beside it (the SSH connection a deploy
+  // opens meanwhile) gets going before the synchronous reads below hold the thread.
+  await new Promise((r) => setImmediate(r));
   const start = performance.now();
   const startMs = (opts.now ?? Date.now)();
   const trusted = (f: FileEntry) => f.cached || f.changed < startMs - (f.coarse ? 2000 : 100);
@@ -197,7 +204,7 @@ export async function hashArtifact(path: string, opts: HashOptions = {}): Promis
   let lastPause = performance.now();
   const pause = async (): Promise<void> => {
     opts.signal?.throwIfAborted();
-    if (performance.now() - lastPause < 50) return;
+    if (performance.now() - lastPause < 20) return;
     await new Promise((r) => setImmediate(r));
     lastPause = performance.now();
   };

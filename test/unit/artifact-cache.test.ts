@@ -4,7 +4,7 @@
 // changed too recently to be vouched for is never cached ("racy git"), and progress is shown for
 // long trees only. Trees live in temp dirs; the `now` option ages them instead of waiting.
 import { createHash } from "node:crypto";
-import { createReadStream, chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, existsSync } from "node:fs";
+import { createReadStream, chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, existsSync } from "node:fs";
 import { readdir, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "@jest/globals";
@@ -168,6 +168,58 @@ describe("the digest", () => {
     expect((await hashArtifact(root, { cache })).hashedFiles).toBe(0);
   });
 
+  test("each part of a file's remembered stat counts: size, mtime, ctime, inode, device, mode", async () => {
+    // A real change moves ctime along with the rest, so each part is changed in the cache instead.
+    const { root, cache } = tree();
+    await hashArtifact(root, { cache, now: later() });
+    const want = await reference(root);
+    const st = statSync(join(root, "lib/app.js"));
+    const parts = { size: st.size, mtime: st.mtimeMs, ctime: st.ctimeMs, inode: st.ino, device: st.dev, mode: st.mode };
+    const entryAt = (c: { files: string[] }) => c.files.indexOf("lib/app.js") + 1;
+    const original = JSON.parse(readFileSync(cache, "utf8"));
+    expect(original.files[entryAt(original)].split(":")).toEqual(Object.values(parts).map(String));
+    for (const [i, part] of Object.keys(parts).entries()) {
+      const c = structuredClone(original);
+      const key = c.files[entryAt(c)].split(":");
+      key[i] = String(Number(key[i]) + 1);
+      c.files[entryAt(c)] = key.join(":");
+      writeFileSync(cache, JSON.stringify(c));
+      const d = await hashArtifact(root, { cache, now: later() });
+      expect({ part, sha256: d.sha256, hashed: d.hashedFiles }).toEqual({ part, sha256: want, hashed: 1 });
+      // Read again, it is remembered again.
+      expect(JSON.parse(readFileSync(cache, "utf8")).files[entryAt(original)]).toBe(original.files[entryAt(original)]);
+    }
+  });
+
+  test("a cache for another tree, of another format, cut short, or that cannot be written is ignored, never fatal", async () => {
+    const { root, cache } = tree();
+    const want = await reference(root);
+    await hashArtifact(root, { cache, now: later() });
+    const good = readFileSync(cache, "utf8");
+    const c = JSON.parse(good);
+    for (const [what, text] of [
+      ["another tree", JSON.stringify({ ...c, root: `${root}-other` })],
+      ["another format", JSON.stringify({ ...c, format: c.format + 1 })],
+      ["not strings", JSON.stringify({ ...c, files: c.files.map((x: string, i: number) => (i % 3 === 1 ? 1 : x)) })],
+      ["cut short", good.slice(0, good.length / 2)],
+      ["empty", ""],
+    ]) {
+      writeFileSync(cache, text);
+      const d = await hashArtifact(root, { cache, now: later() });
+      expect({ what, sha256: d.sha256, hashed: d.hashedFiles }).toEqual({ what, sha256: want, hashed: 9 });
+    }
+    // Where no file can be written (its folder is a file; it is a folder): hashed, not remembered.
+    const blocked = join(root, "..", "blocked");
+    writeFileSync(blocked, "a file where the cache folder would be\n");
+    const asDir = join(root, "..", "a-dir.json");
+    mkdirSync(asDir);
+    for (const place of [join(blocked, "digests.json"), asDir]) {
+      expect(await hashArtifact(root, { cache: place, now: later() })).toMatchObject({ sha256: want, hashedFiles: 9 });
+      expect(await hashArtifact(root, { cache: place, now: later() })).toMatchObject({ sha256: want, hashedFiles: 9 });
+    }
+    expect(readdirSync(join(root, ".."))).not.toContainEqual(expect.stringMatching(/\.tmp$/));
+  });
+
   test("a tree holding a FIFO is refused, naming it", async () => {
     const { root } = tree();
     const { execa } = await import("execa");
@@ -194,24 +246,43 @@ describe("progress", () => {
     expect(small).toEqual([]);
   });
 
-  test("the reporter: plain output gets a line at most every 3 s and none in a stage's first 3 s", async () => {
+  test("the reporter: plain output gets a line at most every second and none in a stage's first second", async () => {
     let clock = 0;
     let out = "";
     const log = createReporter({ stream: { write: (s: string) => ((out += s), true), isTTY: false }, color: false, now: () => clock });
     await log.stage("build", async () => {
       log.progress!("hashing 1/9 files");
-      clock = 2999;
+      clock = 999;
       log.progress!("hashing 2/9 files");
-      clock = 3000;
+      clock = 1000;
       log.progress!("hashing 3/9 files");
-      clock = 5000;
+      clock = 1500;
       log.progress!("hashing 4/9 files");
-      clock = 6100;
+      clock = 2100;
       log.progress!("hashing 5/9 files");
     });
     const lines = out.split("\n").filter(Boolean);
     expect(lines.slice(0, -1)).toEqual(["  hashing 3/9 files", "  hashing 5/9 files"]);
     expect(lines.at(-1)).toMatch(/^✓ build\s+\S+$/);
+  });
+
+  test("--json: no progress notes, plain or on a TTY; the stage lines stay", async () => {
+    for (const isTTY of [false, true]) {
+      let clock = 0;
+      let out = "";
+      const log = createReporter({ stream: { write: (s: string) => ((out += s), true), isTTY }, color: false, progress: false, now: () => clock });
+      const frames = () => out.split("\r").length;
+      await log.stage("build", async () => {
+        for (let i = 1; i <= 5; i++) {
+          clock += 5000;
+          log.progress!(`hashing ${i}/9 files`);
+          // On a TTY, until the spinner has drawn a frame since (it would carry the note).
+          for (const seen = frames(); isTTY && frames() === seen; ) await new Promise((r) => setTimeout(r, 10));
+        }
+      });
+      expect({ isTTY, hashing: out.includes("hashing") }).toEqual({ isTTY, hashing: false });
+      expect(out).toMatch(/✓ build/);
+    }
   });
 
   test("the reporter on a TTY: the note rides on the spinner line and is gone with the stage", async () => {
