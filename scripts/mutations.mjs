@@ -24,6 +24,8 @@ const mutations = [
   { name: "the device left out of a file's stat key", file: "src/ship/artifact.ts", from: "${s.ino}:${s.dev}:${s.mode}", to: "${s.ino}:0:${s.mode}" },
   { name: "a digest cache of another tree believed", file: "src/ship/artifact.ts", from: "c.format === CACHE_FORMAT && c.root === root &&", to: "c.format === CACHE_FORMAT &&" },
   { name: "an unwritable digest cache is fatal", file: "src/ship/artifact.ts", from: "    try {\n      rmSync(tmp, { force: true });\n    } catch {", to: "    {\n      rmSync(tmp, { force: true });\n    } if (0) {" },
+  { name: "a digest cache inside the tree it describes", file: "src/ship/artifact.ts", from: "if (opts.cache && !isOutside(root, resolve(opts.cache))) opts = { ...opts, cache: undefined };", to: "" },
+  { name: "the digest cache of `binary: .` in the project's .togo", file: "src/core/workspace.ts", from: "if (rel === \"..\" || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return", to: "if (true) return" },
   { name: "progress notes under --json", file: "src/core/log.ts", from: "      if (opts.progress === false) return;\n", to: "" },
   { name: "no clearing of .failed on redeploy", file: "src/ship/scripts.ts", from: "    `if [ -f .failed ]; then t=$(mktemp .failed.XXXXXX) && grep -vxF ${q(version)} .failed > \"$t\"; mv -f \"$t\" .failed; fi`,\n", to: "" },
 ];

@@ -2,7 +2,8 @@
 // stack name, in one place. The stage (`--stage`) is part of all of them, so two stages of one app
 // never share a record, a stack or a state.
 import { createHash } from "node:crypto";
-import { join, resolve } from "node:path";
+import { homedir } from "node:os";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 
 /** Where cdktf keeps synthesized stacks, relative to the project (cdktf.json's `output`). */
 export const OUT_DIR = "cdktf.out";
@@ -73,10 +74,18 @@ export class Workspace {
     return join(this.togoDir, "hosts", `${stack}.json`);
   }
 
-  /** The digests of an artifact's files, so an unchanged file is not read again (one file per artifact path). */
-  digestCache(artifact: string): string {
-    const key = createHash("sha256").update(resolve(this.dir, artifact)).digest("hex").slice(0, 16);
-    return join(this.togoDir, "cache", `digests-${key}.json`);
+  /**
+   * The digests of an artifact's files, so an unchanged file is not read again (one file per
+   * artifact path). In the project's .togo/cache, unless the artifact holds .togo (`binary: .`):
+   * then in the user's cache dir, so the cache never becomes part of what it describes.
+   */
+  digestCache(artifact: string, env: NodeJS.ProcessEnv = process.env): string {
+    const path = resolve(this.dir, artifact);
+    const name = `digests-${createHash("sha256").update(path).digest("hex").slice(0, 16)}.json`;
+    const rel = relative(path, this.togoDir);
+    if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return join(this.togoDir, "cache", name);
+    const base = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(homedir(), ".cache");
+    return join(base, "togo", name);
   }
 
   /** terraform's CLI config for a provider mirror. */

@@ -8,7 +8,7 @@
 // never hide behind an unchanged stat.
 import { createHash } from "node:crypto";
 import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { execa } from "execa";
 import { OperationError } from "../core/errors.js";
 
@@ -167,6 +167,11 @@ function entry(rel: string, st: Stats): FileEntry {
   };
 }
 
+function isOutside(root: string, p: string): boolean {
+  const rel = relative(root, p);
+  return rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel);
+}
+
 /** sha256 of a file, or of a directory tree (names, modes, link targets and contents, sorted). */
 export async function artifactSha256(path: string, opts: HashOptions = {}): Promise<string> {
   return (await hashArtifact(path, opts)).sha256;
@@ -182,6 +187,8 @@ export async function hashArtifact(path: string, opts: HashOptions = {}): Promis
   const trusted = (f: FileEntry) => f.cached || f.changed < startMs - (f.coarse ? 2000 : 100);
   const buf = Buffer.allocUnsafe(CHUNK);
   const root = resolve(path);
+  // A cache inside the tree would be part of what it describes (and change it on every write).
+  if (opts.cache && !isOutside(root, resolve(opts.cache))) opts = { ...opts, cache: undefined };
   const known = opts.cache ? readCache(opts.cache, root) : new Known();
   const s = statSync(root);
   if (!s.isDirectory()) {

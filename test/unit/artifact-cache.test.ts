@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, existsSync } from "node:fs";
 import { readdir, readlink, stat } from "node:fs/promises";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "@jest/globals";
 import { createReporter } from "../../src/core/log.js";
@@ -220,6 +221,15 @@ describe("the digest", () => {
     expect(readdirSync(join(root, ".."))).not.toContainEqual(expect.stringMatching(/\.tmp$/));
   });
 
+  test("a cache inside the tree is never used: the tree's digest stays the tree's", async () => {
+    const { root } = tree();
+    const inside = join(root, ".togo", "cache", "digests.json");
+    const want = await reference(root);
+    for (let i = 0; i < 2; i++) expect(await hashArtifact(root, { cache: inside, now: later() })).toMatchObject({ sha256: want, hashedFiles: 9 });
+    expect(existsSync(join(root, ".togo"))).toBe(false);
+    expect(await reference(root)).toBe(want);
+  });
+
   test("a tree holding a FIFO is refused, naming it", async () => {
     const { root } = tree();
     const { execa } = await import("execa");
@@ -314,5 +324,17 @@ describe("the cache's place", () => {
     expect(w.digestCache("dist")).toBe(w.digestCache("/p/proj/dist"));
     expect(w.digestCache("dist")).toBe(new Workspace({ dir: "/p/proj", app: "a" }).digestCache("dist"));
     expect(w.digestCache("other")).not.toBe(w.digestCache("dist"));
+    expect(w.digestCache("..dist")).toMatch(/^\/p\/proj\/\.togo\/cache\//);
+  });
+
+  test("an artifact holding .togo (binary: .) keeps its cache in the user's cache dir instead", () => {
+    const w = new Workspace({ dir: "/p/proj", app: "a" });
+    for (const artifact of [".", "/p", "/p/proj/"]) {
+      expect(w.digestCache(artifact, { XDG_CACHE_HOME: "/home/u/.cache-x" })).toMatch(/^\/home\/u\/\.cache-x\/togo\/digests-[0-9a-f]{16}\.json$/);
+      expect(w.digestCache(artifact, {})).toBe(join(homedir(), ".cache", "togo", w.digestCache(artifact, {}).split("/").at(-1)!));
+    }
+    // A relative XDG_CACHE_HOME is ignored, as the XDG spec asks.
+    expect(w.digestCache(".", { XDG_CACHE_HOME: "rel" })).toMatch(new RegExp(`^${homedir()}/\\.cache/togo/`));
+    expect(w.digestCache(".")).not.toBe(w.digestCache("/p"));
   });
 });
