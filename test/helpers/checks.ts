@@ -34,9 +34,9 @@ export function hostChecks(diagnostics: () => Promise<string>, opts: { label?: s
 }
 
 /** GET `path` on host:port with a Host header, as a visitor through Caddy (or a load balancer) asks. */
-export function getWithHost(host: string, port: number, path: string, hostHeader: string): Promise<{ status: number; body: string }> {
+export function getWithHost(host: string, port: number, path: string, hostHeader: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
-    const req = request({ host, port, path, headers: { host: hostHeader }, timeout: 3000 }, (res) => {
+    const req = request({ host, port, path, headers: { host: hostHeader }, timeout: timeoutMs }, (res) => {
       let body = "";
       res.on("data", (d) => (body += d));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));

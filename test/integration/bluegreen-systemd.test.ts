@@ -16,6 +16,7 @@ import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import autocannon from "autocannon";
 import { cleanupTempDirs, ROOT, tempDir, togo, type CliResult } from "../helpers/index.js";
 import { startSystemdHost, type ExecResult, type SystemdHost } from "../helpers/systemd-hosts.js";
+import { getWithHost, hostChecks } from "../helpers/checks.js";
 
 const APP = "hello";
 const DOMAIN = "hello.test";
@@ -80,42 +81,10 @@ async function diagnostics(): Promise<string> {
   return `${r.stdout}${r.stderr}\n== console (last lines)\n${host.consoleLog().trimEnd().split("\n").slice(-10).join("\n")}`;
 }
 
-/** Throws with the command's output and the host's state (jest 30 does not print expect() messages). */
-async function fail(what: string, r?: CliResult | ExecResult): Promise<never> {
-  const out = r ? `\n--- exit ${"exitCode" in r ? r.exitCode : r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}` : "";
-  throw new Error(`${what}${out}\n--- host\n${await diagnostics()}`);
-}
-async function ok<T extends CliResult | ExecResult>(r: T, what: string): Promise<T> {
-  if (("exitCode" in r ? r.exitCode : r.code) !== 0) await fail(`${what} failed`, r);
-  return r;
-}
-async function check(cond: boolean, what: string, r?: CliResult | ExecResult): Promise<void> {
-  if (!cond) await fail(what, r);
-}
-
-/** Polls until `test` passes, with a deadline; never a fixed sleep. */
-async function eventually<T>(what: string, get: () => Promise<T>, test: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (test(v)) return v;
-    if (Date.now() > deadline) return fail(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const { fail, ok, check, eventually } = hostChecks(diagnostics, { label: "host", timeoutMs: 60_000, intervalMs: 200 });
 
 /** GET `path` through the host's Caddy (port 80) as the app's domain. */
-const viaCaddy = (path = "/") =>
-  new Promise<{ status: number; body: string }>((resolve) => {
-    const req = request({ host: host.ip, port: 80, path, headers: { host: DOMAIN }, timeout: 5000 }, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e) => resolve({ status: 0, body: e.message }));
-    req.end();
-  });
+const viaCaddy = (path = "/") => getWithHost(host.ip, 80, path, DOMAIN, 5000);
 
 const serves = async (version: string) => {
   const r = await viaCaddy();
