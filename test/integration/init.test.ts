@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { detect, missingGitignoreLines, renderWorkflow } from "../../src/config/scaffold.js";
 import { parseConfig } from "../../src/config/load.js";
-import { cleanupTempDirs, EXAMPLE, freePort, killPidFile, tempDir, togo, type CliResult } from "../helpers/index.js";
+import { execa } from "execa";
+import { BIN, cleanupTempDirs, EXAMPLE, freePort, killPidFile, tempDir, testEnv, togo, type CliResult } from "../helpers/index.js";
 
 afterAll(cleanupTempDirs);
 
@@ -66,6 +67,24 @@ test("the workflow: the plan of every stage on pull requests, one deploy at a ti
       if (step.uses) expect(step.uses).toMatch(/^[\w-]+\/[\w-]+@v\d+$/);
     }
   }
+});
+
+test("on a terminal it asks, with defaults, and writes what was answered", async () => {
+  const dir = project({ "server.js": server, "package.json": JSON.stringify({ name: "shop", scripts: { start: "node server.js" } }) });
+  // `script` gives togo a real terminal; the answers: app, driver, host, user (default), domain (none), port.
+  const r = await execa("script", ["-qec", `${process.execPath} ${BIN} init --no-install`, "/dev/null"], {
+    cwd: dir,
+    env: testEnv(),
+    extendEnv: false,
+    input: "shopx\nvps\n203.0.113.7\n\n\n4100\n",
+    reject: false,
+  });
+  const said = `exit ${r.exitCode}\n${r.stdout}\n${r.stderr}`;
+  expect({ code: r.exitCode, said }).toMatchObject({ code: 0 });
+  for (const prompt of ["app name [shop]: ", "driver (local, vps, aws, docker) [local]: ", "server (host name or IP): ", "SSH user [deploy]: ", "app port [3000]: "]) {
+    expect({ prompt, asked: r.stdout.includes(prompt) }).toEqual({ prompt, asked: true });
+  }
+  expect(parseConfig(readFileSync(join(dir, "togo.yaml"), "utf8"), join(dir, "togo.yaml"), {})).toMatchObject({ app: "shopx", provider: "vps", host: "203.0.113.7", user: "deploy", appPort: 4100 });
 });
 
 test("off a terminal without --yes, and vps without --host: exit 2, nothing written", async () => {

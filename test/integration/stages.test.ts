@@ -84,6 +84,12 @@ test("a stage's lock is its own: a held lock refuses that stage only", async () 
   ok(await togo(["lock", "release"], { cwd: dir }), "lock release (no stage)");
 });
 
+test("togo synth synthesizes the stage in TOGO_STAGE (what cdktf.json's app runs for cdktf diff)", async () => {
+  const r = ok(await togo(["synth"], { cwd: dir, env: { TOGO_STAGE: "staging" } }), "TOGO_STAGE=staging togo synth");
+  expect(r.stderr).toContain("synthesized duo-staging-local");
+  expect(existsSync(join(dir, "cdktf.out", "stacks", "duo-staging-local", "cdk.tf.json"))).toBe(true);
+});
+
 test("togo diff --all-stages --markdown plans every stage's stack for real", async () => {
   const r = ok(await togo(["diff", "--all-stages", "--markdown"], { cwd: dir }), "diff --all-stages --markdown");
   expect(r.stdout).toContain("duo-local");

@@ -102,10 +102,14 @@ export const init: CommandModule<GlobalArgs, Args> = {
 };
 
 async function answer(found: ReturnType<typeof detect>, args: Args, ask: boolean): Promise<InitAnswers> {
-  const rl = ask ? createInterface({ input: process.stdin, output: process.stderr }) : undefined;
+  // Lines are read through one iterator: answers typed (or pasted) ahead of their question are kept.
+  const rl = ask ? createInterface({ input: process.stdin, terminal: false }) : undefined;
+  const lines = rl?.[Symbol.asyncIterator]();
   const q = async (question: string, def: string | undefined, flag: string | undefined): Promise<string | undefined> => {
-    if (flag !== undefined || !rl) return flag ?? def;
-    const a = (await rl.question(`${question}${def ? ` [${def}]` : ""}: `)).trim();
+    if (flag !== undefined || !lines) return flag ?? def;
+    process.stderr.write(`${question}${def ? ` [${def}]` : ""}: `);
+    const next = await lines.next();
+    const a = next.done ? "" : String(next.value).trim();
     return a || def;
   };
   try {
