@@ -4,6 +4,7 @@ import { loadConfig, redactFromEnv } from "../config/load.js";
 import { ConfigError, TogoError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
 import { createDriver, loadPlugins, registerDriver } from "../core/registry.js";
+import { registerReloader } from "../dev/reloader.js";
 import type { Driver, RunOptions, Spec } from "../core/spec.js";
 
 export interface Opened {
@@ -31,7 +32,7 @@ export async function openService(
       throw e;
     }
   };
-  await inFile("plugins", () => loadPlugins(spec.plugins, spec.dir, { registerDriver }));
+  await inFile("plugins", () => loadPlugins(spec.plugins, spec.dir, { registerDriver, registerReloader }));
   const source = env.DEPLOY_PROVIDER ? "DEPLOY_PROVIDER" : "deploy.provider";
   const make = () => createDriver(spec.provider, { log, opts: { ...defaultRunOptions, ...opts }, signal }, source);
   const driver = source === "deploy.provider" ? await inFile(source, make) : await make();

@@ -2,7 +2,7 @@
 // plus `stages:`. A number or boolean may also be written as `${VAR}` (interpolated before the check).
 import { z } from "zod";
 import { STAGE_NAME } from "./load.js";
-import { configSchema, deploySchema, hooksSchema, stateSchema, terraformSchema } from "./schema.js";
+import { configSchema, deploySchema, devSchema, hooksSchema, stateSchema, terraformSchema } from "./schema.js";
 
 type Json = Record<string, unknown>;
 
@@ -12,6 +12,7 @@ const stageSchema = z.strictObject({
   terraform: terraformSchema.optional(),
   state: stateSchema.partial().optional(),
   plugins: configSchema.shape.plugins,
+  dev: devSchema.optional(),
 });
 
 export function togoJsonSchema(): Json {

@@ -422,6 +422,14 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
       endpoint: state.endpoint,
       options: state.options ?? {},
     },
+    dev: {
+      type: raw.dev?.type ?? "process",
+      watch: raw.dev?.watch ?? [],
+      ignore: raw.dev?.ignore ?? ["node_modules", ".git", ".togo", "cdktf.out"],
+      env: Object.fromEntries(Object.entries(raw.dev?.env ?? {}).map(([k, v]) => [k, String(v)])),
+      port: raw.dev?.port ?? d.app_port ?? 3000,
+      sync: raw.dev?.sync ?? false,
+    },
     plugins: raw.plugins ?? [],
     hooks: raw.hooks ?? {},
     configFile: file,
@@ -431,7 +439,7 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
 /** A stage's name: part of stack names, app dirs and unit names. */
 export const STAGE_NAME = /^[a-z][a-z0-9-]{0,19}$/;
 /** What a stage may override: everything but the app's name and the stages themselves. */
-const STAGE_KEYS = ["deploy", "terraform", "state", "plugins", "hooks"];
+const STAGE_KEYS = ["deploy", "terraform", "state", "plugins", "hooks", "dev"];
 
 /** The names under `stages:` in a togo.yaml (loadConfig checks the file; this only lists). */
 export function stageNames(file: string): string[] {
@@ -460,7 +468,7 @@ function selectStage(data: Record<string, unknown>, stage: string | undefined, s
     if (!STAGE_NAME.test(name)) problems.push({ path: `stages.${name}`, expected: "a stage name is lowercase letters, digits and -, starting with a letter, at most 20 characters" });
     if (over === null) continue;
     if (typeof over !== "object" || Array.isArray(over)) {
-      problems.push({ path: `stages.${name}`, value: over, expected: "expected a mapping of the keys this stage overrides (deploy:, hooks:, terraform:, state:, plugins:)" });
+      problems.push({ path: `stages.${name}`, value: over, expected: "expected a mapping of the keys this stage overrides (deploy:, hooks:, terraform:, state:, plugins:, dev:)" });
       continue;
     }
     for (const key of Object.keys(over)) {

@@ -113,6 +113,16 @@ export const hooksSchema = z.strictObject(
   Object.fromEntries(HOOK_NAMES.map((name) => [name, nonEmpty(`a shell command run as the ${name} hook`).optional()])) as Record<HookName, z.ZodOptional<z.ZodString>>,
 );
 
+/** `togo dev`: which reloader, what to watch, and the app's environment in development. */
+export const devSchema = z.strictObject({
+  type: z.string().regex(APP_NAME, { error: "expected a reloader type such as process, sync or docker" }).optional(),
+  watch: z.array(nonEmpty("a path or glob relative to togo.yaml"), { error: "expected a list of paths or globs, e.g. [src, package.json]" }).optional(),
+  ignore: z.array(nonEmpty("a path or glob relative to togo.yaml"), { error: "expected a list of paths or globs, e.g. [node_modules, .git]" }).optional(),
+  env: z.record(z.string().regex(ENV_NAME, { error: "env names are letters, digits and _ and do not start with a digit" }), scalar).optional(),
+  port: int(1, 65535, "a TCP port").optional(),
+  sync: z.boolean({ error: "expected true or false" }).optional(),
+});
+
 export const configSchema = z.strictObject({
   app: z.string({ error: "expected the app name (lowercase letters, digits, -; starts with a letter; at most 41)" }).regex(APP_NAME, {
     error: "expected lowercase letters, digits and -, starting with a letter, at most 41 characters",
@@ -122,6 +132,7 @@ export const configSchema = z.strictObject({
   state: stateSchema.optional(),
   plugins: z.array(z.string().regex(NPM_NAME, { error: "expected an npm package name" }), { error: "expected a list of npm package names" }).optional(),
   hooks: hooksSchema.optional(),
+  dev: devSchema.optional(),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -134,4 +145,5 @@ export const KNOWN_KEYS: Record<string, string[]> = {
   terraform: Object.keys(terraformSchema.shape),
   state: Object.keys(stateSchema.shape),
   hooks: Object.keys(hooksSchema.shape),
+  dev: Object.keys(devSchema.shape),
 };

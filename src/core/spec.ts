@@ -42,6 +42,21 @@ export type Hooks = Partial<Record<HookName, string>>;
 
 export type Strategy = "auto" | "blue-green" | "restart";
 
+/** `togo dev` (togo.yaml `dev:`). */
+export interface DevSettings {
+  /** The reloader type: process, sync, docker, or a plugin's. */
+  type: string;
+  /** Paths/globs relative to `dir` that trigger a reload; empty: the whole project minus `ignore`. */
+  watch: string[];
+  ignore: string[];
+  /** Over deploy.env (and the secrets) in development. */
+  env: Record<string, string>;
+  /** Where the app answers in development. */
+  port: number;
+  /** docker: copy changed files into the dev container instead of rebuilding the image. */
+  sync: boolean;
+}
+
 export interface Spec {
   // The contract's fields.
   app: string;
@@ -88,6 +103,7 @@ export interface Spec {
   state?: S3State;
   plugins: string[];
   hooks: Hooks;
+  dev: DevSettings;
   /** The stage (`--stage`), when one is chosen; part of every stack name and `.togo` record. */
   stage?: string;
   /** The config file this spec came from (absolute). */

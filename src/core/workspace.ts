@@ -88,6 +88,11 @@ export class Workspace {
     return join(base, "togo", name);
   }
 
+  /** What a running `togo dev` reports (its pid, state, last reload), read by `togo dev status`. */
+  get devStateFile(): string {
+    return join(this.togoDir, "dev", `${this.qualifiedApp}.json`);
+  }
+
   /** terraform's CLI config for a provider mirror. */
   get terraformRc(): string {
     return join(this.togoDir, "terraform.rc");
