@@ -2,7 +2,9 @@
 // when `togo dev` asks for its type.
 import { registerLazyReloader } from "./reloader.js";
 
-export const builtinReloaders: Record<string, () => Promise<unknown>> = {};
+export const builtinReloaders: Record<string, () => Promise<unknown>> = {
+  sync: () => import("./sync.js"),
+};
 
 export function registerBuiltinReloaders(): void {
   for (const [type, load] of Object.entries(builtinReloaders)) registerLazyReloader(type, load);

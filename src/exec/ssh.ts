@@ -340,6 +340,7 @@ export class SshTransport implements Transport {
       stripFinalNewline: false,
       ...(opts.inherit ? { stdout: "inherit", stderr: "inherit" } : {}),
     });
+    if (opts.onStdout) proc.stdout?.on("data", (d: Buffer) => opts.onStdout!(d.toString()));
     let stopping: Promise<void> | undefined;
     const stop = () => void (stopping = this.stopRemote(id!, cmd.what ?? cmd.op, proc));
     if (id) opts.signal!.addEventListener("abort", stop, { once: true });
@@ -462,6 +463,21 @@ export class SshTransport implements Transport {
     }
     const url = `http://127.0.0.1:${local}`;
     this.forwards.set(port, url);
+    return url;
+  }
+
+  /**
+   * Forwards `localPort` on this machine's loopback to `remotePort` on the host's, through the
+   * connection (gone with it). For a port the user chose (`togo dev`'s dev.port); reach() picks one.
+   */
+  async forward(localPort: number, remotePort: number): Promise<string> {
+    await this.connect();
+    const r = await execa("ssh", forwardArgs(this.conn, this.controlPath, localPort, remotePort), { reject: false });
+    if (r.exitCode !== 0) {
+      throw new OperationError(`could not forward 127.0.0.1:${localPort} to port ${remotePort} on ${this.target} (is the local port taken, or AllowTcpForwarding off in sshd_config?): ${String(r.stderr).trim()}`);
+    }
+    const url = `http://127.0.0.1:${localPort}`;
+    this.forwards.set(remotePort, url);
     return url;
   }
 

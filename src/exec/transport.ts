@@ -26,6 +26,8 @@ export interface RunOptions {
   inherit?: boolean;
   /** Stops the command when aborted (an interrupted deploy). */
   signal?: AbortSignal;
+  /** Receives stdout as it arrives (a log followed for `togo dev`); it is still captured. */
+  onStdout?: (text: string) => void;
 }
 
 export interface Transport {

@@ -1,0 +1,262 @@
+// The `sync` reloader: development against a vps/aws host without touching the live release. A
+// development copy (`<app_dir>-dev`, its own port, its own process under togo's process manager) is
+// made on the host; each change is built (build_cmd, when set), the artifact rsynced over the one
+// multiplexed SSH connection, the copy restarted and health-checked through a local port forward
+// on dev.port; its log streams back. When the signal aborts, the copy is stopped and removed and the
+// connection closed. The remote work is data (src/ship/dev-copy.ts); this file only sequences it.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
+import { execa } from "execa";
+import { OperationError } from "../core/errors.js";
+import type { ConfigProblem } from "../core/errors.js";
+import { SshTransport } from "../exec/ssh.js";
+import { devArtifactPath, devCopy, devTarget, DEV_PORTS } from "../ship/dev-copy.js";
+import { formatDotenv } from "../ship/dotenv.js";
+import { sleep, waitHealthy } from "../ship/health.js";
+import { shippingOptions, shippingSchema } from "../ship/options.js";
+import { transportFor } from "../ship/target.js";
+import {
+  registerReloader, ReloaderRunError, ReloaderStatusError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus, type Manager,
+} from "./reloader.js";
+
+/** How often the copy is checked for a crash while nothing is being reloaded. */
+const CRASH_CHECK_MS = 1000;
+/** Changes closer together than this are one reload (an editor's save is several events). */
+const DEBOUNCE_MS = 25;
+/** Health probes of a reload: dev wants the first answer, not a steady pace. */
+const PROBE_INTERVAL_S = 0.05;
+
+/** Writes the state file atomically (written beside, renamed over): `togo dev status` never reads half of it. */
+export function writeDevState(file: string, status: DevStatus): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(status, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** What a state file says, checked against the writer still running. */
+export function readDevState(file: string): DevStatus {
+  if (!existsSync(file)) return { state: "not-deployed", message: "togo dev is not running", type: "sync" };
+  let s: DevStatus;
+  try {
+    s = JSON.parse(readFileSync(file, "utf8")) as DevStatus;
+  } catch (e) {
+    throw new ReloaderStatusError(`cannot read the dev state file ${file}: ${(e as Error).message}`);
+  }
+  if (s.pid === undefined || !pidAlive(s.pid)) return { ...s, state: "not-deployed", message: `togo dev is not running (${s.message})` };
+  return s;
+}
+
+/** A path is ignored when it or one of its parent folders is named in dev.ignore (relative to the project). */
+export function ignoredBy(dir: string, ignore: string[]): (path: string) => boolean {
+  const entries = ignore.map((i) => i.replace(/^\.\/+/, "").replace(/\/+$/, ""));
+  return (path: string) => {
+    const rel = relative(dir, path);
+    if (rel === "" || rel.startsWith("..")) return false;
+    const parts = rel.split(sep);
+    return entries.some((e) => (e.includes("/") ? rel === e || rel.startsWith(`${e}/`) : parts.includes(e)));
+  };
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+export class SyncReloader implements Manager {
+  readonly type = "sync";
+
+  validate(config: DevConfig): ConfigProblem[] {
+    const { spec } = config;
+    const problems: ConfigProblem[] = [];
+    if (spec.provider !== "vps" && spec.provider !== "aws") {
+      problems.push({ path: "dev.type", value: "sync", expected: `sync runs a copy on a vps or aws host; deploy.provider is ${spec.provider}: use dev.type process (or docker)` });
+    }
+    if (spec.provider === "vps" && !spec.host && !spec.hosts?.length) problems.push({ path: "deploy.host", expected: "is required for dev.type sync: the host the development copy runs on" });
+    if (spec.provider === "vps" && !spec.user) problems.push({ path: "deploy.user", expected: "is required for dev.type sync: the user togo logs in as" });
+    if (!spec.run) problems.push({ path: "deploy.run", expected: "is required for dev.type sync: the command that starts the app on $PORT" });
+    if (!spec.binary) problems.push({ path: "deploy.binary", expected: "is required for dev.type sync: the file or directory synced to the copy, e.g. server.js" });
+    const options = shippingSchema.safeParse(spec.options);
+    if (!options.success) problems.push({ path: "deploy.options", value: spec.options, expected: options.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
+    return problems;
+  }
+
+  async status(config: DevConfig): Promise<DevStatus> {
+    return readDevState(config.stateFile);
+  }
+
+  async run(config: DevConfig, signal: AbortSignal): Promise<void> {
+    const { spec, log } = config;
+    const state: DevStatus = { state: "not-ready", message: "starting", type: this.type, pid: process.pid, url: `http://127.0.0.1:${spec.dev.port}`, reloads: 0, restarts: 0 };
+    const save = (patch: Partial<DevStatus>) => writeDevState(config.stateFile, Object.assign(state, patch));
+    save({});
+
+    const target = await devTarget(spec);
+    if (!target) {
+      save({ state: "not-deployed", message: "no host" });
+      throw new ReloaderTargetNotFoundError(`${spec.app} has no host to run a development copy on${spec.provider === "aws" ? " (the aws stack has no public_ip output): run togo provision" : ": set deploy.host"}`);
+    }
+    if (!(await portFree(spec.dev.port))) {
+      save({ state: "failed", message: `port ${spec.dev.port} is taken` });
+      throw new ReloaderRunError(`dev.port ${spec.dev.port} is already in use on this machine; stop what listens there or set dev.port to a free port`);
+    }
+    const transport = transportFor(target, shippingOptions(shippingSchema.parse(spec.options)));
+    if (!(transport instanceof SshTransport)) throw new ReloaderRunError("dev.type sync needs a remote host (deploy.host)");
+    const copy = devCopy(spec.appDir);
+    const following = new AbortController();
+    let watcher: { close(): Promise<void> } | undefined;
+    let made = false;
+    try {
+      try {
+        await transport.connect();
+      } catch (e) {
+        if (!(e instanceof OperationError)) throw e;
+        save({ state: "not-deployed", message: `${transport.target} is unreachable` });
+        throw new ReloaderTargetNotFoundError(`the development copy's host ${transport.target} is unreachable or not provisioned (run togo provision, check deploy.host/user/port): ${e.message}`);
+      }
+      if (signal.aborted) return;
+      made = true;
+      await transport.run(copy.layout());
+      await transport.run(copy.env(formatDotenv(config.env)));
+      const start = DEV_PORTS.from + Math.floor(Math.random() * (DEV_PORTS.to - DEV_PORTS.from));
+      const remotePort = Number((await transport.run(copy.freePort(start))).stdout.trim());
+      if (!Number.isInteger(remotePort) || remotePort <= 0) throw new ReloaderRunError(`no free port on ${transport.target} for the development copy`);
+      const url = await transport.forward(spec.dev.port, remotePort);
+      log.info(`development copy on ${transport.target}:${copy.dir} (port ${remotePort}), forwarded to ${url}`);
+
+      // The copy's log, line by line, for as long as togo dev runs (tail -F follows it across restarts).
+      let partial = "";
+      const follow = transport
+        .run(copy.followLog(), {
+          signal: following.signal,
+          check: false,
+          onStdout: (text) => {
+            const lines = (partial + text).split("\n");
+            partial = lines.pop()!;
+            for (const l of lines) log.info(`[${spec.app}] ${l}`);
+          },
+        })
+        .catch(() => undefined);
+
+      const build = async () => {
+        if (!spec.buildCmd) return;
+        const r = await execa("sh", ["-c", spec.buildCmd], { cwd: spec.dir, reject: false, all: true, cancelSignal: signal });
+        if (r.exitCode !== 0) throw new ReloaderRunError(`build_cmd failed (exit ${r.exitCode}):\n${String(r.all ?? "").trim().split("\n").slice(-10).join("\n")}`);
+      };
+      const local = isAbsolute(spec.binary!) ? spec.binary! : join(spec.dir, spec.binary!);
+      let ours = false; // we stopped it on purpose (a reload): not a crash
+      const startCopy = async (why: string): Promise<boolean> => {
+        ours = true;
+        try {
+          await transport.run(copy.restart(spec.run!, remotePort), { signal });
+          const h = await waitHealthy(`${url}${spec.healthcheck.path}`, {
+            timeoutSeconds: spec.healthcheck.timeout,
+            intervalSeconds: PROBE_INTERVAL_S,
+            signal,
+            stillRunning: async () => (await transport.run(copy.status(), { check: false })).stdout.startsWith("running"),
+          });
+          if (signal.aborted) return false;
+          if (!h.ok) {
+            save({ state: "failed", message: `${why}: the copy did not answer ${spec.healthcheck.path} (${h.detail}); fix and save again` });
+            log.warn(state.message);
+            return false;
+          }
+          save({ state: "ready", message: `serving (${why})`, lastReload: new Date().toISOString() });
+          return true;
+        } finally {
+          ours = false;
+        }
+      };
+      const sync = async (why: string) => {
+        await build();
+        if (!existsSync(local)) throw new ReloaderRunError(`deploy.binary ${spec.binary} does not exist${spec.buildCmd ? " after build_cmd" : ""}`);
+        await transport.upload(local, devArtifactPath(spec.appDir, spec.binary!), { signal });
+        return startCopy(why);
+      };
+
+      await log.stage("dev copy", () => sync("first start"));
+
+      // Reloads are one at a time; changes during one make exactly one more.
+      let running: Promise<void> | undefined;
+      let again = false;
+      let timer: NodeJS.Timeout | undefined;
+      const reload = (): Promise<void> => {
+        if (running) {
+          again = true;
+          return running;
+        }
+        running = (async () => {
+          do {
+            again = false;
+            try {
+              const started = performance.now();
+              if (await sync("change")) {
+                state.reloads = (state.reloads ?? 0) + 1;
+                save({});
+                log.info(`reloaded in ${Math.round(performance.now() - started)} ms`);
+              }
+            } catch (e) {
+              if (signal.aborted) return;
+              save({ state: "failed", message: (e as Error).message });
+              log.warn(`reload failed: ${(e as Error).message}`);
+            }
+          } while (again && !signal.aborted);
+        })().finally(() => (running = undefined));
+        return running;
+      };
+
+      const { watch } = await import("chokidar");
+      const ignore = ignoredBy(spec.dir, [...spec.dev.ignore, ...(spec.buildCmd ? [spec.binary!] : [])]);
+      const paths = spec.dev.watch.length > 0 ? spec.dev.watch.map((w) => (isAbsolute(w) ? w : join(spec.dir, w))) : [spec.dir];
+      const w = watch(paths, { ignoreInitial: true, ignored: (p: string) => ignore(p) });
+      watcher = w;
+      await new Promise<void>((resolve) => w.once("ready", () => resolve()));
+      w.on("all", () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => void reload(), DEBOUNCE_MS);
+      });
+      save({ message: `${state.message}; watching` });
+
+      // Restart on crash: the copy stopped while no reload was under way.
+      while (!signal.aborted) {
+        await sleep(CRASH_CHECK_MS, signal);
+        if (signal.aborted || running || ours) continue;
+        const r = await transport.run(copy.status(), { check: false }).catch(() => undefined);
+        if (!r || signal.aborted || running || ours || r.stdout.startsWith("running")) continue;
+        state.restarts = (state.restarts ?? 0) + 1;
+        log.warn(`the development copy exited; restarting it (restart ${state.restarts})`);
+        save({ state: "not-ready", message: "restarting after a crash" });
+        await startCopy("restart after a crash").catch((e: Error) => save({ state: "failed", message: e.message }));
+      }
+      clearTimeout(timer);
+      await running;
+      following.abort();
+      await follow;
+    } finally {
+      following.abort();
+      await watcher?.close();
+      if (made) {
+        // Cleanup runs after an abort too: its commands take no signal.
+        const r = await transport.run(copy.remove(), { check: false }).catch((e: Error) => ({ code: 1, stdout: "", stderr: e.message }));
+        if (r.code !== 0) log.warn(`could not remove the development copy ${copy.dir} on ${transport.target}: ${r.stderr.trim()}`);
+      }
+      await transport.close();
+      save({ state: "not-deployed", message: signal.aborted ? "stopped; the development copy was removed" : state.message });
+    }
+  }
+}
+
+registerReloader("sync", () => new SyncReloader());

@@ -1,0 +1,162 @@
+// togo dev's `sync` reloader against a real sshd on loopback: a live release is deployed with the
+// CLI first; the manager (driven directly, as `togo dev --type sync` does) makes a development copy
+// beside it, an edit is served through the local forward on dev.port, a crash of the copy is
+// restarted, and the abort removes the copy; the live release's version and process never change.
+// An unreachable host is ReloaderTargetNotFoundError.
+import { afterAll, beforeAll, expect, test } from "@jest/globals";
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
+import { join } from "node:path";
+import { parseConfig } from "../../src/config/load.js";
+import { createReporter } from "../../src/core/log.js";
+import { workspaceOf } from "../../src/core/workspace.js";
+import { newReloader, ReloaderTargetNotFoundError, type DevConfig, type DevStatus } from "../../src/dev/reloader.js";
+import "../../src/dev/sync.js";
+import { cleanupTempDirs, freePort, helloProject, togo } from "../helpers/index.js";
+import { startSshd, type Sshd } from "../helpers/sshd.js";
+
+let sshd: Sshd;
+let dir: string;
+let appPort: number;
+let devPort: number;
+let appDir: string;
+
+function fetchText(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const req = get(url, { timeout: 5000 }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", (e) => resolve({ status: 0, body: e.message }));
+    req.on("timeout", () => req.destroy());
+  });
+}
+
+async function until<T>(what: string, fn: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 60_000, diag: () => string = () => ""): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await fn();
+  while (!ok(last)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}\n${diag()}`);
+    await new Promise((r) => setTimeout(r, 50));
+    last = await fn();
+  }
+  return last;
+}
+
+const yaml = (port = sshd.port) =>
+  `app: hello
+deploy:
+${sshd.deployKeys.replace(`port: ${sshd.port}`, `port: ${port}`)}
+  binary: server.js
+  run: node server.js
+  app_dir: ~/apps/hello
+  app_port: ${appPort}
+  healthcheck: { path: /up, timeout: 20, interval: 0.1, settle: 0 }
+  env: { GREETING: live }
+dev:
+  type: sync
+  port: ${devPort}
+  env: { GREETING: dev }
+`;
+
+function devConfig(text: string, lines: string[] = []): DevConfig {
+  const spec = parseConfig(text, join(dir, "togo.yaml"), {});
+  const stream = { write: (s: string) => (lines.push(s), true) };
+  return { spec, log: createReporter({ stream, progress: false, color: false }), stateFile: workspaceOf(spec).devStateFile, env: { ...spec.env, ...spec.dev.env } };
+}
+
+const livePid = () => readFileSync(join(appDir, "run", "app.pid"), "utf8").trim();
+const devDir = () => `${appDir}-dev`;
+const state = (c: DevConfig): DevStatus => JSON.parse(readFileSync(c.stateFile, "utf8")) as DevStatus;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+  appPort = await freePort();
+  devPort = await freePort();
+  appDir = join(sshd.home, "apps", "hello");
+  dir = helloProject("");
+  writeFileSync(join(dir, "togo.yaml"), yaml());
+  const r = await togo(["deploy", "--version", "1"], { cwd: dir });
+  if (r.exitCode !== 0) throw new Error(`togo deploy failed (${r.exitCode})\n${r.stdout}\n${r.stderr}`);
+}, 180_000);
+
+afterAll(async () => {
+  await sshd?.stop();
+  cleanupTempDirs();
+}, 60_000);
+
+test("an edit is served through dev.port; a crash is restarted; the abort removes the copy; the live release is untouched", async () => {
+  const live = await fetchText(`http://127.0.0.1:${appPort}/`);
+  expect(live.body).toBe("live from 1\n");
+  const pidBefore = livePid();
+
+  const lines: string[] = [];
+  const config = devConfig(yaml(), lines);
+  const manager = await newReloader("sync");
+  expect(manager.validate(config)).toEqual([]);
+  const stop = new AbortController();
+  let ended = false;
+  const running = manager.run(config, stop.signal).finally(() => (ended = true));
+  const diag = () => `--- togo dev output\n${lines.join("")}\n--- state\n${existsSync(config.stateFile) ? readFileSync(config.stateFile, "utf8") : "none"}`;
+  try {
+    const url = `http://127.0.0.1:${devPort}/`;
+    await until("the copy to serve through dev.port", () => fetchText(url), (r) => r.body === "dev from dev\n" || ended, 60_000, diag);
+    expect((await fetchText(url)).body).toBe("dev from dev\n");
+    await until("state ready and watching", () => state(config), (s) => s.state === "ready" && s.message.includes("watching"), 30_000, diag);
+    expect(state(config)).toMatchObject({ type: "sync", pid: process.pid, url: `http://127.0.0.1:${devPort}` });
+    expect(existsSync(join(devDir(), "vdev", "server.js"))).toBe(true);
+    expect((await manager.status(config)).state).toBe("ready");
+
+    // An edit: the new body arrives through the forward.
+    writeFileSync(join(dir, "server.js"), readFileSync(join(dir, "server.js"), "utf8").replace("${greeting} from", "${greeting} edited from"));
+    await until("the edit to be served", () => fetchText(url), (r) => r.body === "dev edited from dev\n", 60_000, diag);
+    await until("the reload to be recorded", () => state(config), (s) => (s.reloads ?? 0) >= 1 && s.lastReload !== undefined, 30_000, diag);
+    // The copy's log streams back.
+    await until("the copy's log line", () => lines.join(""), (t) => t.includes("[hello] hello dev listening"), 30_000, diag);
+
+    // A crash of the copy: restarted, counted.
+    const devPid = readFileSync(join(devDir(), "run", "dev.pid"), "utf8").trim();
+    process.kill(-Number(devPid), "SIGKILL");
+    await until("the restart after a crash", () => state(config), (s) => (s.restarts ?? 0) >= 1 && s.state === "ready", 60_000, diag);
+    expect((await fetchText(url)).body).toBe("dev edited from dev\n");
+    expect(readFileSync(join(devDir(), "run", "dev.pid"), "utf8").trim()).not.toBe(devPid);
+
+    // The live release never moved.
+    expect(readlinkSync(join(appDir, "current"))).toBe("v1");
+    expect(livePid()).toBe(pidBefore);
+    expect((await fetchText(`http://127.0.0.1:${appPort}/`)).body).toBe("live from 1\n");
+  } finally {
+    stop.abort();
+    await running;
+  }
+  expect(existsSync(devDir())).toBe(false);
+  expect(state(config)).toMatchObject({ state: "not-deployed" });
+  expect((await manager.status(config)).state).toBe("not-deployed");
+  expect((await fetchText(`http://127.0.0.1:${devPort}/`)).status).toBe(0); // the forward is gone
+  expect(livePid()).toBe(pidBefore);
+  expect(readlinkSync(join(appDir, "current"))).toBe("v1");
+  expect((await fetchText(`http://127.0.0.1:${appPort}/`)).body).toBe("live from 1\n");
+  // Nothing of the copy runs: only the live release's processes belong to the user.
+  const cmdlines = sshd.userPids().map((p) => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8"); } catch { return ""; } });
+  expect(cmdlines.filter((c) => c.includes("hello-dev"))).toEqual([]);
+}, 240_000);
+
+test("an unreachable host is ReloaderTargetNotFoundError, saying which host and what to check", async () => {
+  const closed = await freePort();
+  const config = devConfig(yaml(closed));
+  const manager = await newReloader("sync");
+  const err = await manager.run(config, new AbortController().signal).then(() => undefined, (e: Error) => e);
+  expect(err).toBeInstanceOf(ReloaderTargetNotFoundError);
+  expect(err!.message).toContain(`127.0.0.1:${closed}`);
+  expect(err!.message).toContain("unreachable or not provisioned");
+  expect(state(config).state).toBe("not-deployed");
+}, 60_000);
+
+test("validate: sync needs a vps/aws host, deploy.run and deploy.binary", async () => {
+  const manager = await newReloader("sync");
+  const local = devConfig("app: hello\ndeploy:\n  provider: local\n  binary: server.js\n  run: node server.js\n");
+  expect(manager.validate(local).map((p) => p.path)).toEqual(["dev.type"]);
+  const bare = devConfig(yaml().replace("  binary: server.js\n", "").replace("  run: node server.js\n", ""));
+  expect(manager.validate(bare).map((p) => p.path)).toEqual(["deploy.run", "deploy.binary"]);
+});
