@@ -183,7 +183,7 @@ export class SyncReloader implements Manager {
       const sync = async (why: string) => {
         await build();
         if (!existsSync(local)) throw new ReloaderRunError(`deploy.binary ${spec.binary} does not exist${spec.buildCmd ? " after build_cmd" : ""}`);
-        await transport.upload(local, devArtifactPath(spec.appDir, spec.binary!), { signal });
+        await transport.upload(local, devArtifactPath(spec.appDir, spec.binary!), { signal, checksum: true });
         return startCopy(why);
       };
 

@@ -120,10 +120,11 @@ function rshCommand(controlPath: string): string {
  * directory ends up exactly the local one (--delete: nothing left from a cut-off attempt), built
  * from `linkDest` where given (see UploadOptions).
  */
-export function rsyncArgs(t: SshTarget, controlPath: string, local: string, remotePath: string, isDir: boolean, linkDest: string[] = []): string[] {
+export function rsyncArgs(t: SshTarget, controlPath: string, local: string, remotePath: string, isDir: boolean, linkDest: string[] = [], checksum = false): string[] {
   return [
     "-a",
     "--stats",
+    ...(checksum ? ["--checksum"] : []),
     ...(isDir ? ["--delete", ...linkFrom(linkDest)] : []),
     ...(t.bwlimit ? [`--bwlimit=${t.bwlimit}`] : []),
     "-e",
@@ -385,7 +386,7 @@ export class SshTransport implements Transport {
     const isDir = statSync(localPath).isDirectory();
     const method = await this.uploadMethod(facts);
     if (method === "scp" && isDir) return this.uploadArchive(localPath, dest, opts.signal);
-    const args = method === "rsync" ? rsyncArgs(this.conn, this.controlPath, localPath, dest, isDir, opts.linkDest) : scpArgs(this.conn, this.controlPath, localPath, dest, isDir);
+    const args = method === "rsync" ? rsyncArgs(this.conn, this.controlPath, localPath, dest, isDir, opts.linkDest, opts.checksum) : scpArgs(this.conn, this.controlPath, localPath, dest, isDir);
     const out = await this.transfer(method, args, localPath, opts.signal);
     const [bytes, files] = method === "rsync" ? [parseRsyncBytes(out), parseRsyncFiles(out)] : [undefined, undefined];
     const linked = method === "rsync" && isDir && (opts.linkDest?.length ?? 0) > 0;

@@ -60,6 +60,11 @@ export interface UploadOptions {
    * ones are sent as deltas against them (rsync --link-dest). Ignored where rsync is missing.
    */
   linkDest?: string[];
+  /**
+   * Compare files by content, not size and mtime (rsync --checksum): an edit that keeps a file's
+   * size within the same second as the last upload must still be sent (`togo dev`'s sync).
+   */
+  checksum?: boolean;
 }
 
 export interface UploadResult {

@@ -4,7 +4,7 @@
 // restarted, and the abort removes the copy; the live release's version and process never change.
 // An unreachable host is ReloaderTargetNotFoundError.
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
-import { existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.js";
@@ -111,6 +111,12 @@ test("an edit is served through dev.port; a crash is restarted; the abort remove
     // An edit: the new body arrives through the forward.
     writeFileSync(join(dir, "server.js"), readFileSync(join(dir, "server.js"), "utf8").replace("${greeting} from", "${greeting} edited from"));
     await until("the edit to be served", () => fetchText(url), (r) => r.body === "dev edited from dev\n", 60_000, diag);
+    // A second edit of the same size and the same mtime (an edit within the same second; rsync's
+    // size+mtime check alone would skip it).
+    const before = statSync(join(dir, "server.js"));
+    writeFileSync(join(dir, "server.js"), readFileSync(join(dir, "server.js"), "utf8").replace("${greeting} edited from", "${greeting} EDITED from"));
+    utimesSync(join(dir, "server.js"), before.atime, before.mtime);
+    await until("the same-size edit to be served", () => fetchText(url), (r) => r.body === "dev EDITED from dev\n", 60_000, diag);
     await until("the reload to be recorded", () => state(config), (s) => (s.reloads ?? 0) >= 1 && s.lastReload !== undefined, 30_000, diag);
     // The copy's log streams back.
     await until("the copy's log line", () => lines.join(""), (t) => t.includes("[hello] hello dev listening"), 30_000, diag);
@@ -119,7 +125,7 @@ test("an edit is served through dev.port; a crash is restarted; the abort remove
     const devPid = readFileSync(join(devDir(), "run", "dev.pid"), "utf8").trim();
     process.kill(-Number(devPid), "SIGKILL");
     await until("the restart after a crash", () => state(config), (s) => (s.restarts ?? 0) >= 1 && s.state === "ready", 60_000, diag);
-    expect((await fetchText(url)).body).toBe("dev edited from dev\n");
+    expect((await fetchText(url)).body).toBe("dev EDITED from dev\n");
     expect(readFileSync(join(devDir(), "run", "dev.pid"), "utf8").trim()).not.toBe(devPid);
 
     // The live release never moved.
