@@ -233,7 +233,8 @@ export class SyncReloader implements Manager {
       // Restart on crash: the copy stopped while no reload was under way.
       while (!signal.aborted) {
         await sleep(CRASH_CHECK_MS, signal);
-        if (signal.aborted || running || ours) continue;
+        // A copy that failed to start waits for the next change, rather than being restarted in a loop.
+        if (signal.aborted || running || ours || state.state !== "ready") continue;
         const r = await transport.run(copy.status(), { check: false }).catch(() => undefined);
         if (!r || signal.aborted || running || ours || r.stdout.startsWith("running")) continue;
         state.restarts = (state.restarts ?? 0) + 1;

@@ -121,7 +121,18 @@ test("an edit is served through dev.port; a crash is restarted; the abort remove
     // The copy's log streams back.
     await until("the copy's log line", () => lines.join(""), (t) => t.includes("[hello] hello dev listening"), 30_000, diag);
 
+    // An edit that breaks the app: the reload fails and says so; the next edit that fixes it serves.
+    const good = readFileSync(join(dir, "server.js"), "utf8");
+    writeFileSync(join(dir, "server.js"), `throw new Error("broken on purpose");\n${good}`);
+    const failed = await until("the broken edit to be reported", () => state(config), (s) => s.state === "failed", 60_000, diag);
+    expect(failed.message).toContain("did not answer /up");
+    await until("the copy's error in the streamed log", () => lines.join(""), (t) => t.includes("broken on purpose"), 30_000, diag);
+    writeFileSync(join(dir, "server.js"), good);
+    await until("the fixed edit to be served", () => fetchText(url), (r) => r.body === "dev EDITED from dev\n", 60_000, diag);
+    await until("state ready again", () => state(config), (s) => s.state === "ready", 30_000, diag);
+
     // A crash of the copy: restarted, counted.
+    expect(state(config).restarts).toBe(0); // a copy that failed to start waited for the fix, not restarted in a loop
     const devPid = readFileSync(join(devDir(), "run", "dev.pid"), "utf8").trim();
     process.kill(-Number(devPid), "SIGKILL");
     await until("the restart after a crash", () => state(config), (s) => (s.restarts ?? 0) >= 1 && s.state === "ready", 60_000, diag);
