@@ -246,6 +246,9 @@ export class SyncReloader implements Manager {
       await running;
       following.abort();
       await follow;
+    } catch (e) {
+      // Stopped part-way (a command, an upload or a build cut off by the signal): that is a stop, not a failure.
+      if (!signal.aborted) throw e;
     } finally {
       following.abort();
       await watcher?.close();

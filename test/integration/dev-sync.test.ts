@@ -5,12 +5,12 @@
 // An unreachable host is ReloaderTargetNotFoundError.
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { existsSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync } from "node:fs";
-import { get } from "node:http";
+import { createServer, get } from "node:http";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.js";
 import { createReporter } from "../../src/core/log.js";
 import { workspaceOf } from "../../src/core/workspace.js";
-import { newReloader, ReloaderTargetNotFoundError, type DevConfig, type DevStatus } from "../../src/dev/reloader.js";
+import { newReloader, ReloaderRunError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus } from "../../src/dev/reloader.js";
 import "../../src/dev/sync.js";
 import { cleanupTempDirs, freePort, helloProject, togo } from "../helpers/index.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
@@ -169,6 +169,34 @@ test("an unreachable host is ReloaderTargetNotFoundError, saying which host and 
   expect(err!.message).toContain("unreachable or not provisioned");
   expect(state(config).state).toBe("not-deployed");
 }, 60_000);
+
+test("stopped during its first start (the copy made, not yet serving): the copy is removed all the same", async () => {
+  const config = devConfig(yaml());
+  const manager = await newReloader("sync");
+  const stop = new AbortController();
+  const running = manager.run(config, stop.signal);
+  await until("the copy's folder on the host", () => existsSync(devDir()), (made) => made, 60_000);
+  stop.abort();
+  await running;
+  expect(existsSync(devDir())).toBe(false);
+  expect(state(config).state).toBe("not-deployed");
+  expect(readlinkSync(join(appDir, "current"))).toBe("v1");
+}, 60_000);
+
+test("dev.port taken on this machine: a run error naming the port, before anything connects", async () => {
+  const blocker = createServer().listen(devPort, "127.0.0.1");
+  await new Promise((r) => blocker.once("listening", r));
+  try {
+    const accepted = sshd.accepted();
+    const manager = await newReloader("sync");
+    const err = await manager.run(devConfig(yaml()), new AbortController().signal).then(() => undefined, (e: Error) => e);
+    expect(err).toBeInstanceOf(ReloaderRunError);
+    expect(err!.message).toContain(`dev.port ${devPort} is already in use`);
+    expect(sshd.accepted()).toBe(accepted);
+  } finally {
+    blocker.close();
+  }
+});
 
 test("validate: sync needs a vps/aws host, deploy.run and deploy.binary", async () => {
   const manager = await newReloader("sync");
