@@ -187,8 +187,6 @@ export class SyncReloader implements Manager {
         return startCopy(why);
       };
 
-      await log.stage("dev copy", () => sync("first start"));
-
       // Reloads are one at a time; changes during one make exactly one more.
       let running: Promise<void> | undefined;
       let again = false;
@@ -218,6 +216,7 @@ export class SyncReloader implements Manager {
         return running;
       };
 
+      // Watching starts before the first start, so an edit saved while the copy comes up is not lost.
       const { watch } = await import("chokidar");
       const ignore = ignoredBy(spec.dir, [...spec.dev.ignore, ...(spec.buildCmd ? [spec.binary!] : [])]);
       const paths = spec.dev.watch.length > 0 ? spec.dev.watch.map((w) => (isAbsolute(w) ? w : join(spec.dir, w))) : [spec.dir];
@@ -228,7 +227,17 @@ export class SyncReloader implements Manager {
         clearTimeout(timer);
         timer = setTimeout(() => void reload(), DEBOUNCE_MS);
       });
+
+      // The first start counts as a reload under way: changes during it make one reload after it.
+      const first = log.stage("dev copy", () => sync("first start"));
+      running = first.then(() => undefined, () => undefined);
+      try {
+        await first;
+      } finally {
+        running = undefined;
+      }
       save({ message: `${state.message}; watching` });
+      if (again) void reload();
 
       // Restart on crash: the copy stopped while no reload was under way.
       while (!signal.aborted) {

@@ -183,6 +183,23 @@ test("stopped during its first start (the copy made, not yet serving): the copy 
   expect(readlinkSync(join(appDir, "current"))).toBe("v1");
 }, 60_000);
 
+test("an edit saved while the copy comes up (after its upload, before it serves) is served after the first start", async () => {
+  const config = devConfig(yaml());
+  const manager = await newReloader("sync");
+  const stop = new AbortController();
+  const running = manager.run(config, stop.signal);
+  try {
+    await until("the first upload on the host", () => existsSync(join(devDir(), "vdev", "server.js")), (up) => up, 60_000);
+    const text = readFileSync(join(dir, "server.js"), "utf8");
+    writeFileSync(join(dir, "server.js"), text.replace(/\$\{greeting\} \S* ?from/, "${greeting} early from"));
+    await until("the early edit to be served", () => fetchText(`http://127.0.0.1:${devPort}/`), (r) => r.body === "dev early from dev\n", 60_000);
+  } finally {
+    stop.abort();
+    await running;
+  }
+  expect(existsSync(devDir())).toBe(false);
+}, 120_000);
+
 test("dev.port taken on this machine: a run error naming the port, before anything connects", async () => {
   const blocker = createServer().listen(devPort, "127.0.0.1");
   await new Promise((r) => blocker.once("listening", r));
