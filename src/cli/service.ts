@@ -4,7 +4,9 @@ import { loadConfig, redactFromEnv } from "../config/load.js";
 import { ConfigError, TogoError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
 import { createDriver, loadPlugins, registerDriver } from "../core/registry.js";
-import { registerReloader } from "../dev/reloader.js";
+import { newReloader, registerReloader, type DevConfig, type Manager } from "../dev/reloader.js";
+import { resolveSecrets } from "../config/secrets.js";
+import { workspaceOf } from "../core/workspace.js";
 import type { Driver, RunOptions, Spec } from "../core/spec.js";
 
 export interface Opened {
@@ -39,4 +41,40 @@ export async function openService(
   const problems = driver.validate?.(spec) ?? [];
   if (problems.length > 0) throw new ConfigError(spec.configFile, redactFromEnv(problems, spec));
   return { spec, driver };
+}
+
+export interface OpenedDev {
+  config: DevConfig;
+  manager: Manager;
+}
+
+/**
+ * `togo dev`: the config, the plugins, the reloader (`--type` over dev.type; an unknown one is
+ * exit 2 before anything runs) and its checks. The app's environment (deploy.env, resolved
+ * secrets, dev.env, PORT) only when `withEnv`: `togo dev status` needs no secrets.
+ */
+export async function openDev(
+  configFile: string,
+  log: Reporter,
+  opts: { type?: string; stage?: string; withEnv: boolean },
+  env: Record<string, string | undefined> = process.env,
+): Promise<OpenedDev> {
+  const spec = loadConfig(configFile, { env, stage: opts.stage });
+  try {
+    await loadPlugins(spec.plugins, spec.dir, { registerDriver, registerReloader });
+  } catch (e) {
+    if (e instanceof TogoError && e.exitCode === 2) throw new ConfigError(spec.configFile, [{ path: "plugins", expected: e.message }]);
+    throw e;
+  }
+  const type = opts.type ?? spec.dev.type;
+  const manager = await newReloader(type, opts.type ? "--type" : "dev.type");
+  const stateFile = workspaceOf(spec).devStateFile;
+  const config: DevConfig = { spec, log, stateFile, env: {} };
+  const problems = manager.validate(config);
+  if (problems.length > 0) throw new ConfigError(spec.configFile, redactFromEnv(problems, spec));
+  if (opts.withEnv) {
+    const secrets = await resolveSecrets(spec.secrets, spec.dir, env);
+    config.env = { ...spec.env, ...secrets, ...spec.dev.env, PORT: String(spec.dev.port) };
+  }
+  return { config, manager };
 }

@@ -1,0 +1,46 @@
+// The file a running `togo dev` keeps its state in, and how `togo dev status` reads it: a manager
+// whose pid is gone is `not-deployed`, whatever the file last said.
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import type { DevStatus } from "./reloader.js";
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Written whole and renamed into place, so a reader never sees half a file. */
+export function writeDevState(file: string, status: DevStatus & { appPid?: number }): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(status, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+export function removeDevState(file: string): void {
+  rmSync(file, { force: true });
+}
+
+/** The recorded state, or undefined when there is no readable file. */
+export function recordedDevState(file: string): (DevStatus & Record<string, unknown>) | undefined {
+  try {
+    const data = JSON.parse(readFileSync(file, "utf8")) as DevStatus & Record<string, unknown>;
+    return data && typeof data === "object" && typeof data.state === "string" ? data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What `togo dev status` reports: the recorded state when its manager is alive, else not-deployed. */
+export function readDevState(file: string): DevStatus {
+  const data = recordedDevState(file);
+  if (!data) return { state: "not-deployed", message: "togo dev is not running" };
+  if (typeof data.pid !== "number" || !pidAlive(data.pid)) {
+    return { ...data, state: "not-deployed", message: `togo dev (pid ${String(data.pid)}) is not running; it stopped without cleaning up its state file` };
+  }
+  return data;
+}
