@@ -63,7 +63,14 @@ export const dev: CommandModule<GlobalArgs, DevArgs> = {
     const log = reporter(args);
     const { config, manager } = await openDev(args.config, log, { type: args.type, stage: args.stage, withEnv: true });
     await interruptible(async (signal) => {
-      await manager.run(config, signal);
+      // A manager may wait for the signal holding nothing open (a plugin's may); without a handle
+      // Node would end the process there, before Ctrl-C could stop anything.
+      const keepAlive = setInterval(() => undefined, 2 ** 30);
+      try {
+        await manager.run(config, signal);
+      } finally {
+        clearInterval(keepAlive);
+      }
       if (signal.aborted) {
         const sig = String(signal.reason ?? "SIGINT");
         throw new InterruptedError(sig, `togo dev stopped (${sig}); what it started has stopped`);

@@ -1,0 +1,317 @@
+// togo dev with the process reloader, for real: the built CLI, a real app, real files changed on disk.
+// Everything synchronizes on HTTP answers, togo dev's own lines and its state file; processes are
+// stopped by PID; every failed check prints togo dev's stderr.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BIN, cleanupTempDirs, freePort, tempDir, testEnv, togo, writeFiles } from "../helpers/index.js";
+
+interface Dev {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exited: Promise<number | null>;
+}
+
+const running: Dev[] = [];
+
+function startDev(cwd: string, args: string[] = [], env: Record<string, string> = {}): Dev {
+  const child = spawn(process.execPath, [BIN, "dev", ...args], { cwd, env: testEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))));
+  const dev = { child, out: () => out, err: () => err, exited };
+  running.push(dev);
+  return dev;
+}
+
+function fail(what: string, dev?: Dev): never {
+  throw new Error(dev ? `${what}\n--- togo dev stderr\n${dev.err()}\n--- togo dev stdout\n${dev.out()}` : what);
+}
+
+async function eventually<T>(what: string, get: () => Promise<T> | T, test: (v: T) => boolean, dev?: Dev, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await get();
+    if (test(v)) return v;
+    if (Date.now() > deadline) fail(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`, dev);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function get(url: string): Promise<{ status: number; body: string }> {
+  try {
+    const r = await fetch(url, { headers: { connection: "close" } });
+    return { status: r.status, body: await r.text() };
+  } catch (e) {
+    return { status: 0, body: String((e as Error).cause ?? e) };
+  }
+}
+
+/** Alive and not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+afterAll(async () => {
+  for (const d of running) {
+    if (d.child.exitCode === null && d.child.signalCode === null) {
+      d.child.kill("SIGTERM");
+      await d.exited;
+    }
+  }
+  cleanupTempDirs();
+});
+
+// The app: records its pid and a child's pid (stopping must reach the whole group), answers
+// /up, /crash (exits) and / (its body); with CHECK_FLAG it refuses to start while CRASH_FLAG exists.
+const app = (body: string, opts: { checkFlag?: boolean; broken?: boolean } = {}) => `const { createServer } = require("node:http");
+const { appendFileSync, existsSync } = require("node:fs");
+const { spawn } = require("node:child_process");
+appendFileSync(process.env.PIDS, process.pid + "\\n");
+const kid = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+appendFileSync(process.env.PIDS, kid.pid + "\\n");
+if (${opts.checkFlag ? "true" : "false"} && existsSync(process.env.CRASH_FLAG)) {
+  console.error("Error: the crash flag is set");
+  process.exit(3);
+}
+createServer((req, res) => {
+  if (req.url === "/crash") {
+    res.end("bye");
+    setImmediate(() => process.exit(1));
+    return;
+  }
+  res.end(req.url === "/up" ? "ok" : ${JSON.stringify(body)} + " " + process.env.GREETING + " " + process.env.TOKEN + " " + process.env.PORT_SEEN);
+}).listen(Number(process.env.PORT), "127.0.0.1");
+${opts.broken ? "syntax(\n" : ""}`;
+
+describe("togo dev (process)", () => {
+  let dir: string;
+  let outside: string;
+  let url: string;
+  let dev: Dev;
+  const status = async () => {
+    const r = await togo(["dev", "status", "--json"], { cwd: dir });
+    try {
+      return { exitCode: r.exitCode, ...(JSON.parse(r.stdout) as { state: string; pid: number | null; reloads: number; restarts: number; message: string }) };
+    } catch {
+      return fail(`togo dev status --json printed no JSON (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}`, dev);
+    }
+  };
+  const edit = (body: string, opts: { checkFlag?: boolean; broken?: boolean } = {}) => writeFileSync(join(dir, "server.js"), app(body, opts));
+
+  beforeAll(async () => {
+    dir = tempDir("togo-dev-");
+    outside = tempDir("togo-dev-pids-");
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    writeFiles(dir, {
+      "togo.yaml": `app: devapp
+deploy:
+  provider: local
+  binary: server.js
+  run: node server.js
+  app_port: 1
+  healthcheck: { path: /up, timeout: 15 }
+  env: { GREETING: from-deploy, PORT_SEEN: "no" }
+  secrets: { TOKEN: env:DEV_TEST_TOKEN }
+dev:
+  port: ${port}
+  env: { GREETING: from-dev, PIDS: ${join(outside, "pids")}, CRASH_FLAG: ${join(outside, "crash")} }
+`,
+    });
+    edit("v1", { checkFlag: true });
+    dev = startDev(dir, [], { DEV_TEST_TOKEN: "tok" });
+  });
+
+  test("serves the app with deploy.env, secrets and dev.env on dev.port", async () => {
+    await eventually("the first answer", () => get(`${url}/`), (r) => r.status === 200, dev);
+    const r = await get(`${url}/`);
+    if (r.body !== "v1 from-dev tok no") fail(`unexpected body ${JSON.stringify(r.body)}`, dev);
+    const s = await status();
+    if (s.exitCode !== 0 || s.state !== "ready" || s.pid !== dev.child.pid) fail(`status: ${JSON.stringify(s)}`, dev);
+  });
+
+  test("an edit is served, with one line saying what changed and how long it took", async () => {
+    edit("v2", { checkFlag: true });
+    await eventually("the new body", () => get(`${url}/`), (r) => r.body.startsWith("v2 "), dev);
+    if (!/↻ server\.js changed → served in \d/.test(dev.err())) fail("no reload line", dev);
+    const s = await status();
+    if (s.reloads !== 1) fail(`reloads: ${JSON.stringify(s)}`, dev);
+  });
+
+  test("a syntax error keeps the old process serving and reports the error", async () => {
+    edit("v3", { checkFlag: true, broken: true });
+    await eventually("the failure line", () => dev.err(), (e) => /✗ server\.js changed → the new process exited .*SyntaxError.*still serving the previous one/.test(e), dev);
+    const r = await get(`${url}/`);
+    if (!r.body.startsWith("v2 ")) fail(`the old process should still serve: ${JSON.stringify(r)}`, dev);
+    const s = await status();
+    if (s.state !== "ready" || !/serving the previous process/.test(s.message)) fail(`status: ${JSON.stringify(s)}`, dev);
+    edit("v2", { checkFlag: true });
+    await eventually("the fixed app", () => status(), (st) => st.reloads === 2, dev);
+  });
+
+  test("a crash is restarted", async () => {
+    await get(`${url}/crash`);
+    await eventually("a restart", () => status(), (s) => s.restarts === 1 && s.state === "ready", dev);
+    const r = await get(`${url}/`);
+    if (!r.body.startsWith("v2 ")) fail(`after the restart: ${JSON.stringify(r)}`, dev);
+  });
+
+  test("repeated crashes → failed (the port says why), then a fix → ready", async () => {
+    writeFileSync(join(outside, "crash"), "");
+    await get(`${url}/crash`);
+    const s = await eventually("failed", () => status(), (st) => st.state === "failed", dev);
+    if (s.exitCode !== 3 || !/crashes in a row/.test(s.message)) fail(`status: ${JSON.stringify(s)}`, dev);
+    const r = await get(`${url}/`);
+    if (r.status !== 503 || !/crashes in a row/.test(r.body)) fail(`while failed: ${JSON.stringify(r)}`, dev);
+    edit("v4");
+    await eventually("the fix served", () => get(`${url}/`), (x) => x.body.startsWith("v4 "), dev);
+    const after = await status();
+    if (after.state !== "ready") fail(`after the fix: ${JSON.stringify(after)}`, dev);
+  });
+
+  test("Ctrl-C stops everything togo dev started", async () => {
+    const pids = readFileSync(join(outside, "pids"), "utf8").trim().split("\n").map(Number);
+    if (pids.length < 8) fail(`expected pids of every start, got ${pids.length}`, dev);
+    dev.child.kill("SIGINT");
+    const code = await dev.exited;
+    if (code !== 130) fail(`togo dev exited ${code}, expected 130`, dev);
+    const left = pids.filter(alive);
+    if (left.length) fail(`still running: ${left.join(", ")}`, dev);
+    const r = await get(`${url}/`);
+    if (r.status !== 0) fail(`dev.port still answers: ${JSON.stringify(r)}`, dev);
+    if (existsSync(join(dir, ".togo", "dev", "devapp.json"))) fail("the state file is left", dev);
+    const s = await status();
+    if (s.exitCode !== 3 || s.state !== "not-deployed") fail(`status after the stop: ${JSON.stringify(s)}`, dev);
+  });
+});
+
+describe("togo dev with build_cmd", () => {
+  test("a build error keeps the last good build serving; build output is not watched", async () => {
+    const dir = tempDir("togo-dev-build-");
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const source = (body: string) => `require("node:http").createServer((q, s) => s.end(${JSON.stringify(body)})).listen(Number(process.env.PORT), "127.0.0.1");\n`;
+    writeFiles(dir, {
+      "togo.yaml": `app: built
+deploy:
+  provider: local
+  build_cmd: "if grep -q BROKEN src/app.js; then echo 'build: src/app.js is BROKEN' >&2; exit 2; fi; mkdir -p out && cp src/app.js out/app.js"
+  binary: out
+  run: node out/app.js
+  app_port: ${port}
+  healthcheck: { path: /, timeout: 15 }
+`,
+      "src/app.js": source("one"),
+    });
+    const dev = startDev(dir);
+    await eventually("the first build served", () => get(`${url}/`), (r) => r.body === "one", dev);
+    writeFileSync(join(dir, "src", "app.js"), source("BROKEN"));
+    await eventually("the build failure", () => dev.err(), (e) => /✗ src\/app\.js changed → build_cmd failed \(exit code 2\)/.test(e) && /src\/app\.js is BROKEN/.test(e), dev);
+    if ((await get(`${url}/`)).body !== "one") fail("the last good build should still serve", dev);
+    writeFileSync(join(dir, "src", "app.js"), source("two"));
+    await eventually("the next build served", () => get(`${url}/`), (r) => r.body === "two", dev);
+    writeFileSync(join(dir, "src", "app.js"), source("three"));
+    await eventually("the third build served", () => get(`${url}/`), (r) => r.body === "three", dev);
+    // out/ is written by every build: were it watched, each build would cause more reloads.
+    const lines = dev.err().split("\n").filter((l) => l.startsWith("↻") || l.startsWith("✗"));
+    if (lines.length !== 4 || lines.some((l) => /out\/\S* changed/.test(l))) fail(`expected start, fail, two reloads:\n${lines.join("\n")}`, dev);
+    // A manager killed outright leaves its state file: status checks the pid and says not-deployed.
+    const recorded = JSON.parse(readFileSync(join(dir, ".togo", "dev", "built.json"), "utf8")) as { appPid: number };
+    dev.child.kill("SIGKILL");
+    await dev.exited;
+    try {
+      const r = await togo(["dev", "status", "--json"], { cwd: dir });
+      const s = JSON.parse(r.stdout) as { state: string; message: string };
+      if (r.exitCode !== 3 || s.state !== "not-deployed" || !/is not running/.test(s.message)) fail(`status of a killed togo dev: exit ${r.exitCode} ${r.stdout} ${r.stderr}`);
+    } finally {
+      process.kill(-recorded.appPid, "SIGKILL");
+    }
+  });
+});
+
+describe("togo dev: the registry and bad usage", () => {
+  const plugin = `module.exports = function ({ registerReloader }) {
+  const { writeFileSync } = require("node:fs");
+  registerReloader("echo", () => ({
+    type: "echo",
+    validate: (c) => (c.spec.dev.env.ECHO_OUT ? [] : [{ path: "dev.env.ECHO_OUT", expected: "where echo writes" }]),
+    run: (c, signal) => new Promise((resolve) => {
+      writeFileSync(c.spec.dev.env.ECHO_OUT, JSON.stringify({ port: c.env.PORT, greeting: c.env.GREETING }));
+      signal.addEventListener("abort", () => { writeFileSync(c.spec.dev.env.ECHO_OUT + ".stopped", "yes"); resolve(); });
+    }),
+    status: async () => ({ state: "ready", message: "echo" }),
+  }));
+};
+`;
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir("togo-dev-plugin-");
+    writeFiles(dir, {
+      "togo.yaml": `app: plug
+deploy: { provider: local, binary: server.js, run: node server.js, app_port: 4321, env: { GREETING: hi } }
+plugins: [togo-reloader-echo]
+dev: { type: echo, env: { ECHO_OUT: ${join(dir, "echo.json")} } }
+`,
+      "node_modules/togo-reloader-echo/package.json": JSON.stringify({ name: "togo-reloader-echo", version: "1.0.0", main: "index.js" }),
+      "node_modules/togo-reloader-echo/index.js": plugin,
+    });
+  });
+
+  test("an unknown type exits 2 listing the types, before anything runs", async () => {
+    const r = await togo(["dev", "--type", "nope"], { cwd: dir });
+    if (r.exitCode !== 2 || !/unknown reloader type "nope" \(from --type\); known types: echo, process/.test(r.stderr)) fail(`exit ${r.exitCode}: ${r.stderr}`);
+    if (existsSync(join(dir, ".togo")) || existsSync(join(dir, "echo.json"))) fail("something ran");
+    writeFileSync(join(dir, "bad.yaml"), readFileSync(join(dir, "togo.yaml"), "utf8").replace("type: echo", "type: nope"));
+    const b = await togo(["dev", "-c", "bad.yaml"], { cwd: dir });
+    if (b.exitCode !== 2 || !/unknown reloader type "nope" \(from dev\.type\)/.test(b.stderr)) fail(`exit ${b.exitCode}: ${b.stderr}`);
+  });
+
+  test("a plugin reloader registers and runs with the dev environment; SIGTERM stops it", async () => {
+    const dev = startDev(dir);
+    const out = join(dir, "echo.json");
+    await eventually("the plugin's run", () => existsSync(out), (x) => x, dev);
+    const seen = JSON.parse(readFileSync(out, "utf8")) as { port: string; greeting: string };
+    if (seen.port !== "4321" || seen.greeting !== "hi") fail(`env: ${JSON.stringify(seen)}`, dev);
+    dev.child.kill("SIGTERM");
+    const code = await dev.exited;
+    if (code !== 143 || !existsSync(`${out}.stopped`)) fail(`the plugin was not stopped through its signal (exit ${code})`, dev);
+  });
+
+  test("the manager's checks run first; a mistyped subcommand gets a did-you-mean", async () => {
+    writeFileSync(join(dir, "noout.yaml"), readFileSync(join(dir, "togo.yaml"), "utf8").replace(/env: \{ ECHO_OUT[^}]*\}/, "env: {}"));
+    const r = await togo(["dev", "-c", "noout.yaml"], { cwd: dir });
+    if (r.exitCode !== 2 || !/dev\.env\.ECHO_OUT: where echo writes/.test(r.stderr)) fail(`exit ${r.exitCode}: ${r.stderr}`);
+    const s = await togo(["dev", "statsu"], { cwd: dir });
+    if (s.exitCode !== 2 || !/did you mean "status"/.test(s.stderr)) fail(`exit ${s.exitCode}: ${s.stderr}`);
+  });
+
+  test("process: deploy.run is required (exit 2); a taken dev.port is exit 1 naming it", async () => {
+    const d = tempDir("togo-dev-port-");
+    writeFiles(d, { "togo.yaml": "app: norun\ndeploy: { provider: local, binary: server.js, app_port: 4000 }\n" });
+    const r = await togo(["dev"], { cwd: d });
+    if (r.exitCode !== 2 || !/deploy\.run: is required for togo dev/.test(r.stderr)) fail(`exit ${r.exitCode}: ${r.stderr}`);
+    const { createServer } = await import("node:net");
+    const taken = createServer();
+    const port = await new Promise<number>((resolve) => taken.listen(0, "127.0.0.1", () => resolve((taken.address() as { port: number }).port)));
+    try {
+      writeFiles(d, { "togo.yaml": `app: taken\ndeploy: { provider: local, binary: server.js, run: node server.js, app_port: ${port} }\n` });
+      const t = await togo(["dev"], { cwd: d });
+      if (t.exitCode !== 1 || !new RegExp(`dev\\.port ${port} is in use`).test(t.stderr)) fail(`exit ${t.exitCode}: ${t.stderr}`);
+    } finally {
+      taken.close();
+    }
+  });
+});
