@@ -9,18 +9,18 @@ interface DevArgs extends GlobalArgs {
   type?: string;
 }
 
-const devStatus: CommandModule<GlobalArgs, GlobalArgs> = {
+const devStatus: CommandModule<GlobalArgs, DevArgs> = {
   command: "status",
   describe: "the state of a running togo dev (pid, state, last reload, restarts); exits 3 when it is not ready",
   builder: (y) => y.option("json", { type: "boolean", describe: "print one JSON object: app, type, state, url, pid, last_reload, reloads, restarts, message" }),
-  handler: run(async (args: GlobalArgs) => {
+  handler: run(async (args: DevArgs) => {
     const log = reporter({ ...args, quiet: true });
     const { recordedDevState } = await import("../../dev/state-file.js");
     const { workspaceOf } = await import("../../core/workspace.js");
     const { loadConfig } = await import("../../config/load.js");
-    // The type the running manager recorded, so `togo dev --type T` is read by T's status.
+    // --type, else the type the running manager recorded (`togo dev --type T` is read by T's status).
     const recorded = recordedDevState(workspaceOf(loadConfig(args.config, { env: process.env, stage: args.stage })).devStateFile);
-    const { config, manager } = await openDev(args.config, log, { stage: args.stage, withEnv: false, type: typeof recorded?.type === "string" ? recorded.type : undefined });
+    const { config, manager } = await openDev(args.config, log, { stage: args.stage, withEnv: false, type: args.type ?? (typeof recorded?.type === "string" ? recorded.type : undefined) });
     const s = await manager.status(config);
     const data = {
       app: config.spec.app,
