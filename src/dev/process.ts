@@ -74,6 +74,9 @@ class Supervisor {
   private retryTimer?: NodeJS.Timeout;
   private wakeUp?: () => void;
   private crashes = 0;
+  /** A build or start is under way; changes meanwhile are noted (the first few) and make one more reload. */
+  private busy = false;
+  private notedMeanwhile = 0;
   private state: DevState = "not-ready";
   private message = "starting";
   private reloads = 0;
@@ -148,6 +151,7 @@ class Supervisor {
   }
 
   private changed(rel: string): void {
+    if (this.busy && !this.pending.has(rel) && this.notedMeanwhile++ < 3) this.config.log.info(`  ${rel} changed during the reload; one more reload follows it`);
     if (this.pending.size === 0) this.firstChangeAt = performance.now();
     this.pending.add(rel);
     clearTimeout(this.debounce);
@@ -204,6 +208,16 @@ class Supervisor {
   }
 
   private async attempt(t: Trigger): Promise<void> {
+    this.busy = true;
+    this.notedMeanwhile = 0;
+    try {
+      await this.attemptOnce(t);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async attemptOnce(t: Trigger): Promise<void> {
     const { spec, log } = this.config;
     let buildMs = 0;
     if (spec.buildCmd && t.kind !== "restart") {

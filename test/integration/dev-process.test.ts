@@ -242,6 +242,46 @@ deploy:
   });
 });
 
+describe("togo dev: changes during a build", () => {
+  test("coalesce into one more build", async () => {
+    const dir = tempDir("togo-dev-coalesce-");
+    const gates = tempDir("togo-dev-gates-");
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const count = join(gates, "count");
+    const builds = () => (existsSync(count) ? readFileSync(count, "utf8").trim().split("\n").length : 0);
+    const source = (body: string) => `require("node:http").createServer((q, s) => s.end(${JSON.stringify(body)})).listen(Number(process.env.PORT), "127.0.0.1");\n`;
+    // Build n waits for the file gate<n>: the test holds a build open while it changes files.
+    writeFiles(dir, {
+      "togo.yaml": `app: coalesce
+deploy:
+  provider: local
+  build_cmd: "echo b >> ${count}; n=$(wc -l < ${count}); while [ ! -e ${gates}/gate$n ]; do sleep 0.02; done; mkdir -p out && cp src/app.js out/app.js"
+  binary: out
+  run: node out/app.js
+  app_port: ${port}
+  healthcheck: { path: /, timeout: 15 }
+`,
+      "src/app.js": source("one"),
+    });
+    writeFileSync(join(gates, "gate1"), "");
+    const dev = startDev(dir);
+    await eventually("the first build served", () => get(`${url}/`), (r) => r.body === "one", dev);
+    writeFileSync(join(dir, "src", "app.js"), source("two"));
+    await eventually("the second build under way", () => builds(), (n) => n === 2, dev);
+    writeFileSync(join(dir, "src", "app.js"), source("three"));
+    writeFileSync(join(dir, "src", "other.js"), "// another file\n");
+    await eventually("both changes seen during the build", () => dev.err(), (e) => /src\/app\.js changed during the reload/.test(e) && /src\/other\.js changed during the reload/.test(e), dev);
+    writeFileSync(join(gates, "gate2"), "");
+    writeFileSync(join(gates, "gate3"), "");
+    await eventually("the coalesced reload", () => dev.err(), (e) => /↻ src\/app\.js, src\/other\.js changed → built in/.test(e), dev);
+    if (builds() !== 3) fail(`expected 3 builds (start, the change, one more for the changes during it), got ${builds()}`, dev);
+    if ((await get(`${url}/`)).body !== "three") fail("the last change should be served", dev);
+    dev.child.kill("SIGTERM");
+    await dev.exited;
+  });
+});
+
 describe("togo dev: the registry and bad usage", () => {
   const plugin = `module.exports = function ({ registerReloader }) {
   const { writeFileSync } = require("node:fs");
