@@ -112,9 +112,10 @@ class Supervisor {
     const onAbort = () => this.wake();
     this.signal.addEventListener("abort", onAbort);
     try {
-      const extraIgnore = [".togo/dev"];
+      const extraIgnore = ["/.togo/dev"];
       // The artifact build_cmd writes is an output: watching it would rebuild forever.
-      if (spec.buildCmd && spec.binary && ![".", "./"].includes(spec.binary)) extraIgnore.push(spec.binary);
+      const binary = spec.binary?.replace(/^\.\//, "").replace(/\/+$/, "");
+      if (spec.buildCmd && binary && binary !== ".") extraIgnore.push(`/${binary}`);
       const plan = watchPlan(spec.dir, spec.dev.watch, [...spec.dev.ignore, ...extraIgnore]);
       watcher = await startWatcher(spec.dir, plan, (rel) => this.changed(rel));
       log.info(`togo dev: ${spec.app} on ${this.url} (process: ${spec.run}; watching ${spec.dev.watch.length ? spec.dev.watch.join(", ") : "the project"})`);
@@ -175,6 +176,8 @@ class Supervisor {
   private set(state: DevState, message: string): void {
     this.state = state;
     this.message = message;
+    // While nothing serves, dev.port answers 503 with the reason.
+    if (!this.serving) this.proxy.point(undefined, message);
     this.save();
   }
 
@@ -314,7 +317,6 @@ class Supervisor {
     const next = `restarting in ${formatMs(delay)} or on the next change`;
     const line = failed ? `${why}; failed: ${this.crashes} crashes in a row; ${next}` : `${why}; ${next}`;
     this.config.log.info(`✗ ${line}`);
-    this.proxy.point(undefined, line);
     this.set(failed ? "failed" : "not-ready", line);
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {

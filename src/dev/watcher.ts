@@ -1,6 +1,7 @@
 // What `dev.watch` and `dev.ignore` mean, and the watcher (chokidar, loaded only by `togo dev`).
 // Paths and globs are relative to togo.yaml. An ignore pattern without a `/` matches a name at any
-// depth (as in .gitignore: `node_modules` anywhere, `*.log` anywhere); one with a `/` is anchored.
+// depth (as in .gitignore: `node_modules` anywhere, `*.log` anywhere); one with a `/` (`/out`,
+// `build/out`) is anchored at the project.
 // A path ignored also ignores everything under it.
 import { isAbsolute, join, relative, sep } from "node:path";
 
@@ -68,9 +69,10 @@ export function watchPlan(dir: string, watch: string[], ignore: string[]): Watch
     }
   }
   const ignores = ignore.map(clean).map((p) => {
-    const re = globToRegExp(p);
-    // Without a `/`: a name at any depth; with one: a path from the project.
-    return p.includes("/") ? (segs: string[]) => segs.some((_, i) => re.test(segs.slice(0, i + 1).join("/"))) : (segs: string[]) => segs.some((s) => re.test(s));
+    // Without a `/`: a name at any depth; with one (a leading one too, as in .gitignore): a path from the project.
+    const anchored = p.includes("/");
+    const re = globToRegExp(p.replace(/^\/+/, ""));
+    return anchored ? (segs: string[]) => segs.some((_, i) => re.test(segs.slice(0, i + 1).join("/"))) : (segs: string[]) => segs.some((s) => re.test(s));
   });
   return {
     roots: [...new Set(roots)],

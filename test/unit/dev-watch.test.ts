@@ -39,6 +39,9 @@ describe("watchPlan", () => {
     expect(plan.ignored("src/build/out/a.js")).toBe(false);
     expect(plan.ignored(".togo/dev/app.json")).toBe(true);
     expect(plan.ignored(".togo/build/x")).toBe(false);
+    const lead = watchPlan(dir, [], ["/out"]);
+    expect(lead.ignored("out/app.js")).toBe(true);
+    expect(lead.ignored("src/out/app.js")).toBe(false);
   });
   test("paths and globs: a folder watches what is under it, a glob watches from its fixed prefix", () => {
     const plan = watchPlan(dir, ["./src/", "package.json", "lib/**/*.js"], []);
