@@ -1,22 +1,10 @@
 // The docker driver's outside work as data: small pure functions build skopeo and docker CLI
 // command arrays (asserted by unit tests without a daemon or registry), and one executor runs them.
 // No secret ever appears in a command: the container's secrets travel to Terraform by environment.
-import { execa } from "execa";
-import { OperationError } from "../../../src/core/errors.js";
+import type { Command } from "../../../src/exec/command.js";
 import type { ImageSource } from "./options.js";
 
-export interface Command {
-  file: string;
-  args: string[];
-  /** Extra environment (e.g. DOCKER_HOST). */
-  env?: Record<string, string>;
-}
-
-export interface CommandOutput {
-  code: number;
-  stdout: Buffer;
-  stderr: string;
-}
+export { runCommand, type Command, type CommandOutput, type RunCommandOptions } from "../../../src/exec/command.js";
 
 // --- skopeo (the push tool: daemon-free, talks to registries directly, copies OCI layouts) ---
 
@@ -65,46 +53,4 @@ export function dockerSave(imageId: string, file: string, host?: string): Comman
 /** `docker inspect` of one container (a JSON array of one, or exit 1 "No such container"). */
 export function dockerInspectContainer(name: string, host: string): Command {
   return { file: "docker", args: ["inspect", "--type", "container", name], env: dockerEnv(host) };
-}
-
-// --- the executor ---
-
-export interface RunCommandOptions {
-  /** What the command does, for error messages. */
-  what: string;
-  /** Throw an OperationError on a non-zero exit (default true). */
-  check?: boolean;
-  /** Stream output to this process's stderr (builds). */
-  inherit?: boolean;
-  /** Stops the command (an interrupted deploy does not wait for a push to finish). */
-  signal?: AbortSignal;
-}
-
-const INSTALL_HINT: Record<string, string> = {
-  skopeo: "install skopeo (apt install skopeo, brew install skopeo): togo pushes images with it",
-  docker: "install the docker CLI (apt install docker.io, or Docker Desktop)",
-};
-
-export async function runCommand(cmd: Command, opts: RunCommandOptions): Promise<CommandOutput> {
-  const r = await execa(cmd.file, cmd.args, {
-    env: cmd.env,
-    reject: false,
-    encoding: "buffer",
-    stdin: "ignore",
-    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-    ...(opts.inherit ? { stdout: ["pipe"], stderr: "inherit" } : {}),
-  });
-  if ((r as { code?: string }).code === "ENOENT") {
-    throw new OperationError(`${opts.what}: ${cmd.file} is not installed or not on PATH; ${INSTALL_HINT[cmd.file] ?? `install ${cmd.file}`}`);
-  }
-  const out: CommandOutput = {
-    code: r.exitCode ?? 1,
-    stdout: Buffer.from(r.stdout ?? new Uint8Array()),
-    stderr: Buffer.from((r.stderr as Uint8Array | undefined) ?? new Uint8Array()).toString("utf8"),
-  };
-  if (out.code !== 0 && opts.check !== false) {
-    const detail = (out.stderr || out.stdout.toString("utf8")).trim().split("\n").slice(-12).join("\n");
-    throw new OperationError(`${opts.what} failed (exit ${out.code}): ${[cmd.file, ...cmd.args].join(" ")}${detail ? `\n${detail}` : ""}`);
-  }
-  return out;
 }
