@@ -3,6 +3,7 @@
 import { registerLazyReloader } from "./reloader.js";
 
 export const builtinReloaders: Record<string, () => Promise<unknown>> = {
+  docker: () => import("./docker.js"),
   process: () => import("./process.js"),
   sync: () => import("./sync.js"),
 };

@@ -73,13 +73,15 @@ export interface Dockerd {
   /** unix:///…/docker.sock */
   host: string;
   socket: string;
+  /** tcp://<namespace address>:2375 when started with `tcp` (plain TCP, no TLS: only the veth pair reaches it). */
+  tcpHost?: string;
   pid: number;
   netns: Netns;
   log(): string;
   stop(): Promise<void>;
 }
 
-export async function startDockerd(netns: Netns, insecureRegistries: string[]): Promise<Dockerd> {
+export async function startDockerd(netns: Netns, insecureRegistries: string[], opts: { tcp?: boolean } = {}): Promise<Dockerd> {
   const dir = tempDir("togo-dockerd-");
   const socket = join(dir, "docker.sock");
   const logFile = join(dir, "dockerd.log");
@@ -89,6 +91,8 @@ export async function startDockerd(netns: Netns, insecureRegistries: string[]): 
     "dockerd",
     "--host",
     `unix://${socket}`,
+    // --tls=false said out loud: without it dockerd stalls its start 15 s to warn about plain TCP.
+    ...(opts.tcp ? ["--host", `tcp://${netns.nsIp}:2375`, "--tls=false"] : []),
     "--data-root",
     join(dir, "data"),
     "--exec-root",
@@ -109,6 +113,7 @@ export async function startDockerd(netns: Netns, insecureRegistries: string[]): 
   const d: Dockerd = {
     host: `unix://${socket}`,
     socket,
+    ...(opts.tcp ? { tcpHost: `tcp://${netns.nsIp}:2375` } : {}),
     pid: child.pid!,
     netns,
     log,
