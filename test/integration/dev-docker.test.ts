@@ -23,37 +23,49 @@ let dir: string;
 let manager: Manager;
 const PORT = 4100;
 const log: string[] = [];
+/** Every manager run a test started, so a failing test never leaves one watching (jest would not exit). */
+const runs: { ac: AbortController; running: Promise<void> }[] = [];
+function start(config: DevConfig, ac = new AbortController()): Promise<void> {
+  const running = manager.run(config, ac.signal);
+  running.catch(() => undefined);
+  runs.push({ ac, running });
+  return running;
+}
 const savedEnv = { DOCKER_HOST: process.env.DOCKER_HOST, DOCKER_BUILDKIT: process.env.DOCKER_BUILDKIT };
 
 const SERVER = `const v = require("fs").readFileSync(__dirname + "/version.txt", "utf8").trim();
 require("http").createServer((req, res) => {
+  if (req.url === "/up" && v === "sick") { console.log("not well: /up answers 503"); res.statusCode = 503; res.end(); return; }
   if (req.url === "/crash") { res.end("bye\\n"); setTimeout(() => process.exit(3), 10); return; }
   res.end(v + " " + process.env.GREETING + "\\n");
 }).listen(Number(process.env.PORT), "0.0.0.0");
 `;
 const DOCKERFILE = 'FROM togo-devbase:1\nWORKDIR /app\nCOPY . .\nCMD ["/usr/bin/node", "/app/server.js"]\n';
 
-function yaml(sync: boolean): string {
+function yaml(sync: boolean, healthTimeout = 90): string {
   return [
     "app: hello",
     "deploy:",
     "  provider: docker",
     "  image: 127.0.0.1:5000/hello",
     "  app_port: 3000",
-    "  healthcheck: { path: /up, timeout: 90 }",
+    `  healthcheck: { path: /up, timeout: ${healthTimeout} }`,
     "  env: { NODE_ENV: development }",
     "dev:",
     "  type: docker",
     `  port: ${PORT}`,
     "  env: { GREETING: dev }",
     `  sync: ${sync}`,
+    // Without .togo: the state file togo dev writes there must never trigger a reload itself.
+    ...(sync ? ["  ignore: [node_modules]"] : []),
     "",
   ].join("\n");
 }
 
-function devConfig(sync: boolean): DevConfig {
-  writeFiles(dir, { "togo.yaml": yaml(sync) });
-  const spec = parseConfig(yaml(sync), join(dir, "togo.yaml"), {});
+function devConfig(sync: boolean, healthTimeout?: number): DevConfig {
+  const text = yaml(sync, healthTimeout);
+  writeFiles(dir, { "togo.yaml": text });
+  const spec = parseConfig(text, join(dir, "togo.yaml"), {});
   return {
     spec,
     log: createReporter({ stream: { write: (s: string) => (log.push(s), true) }, color: false }),
@@ -151,6 +163,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  for (const r of runs) r.ac.abort();
+  await Promise.allSettled(runs.map((r) => r.running));
   process.env.DOCKER_HOST = savedEnv.DOCKER_HOST;
   process.env.DOCKER_BUILDKIT = savedEnv.DOCKER_BUILDKIT;
   if (savedEnv.DOCKER_HOST === undefined) delete process.env.DOCKER_HOST;
@@ -180,8 +194,7 @@ describe("togo dev --type docker: rebuild and replace", () => {
   test("the manager builds the image, starts the dev container, and it answers on dev.port", async () => {
     config = devConfig(false);
     expect(manager.validate(config)).toEqual([]);
-    running = manager.run(config, ac.signal);
-    running.catch(() => undefined);
+    running = start(config, ac);
     const s = await stateIs(config, (x) => x.state === "ready");
     expect(s).toMatchObject({ type: "docker", pid: process.pid, url: appUrl(), reloads: 0, restarts: 0 });
     expect(await get()).toBe("v1 dev\n");
@@ -234,8 +247,7 @@ describe("togo dev --type docker with dev.sync: copy and restart", () => {
 
   test("edit → the file is copied into the same container, which is restarted and answers", async () => {
     config = devConfig(true);
-    running = manager.run(config, ac.signal);
-    running.catch(() => undefined);
+    running = start(config, ac);
     await stateIs(config, (x) => x.state === "ready");
     expect(await get()).toBe("v2 dev\n");
     id = (await container("hello-dev"))!.Id;
@@ -283,4 +295,18 @@ test("a container named like the dev container that is not togo dev's is refused
   expect(await networkExists("hello-dev")).toBe(false);
   await engine(sock(), "DELETE", "/containers/hello-dev?force=true");
   await expectDeployedUntouched();
+});
+
+test("a dev container that never answers its health check is failed, with its last log lines", async () => {
+  writeFiles(dir, { "version.txt": "sick\n" });
+  const ac = new AbortController();
+  const config = devConfig(false, 3);
+  const running = start(config, ac);
+  const s = await stateIs(config, (x) => x.state === "failed");
+  expect(s.message).toContain(`did not answer ${appUrl()}/up with 2xx within 3s (503)`);
+  expect(s.message).toContain("not well: /up answers 503");
+  ac.abort();
+  await running;
+  expect(await devContainers()).toEqual([]);
+  writeFiles(dir, { "version.txt": "v3\n" });
 });
