@@ -31,11 +31,18 @@ export type ReloadPlan = { kind: "rebuild"; why: string } | { kind: "sync"; file
  * verbatim from the context into its WORKDIR; anything else (no sync, a removal, the Dockerfile,
  * .dockerignore, a file outside the context) rebuilds. Pure.
  */
-export function reloadPlan(d: Pick<DevDocker, "dockerfile" | "context">, changes: Change[], sync: boolean, workdir: string | undefined): ReloadPlan {
+export function reloadPlan(
+  d: Pick<DevDocker, "dockerfile" | "context">,
+  changes: Change[],
+  sync: boolean,
+  workdir: string | undefined,
+  exists: (path: string) => boolean = existsSync,
+): ReloadPlan {
   const files = changes.filter((c) => c.event !== "addDir");
   if (!sync) return { kind: "rebuild", why: "changed" };
   if (!workdir) return { kind: "rebuild", why: "dev.sync needs the image to have a WORKDIR holding the build context (WORKDIR /app + COPY . .)" };
-  if (files.some((c) => c.event === "unlink" || c.event === "unlinkDir")) return { kind: "rebuild", why: "a file was removed" };
+  // An editor's temporary file may be gone before it is copied: that is a removal too.
+  if (files.some((c) => c.event === "unlink" || c.event === "unlinkDir" || !exists(c.path))) return { kind: "rebuild", why: "a file was removed" };
   if (files.some((c) => c.path === d.dockerfile || c.path === join(d.context, ".dockerignore"))) return { kind: "rebuild", why: "the Dockerfile changed" };
   const rel = files.map((c) => relative(d.context, c.path));
   if (rel.some((r) => r === "" || r === ".." || r.startsWith(`..${sep}`) || isAbsolute(r))) return { kind: "rebuild", why: "a file outside the build context changed" };
