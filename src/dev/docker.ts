@@ -4,7 +4,7 @@
 // container's WORKDIR and restarts it. It only ever removes what carries its togo.dev label, so a
 // deployed container is never touched, even one sharing the daemon. Aborting removes the dev
 // container and network.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
@@ -16,6 +16,7 @@ import { waitHealthy } from "../ship/health.js";
 import * as C from "./docker-commands.js";
 import { LABEL_DEV, type DevDocker } from "./docker-commands.js";
 import { registerReloader, ReloaderRunError, ReloaderStatusError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus, type Manager } from "./reloader.js";
+import { pidAlive, writeDevState } from "./state-file.js";
 
 export type ChangeEvent = "add" | "change" | "unlink" | "addDir" | "unlinkDir";
 export interface Change {
@@ -54,22 +55,6 @@ interface DockerDevState extends DevStatus {
   container?: string;
   containerId?: string;
   daemon?: string;
-}
-
-function writeState(file: string, state: DockerDevState): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
-  renameSync(tmp, file);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 const lastLines = (text: string, n = 6) => text.trim().split("\n").slice(-n).join("\n");
@@ -159,7 +144,7 @@ class DockerDevSession {
 
   private set(patch: Partial<DockerDevState>): void {
     Object.assign(this.state, patch);
-    writeState(this.config.stateFile, this.state);
+    writeDevState(this.config.stateFile, this.state);
   }
 
   private run(cmd: Command, what: string, input?: Buffer) {
@@ -341,7 +326,7 @@ export class DockerReloader implements Manager {
       throw new ReloaderStatusError(`cannot read ${config.stateFile}: ${(e as Error).message}`);
     }
     const { container: name, containerId, daemon, ...status } = s;
-    if (!s.pid || !alive(s.pid)) {
+    if (!s.pid || !pidAlive(s.pid)) {
       return { ...status, state: "not-deployed", message: `togo dev (pid ${s.pid}) is not running any more; its dev container ${name ?? ""} may be left over: the next togo dev --type docker removes it` };
     }
     if (!containerId || !daemon) return status;

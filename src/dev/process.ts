@@ -94,7 +94,14 @@ class Supervisor {
 
   async run(): Promise<void> {
     const { spec, log, stateFile } = this.config;
-    const other = recordedDevState(stateFile);
+    // A state file that is not one (cut short by a crash) names no running manager: it is replaced.
+    const other = (() => {
+      try {
+        return recordedDevState(stateFile);
+      } catch {
+        return undefined;
+      }
+    })();
     if (other && typeof other.pid === "number" && other.pid !== process.pid && pidAlive(other.pid)) {
       throw new ReloaderRunError(`togo dev is already running for ${spec.app} (pid ${other.pid}); stop it first (togo dev status shows it)`);
     }

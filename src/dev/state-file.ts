@@ -2,7 +2,7 @@
 // whose pid is gone is `not-deployed`, whatever the file last said.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import type { DevStatus } from "./reloader.js";
+import { ReloaderStatusError, type DevStatus } from "./reloader.js";
 
 export function pidAlive(pid: number): boolean {
   try {
@@ -25,14 +25,25 @@ export function removeDevState(file: string): void {
   rmSync(file, { force: true });
 }
 
-/** The recorded state, or undefined when there is no readable file. */
+/** The recorded state; undefined when there is no file; a file that is not a state is a status error. */
 export function recordedDevState(file: string): (DevStatus & Record<string, unknown>) | undefined {
+  let text: string;
   try {
-    const data = JSON.parse(readFileSync(file, "utf8")) as DevStatus & Record<string, unknown>;
-    return data && typeof data === "object" && typeof data.state === "string" ? data : undefined;
-  } catch {
-    return undefined;
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new ReloaderStatusError(`cannot read the dev state file ${file}: ${(e as Error).message}`);
   }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new ReloaderStatusError(`the dev state file ${file} is not JSON (${(e as Error).message}); remove it if no togo dev runs`);
+  }
+  if (data === null || typeof data !== "object" || typeof (data as DevStatus).state !== "string") {
+    throw new ReloaderStatusError(`the dev state file ${file} holds no state; remove it if no togo dev runs`);
+  }
+  return data as DevStatus & Record<string, unknown>;
 }
 
 /** What `togo dev status` reports: the recorded state when its manager is alive, else not-deployed. */

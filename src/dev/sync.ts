@@ -4,9 +4,9 @@
 // multiplexed SSH connection, the copy restarted and health-checked through a local port forward
 // on dev.port; its log streams back. When the signal aborts, the copy is stopped and removed and the
 // connection closed. The remote work is data (src/ship/dev-copy.ts); this file only sequences it.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createServer } from "node:net";
-import { dirname, isAbsolute, join, relative, sep } from "node:path";
+import { isAbsolute, join, relative, sep } from "node:path";
 import { execa } from "execa";
 import { OperationError } from "../core/errors.js";
 import type { ConfigProblem } from "../core/errors.js";
@@ -17,8 +17,9 @@ import { sleep, waitHealthy } from "../ship/health.js";
 import { shippingOptions, shippingSchema } from "../ship/options.js";
 import { transportFor } from "../ship/target.js";
 import {
-  registerReloader, ReloaderRunError, ReloaderStatusError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus, type Manager,
+  registerReloader, ReloaderRunError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus, type Manager,
 } from "./reloader.js";
+import { readDevState, writeDevState } from "./state-file.js";
 
 /** How often the copy is checked for a crash while nothing is being reloaded. */
 const CRASH_CHECK_MS = 1000;
@@ -26,36 +27,6 @@ const CRASH_CHECK_MS = 1000;
 const DEBOUNCE_MS = 25;
 /** Health probes of a reload: dev wants the first answer, not a steady pace. */
 const PROBE_INTERVAL_S = 0.05;
-
-/** Writes the state file atomically (written beside, renamed over): `togo dev status` never reads half of it. */
-export function writeDevState(file: string, status: DevStatus): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(status, null, 2)}\n`);
-  renameSync(tmp, file);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** What a state file says, checked against the writer still running. */
-export function readDevState(file: string): DevStatus {
-  if (!existsSync(file)) return { state: "not-deployed", message: "togo dev is not running", type: "sync" };
-  let s: DevStatus;
-  try {
-    s = JSON.parse(readFileSync(file, "utf8")) as DevStatus;
-  } catch (e) {
-    throw new ReloaderStatusError(`cannot read the dev state file ${file}: ${(e as Error).message}`);
-  }
-  if (s.pid === undefined || !pidAlive(s.pid)) return { ...s, state: "not-deployed", message: `togo dev is not running (${s.message})` };
-  return s;
-}
 
 /** A path is ignored when it or one of its parent folders is named in dev.ignore (relative to the project). */
 export function ignoredBy(dir: string, ignore: string[]): (path: string) => boolean {

@@ -312,7 +312,7 @@ dev: { type: echo, env: { ECHO_OUT: ${join(dir, "echo.json")} } }
 
   test("an unknown type exits 2 listing the types, before anything runs", async () => {
     const r = await togo(["dev", "--type", "nope"], { cwd: dir });
-    if (r.exitCode !== 2 || !/unknown reloader type "nope" \(from --type\); known types: echo, process/.test(r.stderr)) fail(`exit ${r.exitCode}: ${r.stderr}`);
+    if (r.exitCode !== 2 || !/unknown reloader type "nope" \(from --type\); known types: docker, echo, process, sync/.test(r.stderr)) fail(`exit ${r.exitCode}: ${r.stderr}`);
     if (existsSync(join(dir, ".togo")) || existsSync(join(dir, "echo.json"))) fail("something ran");
     writeFileSync(join(dir, "bad.yaml"), readFileSync(join(dir, "togo.yaml"), "utf8").replace("type: echo", "type: nope"));
     const b = await togo(["dev", "-c", "bad.yaml"], { cwd: dir });
