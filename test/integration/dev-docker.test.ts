@@ -13,7 +13,8 @@ import { createReporter } from "../../src/core/log.js";
 import { workspaceOf } from "../../src/core/workspace.js";
 import { registerBuiltinReloaders } from "../../src/dev/index.js";
 import { newReloader, ReloaderRunError, type DevConfig, type DevStatus, type Manager } from "../../src/dev/reloader.js";
-import { cleanupTempDirs, tempDir, writeFiles } from "../helpers/index.js";
+import { execa } from "execa";
+import { BIN, cleanupTempDirs, tempDir, testEnv, togo, writeFiles } from "../helpers/index.js";
 import { createNetns, engine, startDockerd, type Dockerd, type Netns } from "../helpers/dockerd.js";
 import { sharedLibraries } from "../helpers/oci.js";
 
@@ -310,3 +311,27 @@ test("a dev container that never answers its health check is failed, with its la
   expect(await devContainers()).toEqual([]);
   writeFiles(dir, { "version.txt": "v3\n" });
 });
+
+test("through the CLI: togo dev (dev.type: docker) serves an edit, togo dev status says so, Ctrl-C removes the dev container", async () => {
+  writeFiles(dir, { "version.txt": "cli1\n", Dockerfile: DOCKERFILE });
+  devConfig(false); // writes togo.yaml
+  const env = testEnv({ DOCKER_HOST: dockerd!.tcpHost!, DOCKER_BUILDKIT: "0" });
+  const dev = execa(process.execPath, [BIN, "dev"], { cwd: dir, env, extendEnv: false, reject: false });
+  let said = "";
+  dev.stderr?.on("data", (d) => (said += d));
+  dev.stdout?.on("data", (d) => (said += d));
+  try {
+    await until("the dev container to answer", async () => ((await get()) === "cli1 dev\n" || dev.exitCode !== null ? true : undefined), async () => ({ answer: await get(), said }));
+    expect({ answer: await get(), said }).toMatchObject({ answer: "cli1 dev\n" });
+    writeFiles(dir, { "version.txt": "cli2\n" });
+    await until("the edit to be served", async () => ((await get()) === "cli2 dev\n" ? true : undefined), async () => ({ answer: await get(), said }));
+    const st = await togo(["dev", "status", "--json"], { cwd: dir, env: { DOCKER_HOST: dockerd!.tcpHost!, DOCKER_BUILDKIT: "0" } });
+    expect({ code: st.exitCode, status: JSON.parse(st.stdout || "{}"), said }).toMatchObject({ code: 0, status: { state: "ready", type: "docker" } });
+  } finally {
+    dev.kill("SIGINT");
+  }
+  const r = await dev;
+  expect({ code: r.exitCode, said }).toMatchObject({ code: 130 });
+  expect(await devContainers()).toEqual([]);
+  await expectDeployedUntouched();
+}, 300_000);

@@ -12,7 +12,8 @@ import { createReporter } from "../../src/core/log.js";
 import { workspaceOf } from "../../src/core/workspace.js";
 import { newReloader, ReloaderRunError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus } from "../../src/dev/reloader.js";
 import "../../src/dev/sync.js";
-import { cleanupTempDirs, freePort, helloProject, togo } from "../helpers/index.js";
+import { execa } from "execa";
+import { BIN, cleanupTempDirs, EXAMPLE, freePort, helloProject, testEnv, togo } from "../helpers/index.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
@@ -158,6 +159,33 @@ test("an edit is served through dev.port; a crash is restarted; the abort remove
   const cmdlines = sshd.userPids().map((p) => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8"); } catch { return ""; } });
   expect(cmdlines.filter((c) => c.includes("hello-dev"))).toEqual([]);
 }, 240_000);
+
+test("through the CLI: togo dev (dev.type: sync) serves an edit, togo dev status says so, Ctrl-C removes the copy", async () => {
+  writeFileSync(join(dir, "server.js"), readFileSync(join(EXAMPLE, "server.js")));
+  const pidBefore = livePid();
+  const dev = execa(process.execPath, [BIN, "dev"], { cwd: dir, env: testEnv(), extendEnv: false, reject: false });
+  let said = "";
+  dev.stderr?.on("data", (d) => (said += d));
+  dev.stdout?.on("data", (d) => (said += d));
+  const diag = () => `--- togo dev said\n${said}`;
+  const url = `http://127.0.0.1:${devPort}/`;
+  try {
+    await until("the copy to serve through dev.port", () => fetchText(url), (r) => r.body === "dev from dev\n" || dev.exitCode !== null, 60_000, diag);
+    expect({ body: (await fetchText(url)).body, said }).toMatchObject({ body: "dev from dev\n" });
+    writeFileSync(join(dir, "server.js"), readFileSync(join(EXAMPLE, "server.js"), "utf8").replace("${greeting} from", "${greeting} cli from"));
+    await until("the edit to be served", () => fetchText(url), (r) => r.body === "dev cli from dev\n", 60_000, diag);
+    const st = await togo(["dev", "status", "--json"], { cwd: dir });
+    expect({ code: st.exitCode, status: JSON.parse(st.stdout || "{}"), said }).toMatchObject({ code: 0, status: { state: "ready", type: "sync" } });
+  } finally {
+    dev.kill("SIGINT");
+  }
+  const r = await dev;
+  expect({ code: r.exitCode, said }).toMatchObject({ code: 130 });
+  expect(existsSync(devDir())).toBe(false);
+  expect((await togo(["dev", "status"], { cwd: dir })).exitCode).toBe(3);
+  expect(livePid()).toBe(pidBefore);
+  expect((await fetchText(`http://127.0.0.1:${appPort}/`)).body).toBe("live from 1\n");
+}, 180_000);
 
 test("an unreachable host is ReloaderTargetNotFoundError, saying which host and what to check", async () => {
   const closed = await freePort();
