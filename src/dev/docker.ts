@@ -16,7 +16,8 @@ import { waitHealthy } from "../ship/health.js";
 import * as C from "./docker-commands.js";
 import { LABEL_DEV, type DevDocker } from "./docker-commands.js";
 import { registerReloader, ReloaderRunError, ReloaderStatusError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus, type Manager } from "./reloader.js";
-import { pidAlive, writeDevState } from "./state-file.js";
+import { pidAlive } from "../core/pid.js";
+import { writeDevState } from "./state-file.js";
 
 export type ChangeEvent = "add" | "change" | "unlink" | "addDir" | "unlinkDir";
 export interface Change {

@@ -3,14 +3,15 @@
 // under dev.watch runs build_cmd (if any), starts a new process beside the live one and health-checks
 // it; only a healthy one takes over, so a build error or a change that breaks the app leaves the last
 // good process serving. A crash restarts with backoff; crashes in a row make the state `failed`.
-import { createServer } from "node:net";
 import type { ConfigProblem } from "../core/errors.js";
 import { formatMs } from "../core/log.js";
+import { freeLocalPort } from "../exec/ports.js";
 import { waitHealthy } from "../ship/health.js";
 import { exitText, startGroup, type ProcessGroup } from "./process-group.js";
 import { DevProxy } from "./proxy.js";
 import { registerReloader, ReloaderRunError, type DevConfig, type DevState, type DevStatus, type Manager } from "./reloader.js";
-import { pidAlive, readDevState, recordedDevState, removeDevState, writeDevState } from "./state-file.js";
+import { pidAlive } from "../core/pid.js";
+import { readDevState, recordedDevState, removeDevState, writeDevState } from "./state-file.js";
 import { startWatcher, watchPlan, type Watcher } from "./watcher.js";
 
 /** Crashes in a row (none serving 30 s in between) after which the state is `failed`. */
@@ -37,16 +38,6 @@ export function errorLine(output: string): string {
   return lines.find((l) => /error\b|exception|cannot |not found/i.test(l) && !/^at /.test(l)) ?? lines.at(-1) ?? "";
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Live {
   group: ProcessGroup;
@@ -247,7 +238,7 @@ class Supervisor {
         return;
       }
     }
-    const port = await freePort();
+    const port = await freeLocalPort();
     const group = startGroup(spec.run!, { cwd: spec.dir, env: { ...process.env, ...this.config.env, PORT: String(port) }, forward: true });
     this.running = group;
     const hc = spec.healthcheck;

@@ -2,16 +2,8 @@
 // whose pid is gone is `not-deployed`, whatever the file last said.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { pidAlive } from "../core/pid.js";
 import { ReloaderStatusError, type DevStatus } from "./reloader.js";
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** Written whole and renamed into place, so a reader never sees half a file. */
 export function writeDevState(file: string, status: DevStatus & { appPid?: number }): void {

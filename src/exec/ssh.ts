@@ -8,7 +8,6 @@
 // they fail instead of quietly opening a second, uncounted connection.
 import { createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa, type ResultPromise } from "execa";
@@ -16,6 +15,7 @@ import { OperationError, UsageError } from "../core/errors.js";
 import { q } from "../core/shell.js";
 import { checkResult, linkFrom, parseRsyncBytes, parseRsyncFiles, treeSize } from "./local.js";
 import { hostFactsCommand, parseHostFacts } from "./facts.js";
+import { freeLocalPort } from "./ports.js";
 import { MASTER_WATCHDOG, stopTrackedScript, trackedScript } from "./tracked.js";
 import { command, type Command, type CommandResult, type HostFacts, type RunOptions, type Transport, type UploadOptions, type UploadResult } from "./transport.js";
 
@@ -227,16 +227,6 @@ export function remoteAbsolute(path: string, home: string): string {
   return path.startsWith("~/") ? `${home.replace(/\/+$/, "")}/${path.slice(2)}` : path;
 }
 
-function freeLocalPort(): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Master {
   proc: ResultPromise;

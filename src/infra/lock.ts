@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { LockHeldError } from "../core/errors.js";
+import { pidAlive } from "../core/pid.js";
 import type { Spec } from "../core/spec.js";
 import { workspaceOf } from "../core/workspace.js";
 
@@ -14,15 +15,6 @@ interface Holder {
   host: string;
   op: string;
   since: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function take(spec: Spec, stack: string, op: string): string {
@@ -43,7 +35,7 @@ function take(spec: Spec, stack: string, op: string): string {
     } catch {
       // being written right now: held
     }
-    if (attempt === 0 && holder && holder.host === hostname() && !alive(holder.pid)) {
+    if (attempt === 0 && holder && holder.host === hostname() && !pidAlive(holder.pid)) {
       rmSync(dir, { recursive: true, force: true });
       continue;
     }
