@@ -38,12 +38,7 @@ async function systemdHosts(tmp) {
 
 const yaml = (host, o = {}) => `app: hello
 deploy:
-  provider: vps
-  host: ${host.ip}
-  user: deploy
-  identity_file: ${host.identityFile}
-  known_hosts: ${host.knownHosts}
-  ssh_config: ${host.sshConfig}
+${host.deployKeys}
   domain: ${DOMAIN}
   binary: server.js
   run: node server.js

@@ -60,6 +60,8 @@ export interface SystemdHost {
   knownHosts: string;
   /** An ssh_config for `deploy.ssh_config` (fast key exchange). */
   sshConfig: string;
+  /** The `deploy:` keys that reach this host (indented for togo.yaml), for the vps driver. */
+  deployKeys: string;
   /** Temp dir of this instance (overlay layers, console log, keys). */
   dir: string;
   timings: { imageMs: number; bootMs: number };
@@ -531,6 +533,7 @@ export async function startSystemdHost(opts: SystemdHostOptions = {}): Promise<S
 
     return {
       name, ip, user: "deploy", identityFile, knownHosts, sshConfig, dir,
+      deployKeys: ["  provider: vps", `  host: ${ip}`, "  user: deploy", `  identity_file: ${identityFile}`, `  known_hosts: ${knownHosts}`, `  ssh_config: ${sshConfig}`].join("\n"),
       timings: { imageMs, bootMs },
       exec, ssh, reboot, waitBooted, consoleLog, stop,
     };

@@ -49,12 +49,7 @@ async function until(what: string, fn: () => Promise<string>, want: string, diag
 
 const yaml = () => `app: hello
 deploy:
-  provider: vps
-  host: ${host.ip}
-  user: deploy
-  identity_file: ${host.identityFile}
-  known_hosts: ${host.knownHosts}
-  ssh_config: ${host.sshConfig}
+${host.deployKeys}
   binary: server.js
   run: node server.js
   app_port: 3000

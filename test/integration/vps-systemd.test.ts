@@ -62,12 +62,7 @@ beforeAll(async () => {
   host = await startSystemdHost();
   dir = helloProject(`app: hello
 deploy:
-  provider: vps
-  host: ${host.ip}
-  user: deploy
-  identity_file: ${host.identityFile}
-  known_hosts: ${host.knownHosts}
-  ssh_config: ${host.sshConfig}
+${host.deployKeys}
   domain: hello.test
   binary: server.js
   run: node server.js
