@@ -29,12 +29,7 @@ let dir: string;
 
 const yaml = (o: { strategy?: string; drain?: number; env?: string; chunks?: number } = {}) => `app: ${APP}
 deploy:
-  provider: vps
-  host: ${host.ip}
-  user: deploy
-  identity_file: ${host.identityFile}
-  known_hosts: ${host.knownHosts}
-  ssh_config: ${host.sshConfig}
+${host.deployKeys}
   domain: ${DOMAIN}
   binary: server.js
   run: node server.js
@@ -361,10 +356,10 @@ test("zero downtime: 10 blue-green deploys and 2 rollbacks under a fixed-rate lo
 
 test("the same load during restart-style deploys records failures (the zero-downtime test can fail)", async () => {
   // Caddy's lb_try_duration (5 s) holds requests while nothing listens on app_port, so a quick
-  // restart loses none; the old release letting a stream finish before it exits holds the restart
-  // longer than that. A 20 s stream (40 chunks; systemd kills it after TimeoutStopSec=15) keeps the
-  // gap over 5 s as long as the deploy reaches its restart within 15 s of the stream's start.
-  const restart = config("restart-long-stream.yaml", { strategy: "restart", chunks: 40 });
+  // restart loses none; an app that takes 8 s to shut down after it stopped listening (under
+  // TimeoutStopSec=15) holds the restart longer than that on every deploy, whatever the timing.
+  // The stream (40 chunks, 20 s) runs across a restart as well.
+  const restart = config("restart-long-stream.yaml", { strategy: "restart", chunks: 40, env: '    STOP_DELAY_MS: "8000"\n' });
   await deploy("r0", restart); // the move from blue-green to restart happens before the load
   const phase = { now: "idle" };
   const load = startLoad(phase);
