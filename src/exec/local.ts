@@ -67,7 +67,7 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 
 export class LocalTransport implements Transport {
   readonly target = "local";
-  readonly stats = { commands: 0, bytesUploaded: 0, connections: 0 };
+  readonly stats = { commands: 0, bytesUploaded: 0, connections: 0, sessions: 0 };
   readonly stopped: string[] = [];
   private probed?: HostFacts;
   private rsync?: boolean;

@@ -14,6 +14,7 @@ import { execa, type ResultPromise } from "execa";
 import { OperationError, UsageError } from "../core/errors.js";
 import { q } from "../core/shell.js";
 import { checkResult, linkFrom, parseRsyncBytes, parseRsyncFiles, treeSize } from "./local.js";
+import { CHANNEL_SCRIPT, CommandChannel } from "./channel.js";
 import { hostFactsCommand, parseHostFacts } from "./facts.js";
 import { freeLocalPort } from "./ports.js";
 import { MASTER_WATCHDOG, stopTrackedScript, trackedScript } from "./tracked.js";
@@ -236,13 +237,17 @@ interface Master {
 
 export class SshTransport implements Transport {
   readonly target: string;
-  readonly stats = { commands: 0, bytesUploaded: 0, connections: 0 };
+  readonly stats = { commands: 0, bytesUploaded: 0, connections: 0, sessions: 0 };
   private master?: Master;
   private starting?: Promise<void>;
   private controlDir?: string;
   private forwards = new Map<number, string>();
   private probed?: HostFacts;
   private runs = 0;
+  private channel?: CommandChannel;
+  private channelOpening?: Promise<void>;
+  /** The host cannot run a command channel (no base64 or setsid): every command takes a session. */
+  private noChannel = false;
   readonly stopped: string[] = [];
 
   constructor(readonly conn: SshTarget) {
@@ -321,24 +326,41 @@ export class SshTransport implements Transport {
     await this.connect();
     this.stats.commands++;
     if (opts.signal?.aborted) return checkResult({ code: 130, stdout: "", stderr: "interrupted before it started" }, this.target, cmd, opts);
+    const opened = opts.inherit || opts.onStdout ? undefined : await this.commandChannel();
     // A command that may be interrupted records its process group on the host: killing the local
     // ssh client would not stop it (the master holds its pipes and the remote side runs on).
     const id = opts.signal ? `${process.pid}-${++this.runs}` : undefined;
-    const remote = id ? trackedScript(cmd.script, { id, watch: "session" }) : cmd.script;
-    const proc = execa("ssh", runArgs(this.conn, this.controlPath, remote), {
-      input: cmd.input ?? "",
-      reject: false,
-      stripFinalNewline: false,
-      ...(opts.inherit ? { stdout: "inherit", stderr: "inherit" } : {}),
-    });
-    if (opts.onStdout) proc.stdout?.on("data", (d: Buffer) => opts.onStdout!(d.toString()));
+    const tracked = (watch: "channel" | "session") => (id ? trackedScript(cmd.script, { id, watch }) : cmd.script);
+    // Taken only if idle now (a command run alongside another gets a session of its own) and if the request fits.
+    const channel = opened && !opened.busy && !opened.closed && opened.carries(tracked("channel"), cmd.input ?? "") ? opened : undefined;
+    const remote = tracked(channel ? "channel" : "session");
     let stopping: Promise<void> | undefined;
-    const stop = () => void (stopping = this.stopRemote(id!, cmd.what ?? cmd.op, proc));
-    if (id) opts.signal!.addEventListener("abort", stop, { once: true });
-    const r = await proc.finally(() => opts.signal?.removeEventListener("abort", stop));
+    let result: CommandResult;
+    if (channel) {
+      const stop = () => void (stopping = this.stopRemote(id!, cmd.what ?? cmd.op, () => void channel.close(true)));
+      if (id) opts.signal!.addEventListener("abort", stop, { once: true });
+      result = await channel.run(remote, cmd.input ?? "").finally(() => opts.signal?.removeEventListener("abort", stop));
+    } else {
+      this.stats.sessions++;
+      const proc = execa("ssh", runArgs(this.conn, this.controlPath, remote), {
+        input: cmd.input ?? "",
+        reject: false,
+        stripFinalNewline: false,
+        ...(opts.inherit ? { stdout: "inherit", stderr: "inherit" } : {}),
+      });
+      if (opts.onStdout) proc.stdout?.on("data", (d: Buffer) => opts.onStdout!(d.toString()));
+      const abandon = () => {
+        proc.kill("SIGKILL");
+        proc.stdout?.destroy();
+        proc.stderr?.destroy();
+      };
+      const stop = () => void (stopping = this.stopRemote(id!, cmd.what ?? cmd.op, abandon));
+      if (id) opts.signal!.addEventListener("abort", stop, { once: true });
+      const r = await proc.finally(() => opts.signal?.removeEventListener("abort", stop));
+      result = { code: r.exitCode ?? 255, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
+    }
     // The command ends as soon as its group is killed; what was stopped is known only once the stop returns.
     await stopping;
-    const result = { code: r.exitCode ?? 255, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
     if (result.code === 255 && !opts.signal?.aborted) await this.settle();
     if (result.code === 255 && this.master?.exited) {
       throw new OperationError(`${cmd.what ?? cmd.op}: the SSH connection to ${this.target} was lost\n${describeSshFailure(this.master.stderr, this.target)}`);
@@ -347,15 +369,31 @@ export class SshTransport implements Transport {
   }
 
   /**
-   * Stops an interrupted command on the host (its whole process group) over a session of its own,
-   * so its ssh client ends with it; if the host does not answer, the local client is let go.
+   * The connection's command channel (opened by the first command that can use it), or undefined
+   * where the host cannot run one.
    */
-  private async stopRemote(id: string, what: string, proc: ResultPromise): Promise<void> {
-    const giveUp = setTimeout(() => {
-      proc.kill("SIGKILL");
-      proc.stdout?.destroy();
-      proc.stderr?.destroy();
-    }, 10_000);
+  private async commandChannel(): Promise<CommandChannel | undefined> {
+    if (this.noChannel) return undefined;
+    if (this.channel && !this.channel.closed) return this.channel;
+    this.channelOpening ??= CommandChannel.open(() => {
+      this.stats.sessions++;
+      return execa("ssh", runArgs(this.conn, this.controlPath, CHANNEL_SCRIPT), { stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, reject: false });
+    })
+      .then((ch) => {
+        this.channel = ch === "unavailable" ? undefined : ch;
+        this.noChannel = ch === "unavailable";
+      })
+      .finally(() => (this.channelOpening = undefined));
+    await this.channelOpening;
+    return this.channel;
+  }
+
+  /**
+   * Stops an interrupted command on the host (its whole process group) over a session of its own,
+   * so the command ends with it; if the host does not answer, the command is abandoned here.
+   */
+  private async stopRemote(id: string, what: string, abandon: () => void): Promise<void> {
+    const giveUp = setTimeout(abandon, 10_000);
     giveUp.unref();
     const r = await execa("ssh", runArgs(this.conn, this.controlPath, stopTrackedScript(id)), { reject: false, timeout: 9000 });
     if (String(r.stdout).includes("stopped")) this.stopped.push(what);
@@ -473,6 +511,9 @@ export class SshTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    const channel = this.channel;
+    this.channel = undefined;
+    if (channel && !channel.closed) await channel.close();
     const master = this.master;
     this.master = undefined;
     if (master && !master.exited) {

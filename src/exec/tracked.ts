@@ -6,6 +6,7 @@
 //    connection lost) or, on this machine, togo's own process.
 // What detaches on purpose (a released app, started with setsid) is not in the group and lives on.
 import { q } from "../core/shell.js";
+import { CHANNEL_PARENT_VAR } from "./channel.js";
 
 /** Where a remote command records its process group, so a second session can stop it. */
 const RUNS_DIR = `"$HOME"/.cache/togo/runs`;
@@ -13,16 +14,24 @@ const RUNS_DIR = `"$HOME"/.cache/togo/runs`;
 export interface Tracking {
   /** Record the group under this id (for stopTrackedScript). */
   id?: string;
-  /** Stop the group once this pid is gone; "session": the sshd process of this SSH session. */
-  watch: number | "session";
+  /**
+   * Stop the group once this pid is gone; "session": the sshd process of this SSH session;
+   * "channel": the sshd process of the command channel the script runs in.
+   */
+  watch: number | "session" | "channel";
 }
 
 export function trackedScript(script: string, t: Tracking): string {
-  const watch = t.watch === "session" ? `s=; if [ -n "$g" ] && read -r l < /proc/$g/stat 2>/dev/null; then set -- \${l##*")"}; s=$2; fi` : `s=${t.watch}`;
+  const watch =
+    t.watch === "session"
+      ? `s=; if [ -n "$g" ] && read -r l < /proc/$g/stat 2>/dev/null; then set -- \${l##*")"}; s=$2; fi`
+      : t.watch === "channel"
+        ? `s=\${${CHANNEL_PARENT_VAR}:-}`
+        : `s=${t.watch}`;
   return [
     // sshd (and togo, locally) start the command as a session leader: its group is the whole tree.
     `g=; if read -r l < /proc/$$/stat 2>/dev/null; then set -- \${l##*")"}; g=$3; fi`,
-    t.id ? `d=${RUNS_DIR}; mkdir -p "$d" 2>/dev/null && [ -n "$g" ] && printf '%s\\n' "$g" > "$d/${t.id}"` : `:`,
+    t.id ? `d=${RUNS_DIR}; { [ -d "$d" ] || mkdir -p "$d" 2>/dev/null; } && [ -n "$g" ] && printf '%s\\n' "$g" > "$d/${t.id}"` : `:`,
     watch,
     // The watcher's sleep is waited for, so stopping the watcher stops its sleep too (no straggler).
     `w=; if [ -n "$g" ] && [ -n "$s" ] && [ "$s" != 1 ]; then (trap 'kill $z 2>/dev/null; exit 0' TERM; while [ -d /proc/$s ]; do sleep 1 & z=$!; wait $z; done; kill -TERM "-$g") </dev/null >/dev/null 2>&1 & w=$!; fi`,

@@ -46,7 +46,13 @@ export interface Transport {
   /** What the host has (home, systemd, Caddy, rsync); probed once. */
   facts(): Promise<HostFacts>;
   /** Counts for tests and benchmarks. */
-  readonly stats: { commands: number; bytesUploaded: number; connections: number };
+  readonly stats: {
+    commands: number;
+    bytesUploaded: number;
+    connections: number;
+    /** Commands that started a process of their own (an ssh client and an sshd session), not run over a command channel. */
+    sessions: number;
+  };
   /** What an interrupt stopped on the target (the `what` of each command), for the user. */
   readonly stopped: string[];
   close(): Promise<void>;

@@ -51,6 +51,8 @@ export interface HostReport {
   pruned: string[];
   /** Remote commands run (each one round trip over the host's one connection). */
   roundTrips?: number;
+  /** Of those, the ones that started an ssh client and an sshd session of their own (the rest ran over the command channel). */
+  sessions?: number;
 }
 
 export interface DeployReport {

@@ -83,7 +83,10 @@ export function versionedRelease(cfg: VersionedReleaseConfig): Shipping {
         await run("deploy", deployStages(), dc, spec, (x) => x.hosts[0]?.previous);
         const result = deployResult(dc);
         // Counted after the locks were given back: every command of the deploy.
-        for (const h of dc.hosts) h.report.roundTrips = h.t.transport.stats.commands;
+        for (const h of dc.hosts) {
+          h.report.roundTrips = h.t.transport.stats.commands;
+          h.report.sessions = h.t.transport.stats.sessions;
+        }
         const ssh = ts.length === 1 && ts[0].target.host ? { ssh: { ...ts[0].transport.stats } } : {};
         return { ...result, raw: { ...(result.raw as object), ...ssh } };
       });

@@ -267,12 +267,18 @@ export function stopByPidFile(pidFile: string, graceSeconds = 10): string {
 /**
  * True while any process of group $1 is still running. Read from /proc rather than `kill -0`:
  * the app may outlive the shell that started it, and a zombie (exited, not yet reaped by init)
- * no longer holds its port.
+ * no longer holds its port. A live leader answers at once; only once it is gone (or a zombie)
+ * is every process looked at, and not at all when `kill -0` finds no process in the group.
  */
 const GROUP_ALIVE = [
   // Its variables are named apart: sh has no locals, and callers hold paths in $f.
   "togo_group_alive() {",
   "  togo_g=$1",
+  '  if read -r togo_l < "/proc/$togo_g/stat" 2>/dev/null; then',
+  '    set -- ${togo_l##*")"}',
+  '    if [ "$3" = "$togo_g" ] && [ "$1" != Z ]; then return 0; fi',
+  "  fi",
+  '  kill -0 "-$togo_g" 2>/dev/null || return 1',
   "  for togo_sf in /proc/[0-9]*/stat; do",
   '    read -r togo_l < "$togo_sf" 2>/dev/null || continue',
   '    set -- ${togo_l##*")"}',

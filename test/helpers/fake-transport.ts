@@ -16,7 +16,7 @@ export interface Call {
 
 export class FakeTransport implements Transport {
   readonly target = "deploy@fake:22";
-  readonly stats = { commands: 0, bytesUploaded: 0, connections: 1 };
+  readonly stats = { commands: 0, bytesUploaded: 0, connections: 1, sessions: 0 };
   readonly calls: Call[] = [];
   readonly stopped: string[] = [];
   private readonly answers = new Map<string, Answer>();

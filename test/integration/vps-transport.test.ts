@@ -25,6 +25,16 @@ beforeAll(async () => {
   sshd = await startSshd();
 });
 
+/** Polls until `cond` holds or `ms` pass. */
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return cond();
+}
+
 afterAll(async () => {
   await sshd?.stop();
   cleanupTempDirs();
@@ -45,10 +55,86 @@ describe("SshTransport", () => {
       await expect(t.run(command("t", "exit 4", { what: "a failing step" }))).rejects.toThrow(/a failing step failed on .* \(exit 4\)/);
       expect(t.stats.connections).toBe(1);
       expect(t.stats.commands).toBe(9);
+      // All of them over the one command channel: one ssh client and sshd session, not nine.
+      expect(t.stats.sessions).toBe(1);
     } finally {
       await t.close();
     }
     expect(sshd.accepted() - before).toBe(1);
+  });
+
+  test("the command channel: exact bytes both ways, a fresh output for each command, a session of its own when busy or too big", async () => {
+    const t = new SshTransport(target());
+    try {
+      // Every character from NUL to ÿ (UTF-8 on the wire) through stdin and back out; a large output in one reply.
+      const chars = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i));
+      expect((await t.run(command("t", "cat", { input: chars }))).stdout).toBe(chars);
+      expect((await t.run(command("t", "head -c 3000000 /dev/zero | tr '\\0' x"))).stdout).toBe("x".repeat(3_000_000));
+      // A process a command leaves behind writing to its stdout never lands in a later command's output.
+      await t.run(command("t", "(i=0; while [ $i -lt 300 ]; do echo stray; sleep 0.01; i=$((i+1)); done) &"));
+      for (let i = 0; i < 5; i++) expect((await t.run(command("t", `echo ${i}; sleep 0.1`))).stdout).toBe(`${i}\n`);
+      // Each command is a session (and process group) of its own, so an interrupt can stop the whole group.
+      const ids = (await t.run(command("t", "ps -o pid=,pgid=,sid= -p $$"))).stdout.trim().split(/\s+/);
+      expect(new Set(ids).size).toBe(1);
+      expect(t.stats.sessions).toBe(1);
+      // Two at once: the second does not wait behind the first, it takes a session of its own.
+      const gate = join(sshd.home, "gate");
+      const first = t.run(command("t", `while [ ! -e ${gate} ]; do sleep 0.02; done; echo first`));
+      expect((await t.run(command("t", `echo second; touch ${gate}`))).stdout).toBe("second\n");
+      expect((await first).stdout).toBe("first\n");
+      expect(t.stats.sessions).toBe(2);
+      // A request too big for the channel's line reader takes a session too, and arrives intact.
+      const big = "y".repeat(400_000);
+      expect((await t.run(command("t", "wc -c", { input: big }))).stdout.trim()).toBe("400000");
+      expect(t.stats.sessions).toBe(3);
+      expect(t.stats.connections).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test("a command channel that dies fails the command in flight; the next command opens a new channel on the same connection", async () => {
+    const t = new SshTransport(target());
+    try {
+      await t.run(command("t", "true"));
+      // The command's parent is the channel's loop: killing it ends the channel under the command.
+      const r = await t.run(command("t", "kill -9 $PPID; sleep 5"), { check: false });
+      expect(r.code).toBe(255);
+      expect(r.stderr).toContain("the command channel ended");
+      expect((await t.run(command("t", "echo back"))).stdout).toBe("back\n");
+      expect(t.stats.sessions).toBe(2);
+      expect(t.stats.connections).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test("an interruptible command in the channel dies with the connection (togo killed, the network gone)", async () => {
+    const t = new SshTransport(target());
+    const marker = `togo-channel-${process.pid}-${Date.now()}`;
+    const running = () =>
+      sshd.userPids().filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(marker);
+        } catch {
+          return false;
+        }
+      });
+    try {
+      await t.run(command("t", "true"));
+      const inFlight = t.run(command("t", `sleep 300; : ${marker}`), { signal: new AbortController().signal, check: false });
+      await until(() => running().length > 0, 30_000);
+      expect(t.stats.sessions).toBe(1); // it runs in the channel
+      // The connection's sshd processes go (as when the network or togo's master is gone); the shells they started stay.
+      const conn = sshd.sessions().filter((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim() === "sshd");
+      expect(conn.length).toBeGreaterThan(0);
+      for (const p of conn) process.kill(p, "SIGKILL");
+      expect((await inFlight.catch((e: Error) => ({ code: -1, stderr: e.message }))).code).not.toBe(0);
+      // The command's watcher sees the connection's sshd process go and stops the command's group.
+      if (!(await until(() => running().length === 0, 15_000))) throw new Error(`still running on the host: ${running().join(", ")}`);
+    } finally {
+      await t.close();
+    }
   });
 
   test("uploads a file and a directory with rsync and with scp", async () => {

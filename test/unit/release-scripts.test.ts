@@ -1,5 +1,8 @@
 // The release engine's scripts, asserted as data, and the pieces run under a real sh.
 import { execa } from "execa";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer } from "node:http";
 import { formatDotenv, parseDotenv } from "../../src/ship/dotenv.js";
 import * as S from "../../src/ship/scripts.js";
@@ -289,6 +292,39 @@ describe("a tampered target: nothing outside app_dir is removed or written, noth
       await execa("sh", ["-c", S.processStopScript("~/app", "app")], { env: { HOME: home, PATH: process.env.PATH }, extendEnv: false });
     } finally {
       await done();
+    }
+  });
+});
+
+describe("stopping a release", () => {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    } catch {
+      return false;
+    }
+  };
+  test.each([
+    ["its leader still runs", "sleep 300 & echo $! > \"$0.child\"; exec sleep 300"],
+    ["its leader has already exited, a child of it runs on", "sleep 300 & echo $! > \"$0.child\"; exit 0"],
+  ])("stops the whole process group when %s", async (_, body) => {
+    const root = mkdtempSync(join(tmpdir(), "togo-stop-"));
+    const env = { HOME: root, PATH: process.env.PATH };
+    try {
+      const pidFile = `${root}/app/run/app.pid`;
+      await sh(`mkdir -p ${q(`${root}/app/run`)}`);
+      // As the process manager starts an app: a session (and group) of its own, its pid in the file.
+      await execa("sh", ["-c", `setsid sh -c 'echo $$ > "$0"; ${body}' ${q(pidFile)} < /dev/null > /dev/null 2>&1 &`]);
+      while (!existsSync(`${pidFile}.child`) || !readFileSync(`${pidFile}.child`, "utf8").trim()) await new Promise((r) => setTimeout(r, 10));
+      const child = Number(readFileSync(`${pidFile}.child`, "utf8"));
+      expect(alive(child)).toBe(true);
+      const r = await execa("sh", ["-c", S.processStopScript("~/app", "app", 5)], { env, extendEnv: false, reject: false });
+      expect({ code: r.code ?? r.exitCode, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+      expect(alive(child)).toBe(false);
+      expect(existsSync(pidFile)).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });

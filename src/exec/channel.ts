@@ -1,0 +1,174 @@
+// A command channel: one long-lived shell on the host, started once over the SSH connection, runs
+// the commands of a deploy one after another. A command then costs a line written and a line read,
+// not a local `ssh` client (a fork of togo's whole process) and a new sshd session; on a fleet,
+// that fork per command per host was most of togo's CPU.
+//
+// Requests and replies are base64 lines, so any bytes (scripts, secrets on stdin, binary output)
+// cross a line protocol that POSIX sh and coreutils can speak. Each command runs in a session of
+// its own (setsid), so an interrupt can stop its whole process group, as over a plain session.
+import { randomBytes } from "node:crypto";
+import type { ResultPromise } from "execa";
+import type { CommandResult } from "./transport.js";
+
+const READY = "togo-channel 1";
+const UNAVAILABLE = "togo-channel-unavailable";
+
+/** Where the channel's shell tells its commands which process to watch (see trackedScript). */
+export const CHANNEL_PARENT_VAR = "TOGO_CHANNEL_PARENT";
+
+/**
+ * The loop on the host. A command tracked with `watch: "channel"` stops when the connection's sshd
+ * process is gone (togo killed, the connection lost).
+ */
+// A request is a line with its end marker, a line with the input (base64, empty for none), the
+// script's lines, and the marker: only the shell's builtins read it. Files are named for the
+// request: a process a command left in the background keeps writing to its own output, never to a
+// later command's. Empty outputs are not encoded; `base64 -w0` where coreutils has it.
+export const CHANNEL_SCRIPT = [
+  `for c in base64 setsid mktemp; do command -v $c >/dev/null 2>&1 || { echo ${UNAVAILABLE}; exit 0; }; done`,
+  `t=$(mktemp -d "\${TMPDIR:-/tmp}/togo-ch.XXXXXX") || { echo ${UNAVAILABLE}; exit 0; }`,
+  `trap 'rm -rf "$t"' EXIT`,
+  `trap 'exit 129' HUP`,
+  // The parent of this session's leader (the shell sshd started) is the connection's sshd process.
+  `p=$PPID; if read -r l < /proc/$$/stat; then set -- \${l##*")"}; if read -r l < /proc/$4/stat; then set -- \${l##*")"}; p=$2; fi; fi 2>/dev/null`,
+  `${CHANNEL_PARENT_VAR}=$p; export ${CHANNEL_PARENT_VAR}`,
+  `if [ "$(printf x | base64 -w0 2>/dev/null)" = eA== ]; then enc() { base64 -w0 < "$1"; }; else enc() { base64 < "$1" | tr -d '\\n'; }; fi`,
+  `echo '${READY}'`,
+  `n=0`,
+  `while IFS= read -r e && IFS= read -r i; do`,
+  `  n=$((n+1)); f=/dev/null; rc=0`,
+  `  while IFS= read -r l && [ "$l" != "$e" ]; do printf '%s\\n' "$l"; done > "$t/$n.s"`,
+  `  if [ -n "$i" ]; then f="$t/$n.i"; printf '%s' "$i" | base64 -d > "$f" || rc=255; fi`,
+  `  if [ $rc = 0 ]; then setsid sh "$t/$n.s" < "$f" > "$t/$n.o" 2> "$t/$n.e"; rc=$?; else echo "togo: the command channel could not decode the input" > "$t/$n.e"; fi`,
+  `  printf 'R %s ' "$rc"; [ -s "$t/$n.o" ] && enc "$t/$n.o"; printf ' '; [ -s "$t/$n.e" ] && enc "$t/$n.e"; echo`,
+  `  [ $((n % 64)) != 0 ] || rm -f "$t"/*`,
+  `done`,
+].join("\n");
+
+/** Over this many bytes of script and input a command takes its own session (the shell reads a line a byte at a time). */
+export const CHANNEL_MAX_REQUEST = 64 * 1024;
+
+/** A request for the channel, or undefined when `script` cannot travel in one (a NUL byte, a line equal to the marker). */
+export function encodeRequest(script: string, input: string, marker: string): string | undefined {
+  if (script.includes("\0") || script.split("\n").includes(marker)) return undefined;
+  const body = script.endsWith("\n") ? script : `${script}\n`;
+  return `${marker}\n${Buffer.from(input).toString("base64")}\n${body}${marker}\n`;
+}
+
+/** A reply line (`R <code> <stdout> <stderr>`, base64), or undefined for anything else. */
+export function parseReply(line: string): CommandResult | undefined {
+  const m = /^R (\d+) ([A-Za-z0-9+/=]*) ([A-Za-z0-9+/=]*)$/.exec(line);
+  if (!m) return undefined;
+  return { code: Number(m[1]), stdout: Buffer.from(m[2], "base64").toString(), stderr: Buffer.from(m[3], "base64").toString() };
+}
+
+interface Pending {
+  resolve: (r: CommandResult) => void;
+}
+
+export class CommandChannel {
+  private buffered = "";
+  private pending?: Pending;
+  private ended = false;
+  private stderr = "";
+  /** Ends each request's script: random, so no script line is taken for it. */
+  private readonly marker = `togo-end-${randomBytes(12).toString("hex")}`;
+
+  private constructor(private readonly proc: ResultPromise) {
+    proc.stdout!.setEncoding("utf8");
+    proc.stdout!.on("data", (d: string) => this.onData(d));
+    proc.stderr?.on("data", (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-2000)));
+    void proc.then(
+      () => this.end(),
+      () => this.end(),
+    );
+  }
+
+  /**
+   * Starts the loop with `spawn` (an ssh client running CHANNEL_SCRIPT over the connection) and
+   * waits for it to say it is ready: "unavailable" when the host cannot run it (no base64 or
+   * setsid), undefined when it did not start (a connection problem: the next command tries again).
+   */
+  static async open(spawn: () => ResultPromise): Promise<CommandChannel | "unavailable" | undefined> {
+    const proc = spawn();
+    const first = await new Promise<string>((resolve) => {
+      let text = "";
+      const onData = (d: Buffer) => {
+        text += d.toString();
+        const nl = text.indexOf("\n");
+        if (nl >= 0) {
+          proc.stdout!.off("data", onData);
+          // What came after the first line belongs to no request yet: nothing is sent before READY.
+          resolve(text.slice(0, nl));
+        }
+      };
+      proc.stdout!.on("data", onData);
+      void proc.then(
+        () => resolve(text),
+        () => resolve(text),
+      );
+    });
+    if (first.trim() !== READY) {
+      proc.stdin?.end();
+      await proc;
+      return first.trim() === UNAVAILABLE ? "unavailable" : undefined;
+    }
+    return new CommandChannel(proc);
+  }
+
+  get busy(): boolean {
+    return this.pending !== undefined;
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /** Whether `script` and `input` can travel in this channel (see encodeRequest and CHANNEL_MAX_REQUEST). */
+  carries(script: string, input: string): boolean {
+    return script.length + input.length <= CHANNEL_MAX_REQUEST && encodeRequest(script, input, this.marker) !== undefined;
+  }
+
+  /** Runs `script` with `input` on stdin; a channel that ends first gives exit code 255 (as ssh does). */
+  run(script: string, input: string): Promise<CommandResult> {
+    if (this.ended) return Promise.resolve(this.lost());
+    if (this.pending) throw new Error("the command channel is busy");
+    const request = encodeRequest(script, input, this.marker);
+    if (request === undefined) throw new Error("the command cannot travel in the command channel");
+    return new Promise((resolve) => {
+      this.pending = { resolve };
+      this.proc.stdin!.write(request);
+    });
+  }
+
+  /** Lets the loop finish (stdin closed) and waits for it; `kill` ends it at once. */
+  async close(kill = false): Promise<void> {
+    if (kill) this.proc.kill("SIGKILL");
+    this.proc.stdin?.end();
+    await this.proc;
+  }
+
+  private onData(d: string): void {
+    this.buffered += d;
+    for (let nl = this.buffered.indexOf("\n"); nl >= 0; nl = this.buffered.indexOf("\n")) {
+      const line = this.buffered.slice(0, nl);
+      this.buffered = this.buffered.slice(nl + 1);
+      const reply = parseReply(line);
+      const p = this.pending;
+      if (!reply || !p) continue;
+      this.pending = undefined;
+      p.resolve(reply);
+    }
+  }
+
+  private end(): void {
+    this.ended = true;
+    const p = this.pending;
+    this.pending = undefined;
+    p?.resolve(this.lost());
+  }
+
+  private lost(): CommandResult {
+    return { code: 255, stdout: "", stderr: `the command channel ended${this.stderr.trim() ? `: ${this.stderr.trim()}` : ""}` };
+  }
+}
