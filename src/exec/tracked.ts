@@ -24,13 +24,13 @@ export interface Tracking {
 export function trackedScript(script: string, t: Tracking): string {
   const watch =
     t.watch === "session"
-      ? `s=; if [ -n "$g" ] && read -r l < /proc/$g/stat 2>/dev/null; then set -- \${l##*")"}; s=$2; fi`
+      ? `s=; if [ -n "$g" ] && read -r l 2>/dev/null < /proc/$g/stat; then set -- \${l##*")"}; s=$2; fi`
       : t.watch === "channel"
         ? `s=\${${CHANNEL_PARENT_VAR}:-}`
         : `s=${t.watch}`;
   return [
     // sshd (and togo, locally) start the command as a session leader: its group is the whole tree.
-    `g=; if read -r l < /proc/$$/stat 2>/dev/null; then set -- \${l##*")"}; g=$3; fi`,
+    `g=; if read -r l 2>/dev/null < /proc/$$/stat; then set -- \${l##*")"}; g=$3; fi`,
     t.id ? `d=${RUNS_DIR}; { [ -d "$d" ] || mkdir -p "$d" 2>/dev/null; } && [ -n "$g" ] && printf '%s\\n' "$g" > "$d/${t.id}"` : `:`,
     watch,
     // The watcher's sleep is waited for, so stopping the watcher stops its sleep too (no straggler).

@@ -239,7 +239,8 @@ export function processStartScript(s: ProcessStart): string {
     loadEnv(`"$env_file"`, s.port),
     `TOGO_VERSION=${q(s.version)}; export TOGO_VERSION`,
     `nohup setsid sh -c 'echo $$ > "$0"; exec sh -c "$1"' "$pid_file" ${q(s.run)} >> "$log_file" 2>&1 < /dev/null &`,
-    `i=0; while [ ! -s "$pid_file" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done`,
+    // Polled finely: the process writes it within milliseconds, and every deploy starts the app twice.
+    `i=0; while [ ! -s "$pid_file" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done`,
     `[ -s "$pid_file" ] || { echo 'the process did not start' >&2; exit 1; }`,
   );
 }
@@ -257,7 +258,8 @@ export function stopByPidFile(pidFile: string, graceSeconds = 10): string {
     READ_PID(pidFile),
     `if [ -n "$p" ] && togo_group_alive "$p"; then`,
     `  kill -TERM "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null`,
-    `  i=0; while togo_group_alive "$p" && [ $i -lt ${graceSeconds * 20} ]; do sleep 0.05; i=$((i+1)); done`,
+    // Polled finely at first (most apps exit within milliseconds of TERM), then every 0.05 s.
+    `  i=0; while togo_group_alive "$p" && [ $i -lt ${graceSeconds * 20 + 8} ]; do if [ $i -lt 10 ]; then sleep 0.01; else sleep 0.05; fi; i=$((i+1)); done`,
     `  kill -KILL "-$p" 2>/dev/null || true`,
     `fi`,
     `rm -f ${pidFile}`,
@@ -274,13 +276,14 @@ const GROUP_ALIVE = [
   // Its variables are named apart: sh has no locals, and callers hold paths in $f.
   "togo_group_alive() {",
   "  togo_g=$1",
-  '  if read -r togo_l < "/proc/$togo_g/stat" 2>/dev/null; then',
+  // 2>/dev/null first: sh applies redirections in order, and a vanished /proc entry is no error here.
+  '  if read -r togo_l 2>/dev/null < "/proc/$togo_g/stat"; then',
   '    set -- ${togo_l##*")"}',
   '    if [ "$3" = "$togo_g" ] && [ "$1" != Z ]; then return 0; fi',
   "  fi",
   '  kill -0 "-$togo_g" 2>/dev/null || return 1',
   "  for togo_sf in /proc/[0-9]*/stat; do",
-  '    read -r togo_l < "$togo_sf" 2>/dev/null || continue',
+  '    read -r togo_l 2>/dev/null < "$togo_sf" || continue',
   '    set -- ${togo_l##*")"}',
   '    if [ "$3" = "$togo_g" ] && [ "$1" != Z ]; then return 0; fi',
   "  done",
@@ -316,7 +319,7 @@ export function portOwnerScript(port: number, ours: string): string {
 export function processGroupOurs(appDir: string, name: string): string {
   return script(
     READ_PID(paths(appDir).pid(name)),
-    `togo_ours() { [ -n "$p" ] && read -r l < /proc/$1/stat 2>/dev/null && set -- \${l##*")"} && [ "$3" = "$p" ]; }`,
+    `togo_ours() { [ -n "$p" ] && read -r l 2>/dev/null < /proc/$1/stat && set -- \${l##*")"} && [ "$3" = "$p" ]; }`,
   );
 }
 

@@ -2,7 +2,7 @@
 // stdin bytes intact, rsync and scp uploads, a port forward, host key verification (accept-new
 // records, a wrong key refuses), and a killed connection replaced by a new, counted one.
 import { createServer, type Server } from "node:http";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { SshTransport, type SshTarget } from "../../src/exec/ssh.js";
@@ -160,6 +160,31 @@ describe("SshTransport", () => {
       expect(readFileSync(join(base, "tree", "a.txt"), "utf8")).toBe("a\n");
       expect(statSync(join(base, "tree", "sub", "b.sh")).mode & 0o111).not.toBe(0);
       expect(statSync(join(base, "one.bin")).uid).toBe(sshd.uid);
+    }
+  });
+
+  test("a small file travels inline over the command channel, bytes and mode intact; a chosen method or a bandwidth limit is honoured", async () => {
+    const src = tempDir();
+    const file = join(src, "app.bin");
+    const content = Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 7) % 256));
+    writeFileSync(file, content, { mode: 0o750 });
+    for (const [name, extra, sessions] of [
+      ["inline", {}, 1],
+      ["rsync", { upload: "rsync" as const }, 2],
+      ["limited", { bwlimit: 10_000 }, 2],
+    ] as const) {
+      const t = new SshTransport(target(extra));
+      try {
+        await t.run(command("t", `mkdir -p ~/inline-${name}`));
+        expect(await t.upload(file, `~/inline-${name}/app.bin`)).toMatchObject({ bytes: name === "inline" ? content.length : expect.any(Number), files: 1 });
+        expect({ name, sessions: t.stats.sessions }).toEqual({ name, sessions });
+      } finally {
+        await t.close();
+      }
+      const dest = join(sshd.home, `inline-${name}`, "app.bin");
+      expect(readFileSync(dest).equals(content)).toBe(true);
+      expect(statSync(dest).mode & 0o777).toBe(0o750);
+      expect(readdirSync(join(sshd.home, `inline-${name}`))).toEqual(["app.bin"]); // no temp file left
     }
   });
 
