@@ -18,6 +18,7 @@ import { LABEL_DEV, type DevDocker } from "./docker-commands.js";
 import { registerReloader, ReloaderRunError, ReloaderStatusError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus, type Manager } from "./reloader.js";
 import { pidAlive } from "../core/pid.js";
 import { writeDevState } from "./state-file.js";
+import { ignoreMatcher } from "./watcher.js";
 
 export type ChangeEvent = "add" | "change" | "unlink" | "addDir" | "unlinkDir";
 export interface Change {
@@ -110,21 +111,6 @@ class ChangeQueue {
   }
 }
 
-/** A path relative to the project is ignored when it is an ignore entry, lies under one, or has a segment named like one. */
-export function ignoredBy(dir: string, ignore: string[], alwaysIgnored: string[]): (path: string) => boolean {
-  return (path) => {
-    const rel = relative(dir, path);
-    if (rel === "" || rel.startsWith("..")) return false;
-    const parts = rel.split(sep);
-    for (const raw of [...ignore, ...alwaysIgnored]) {
-      const ig = raw.replace(/\/+$/, "");
-      if (rel === ig || rel.startsWith(`${ig}${sep}`)) return true;
-      if (!ig.includes("/") && parts.includes(ig)) return true;
-    }
-    return false;
-  };
-}
-
 class DockerDevSession {
   private readonly d: DevDocker;
   private readonly state: DockerDevState;
@@ -180,7 +166,7 @@ class DockerDevSession {
   async loop(): Promise<void> {
     const { spec } = this.config;
     const stateDir = dirname(this.config.stateFile);
-    const ignored = ignoredBy(spec.dir, spec.dev.ignore, [relative(spec.dir, stateDir), ".togo"]);
+    const ignored = ignoreMatcher(spec.dir, [...spec.dev.ignore, `/${relative(spec.dir, stateDir)}`, "/.togo"]);
     const paths = spec.dev.watch.length > 0 ? spec.dev.watch.map((p) => (isAbsolute(p) ? p : join(spec.dir, p))) : [spec.dir];
     const watcher: FSWatcher = watch(paths, { ignoreInitial: true, ignored });
     watcher.on("all", (event, path) => this.queue.push({ event: event as ChangeEvent, path }));

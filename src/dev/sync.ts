@@ -6,7 +6,7 @@
 // connection closed. The remote work is data (src/ship/dev-copy.ts); this file only sequences it.
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
-import { isAbsolute, join, relative, sep } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { execa } from "execa";
 import { OperationError } from "../core/errors.js";
 import type { ConfigProblem } from "../core/errors.js";
@@ -20,6 +20,7 @@ import {
   registerReloader, ReloaderRunError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus, type Manager,
 } from "./reloader.js";
 import { readDevState, writeDevState } from "./state-file.js";
+import { ignoreMatcher } from "./watcher.js";
 
 /** How often the copy is checked for a crash while nothing is being reloaded. */
 const CRASH_CHECK_MS = 1000;
@@ -27,17 +28,6 @@ const CRASH_CHECK_MS = 1000;
 const DEBOUNCE_MS = 25;
 /** Health probes of a reload: dev wants the first answer, not a steady pace. */
 const PROBE_INTERVAL_S = 0.05;
-
-/** A path is ignored when it or one of its parent folders is named in dev.ignore (relative to the project). */
-export function ignoredBy(dir: string, ignore: string[]): (path: string) => boolean {
-  const entries = ignore.map((i) => i.replace(/^\.\/+/, "").replace(/\/+$/, ""));
-  return (path: string) => {
-    const rel = relative(dir, path);
-    if (rel === "" || rel.startsWith("..")) return false;
-    const parts = rel.split(sep);
-    return entries.some((e) => (e.includes("/") ? rel === e || rel.startsWith(`${e}/`) : parts.includes(e)));
-  };
-}
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -189,7 +179,7 @@ export class SyncReloader implements Manager {
 
       // Watching starts before the first start, so an edit saved while the copy comes up is not lost.
       const { watch } = await import("chokidar");
-      const ignore = ignoredBy(spec.dir, [...spec.dev.ignore, ...(spec.buildCmd ? [spec.binary!] : [])]);
+      const ignore = ignoreMatcher(spec.dir, [...spec.dev.ignore, ...(spec.buildCmd ? [spec.binary!] : [])]);
       const paths = spec.dev.watch.length > 0 ? spec.dev.watch.map((w) => (isAbsolute(w) ? w : join(spec.dir, w))) : [spec.dir];
       const w = watch(paths, { ignoreInitial: true, ignored: (p: string) => ignore(p) });
       watcher = w;

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { join } from "node:path";
 import { execa } from "execa";
 import { ReloaderStatusError } from "../../src/dev/reloader.js";
-import { ignoredBy } from "../../src/dev/sync.js";
+import { ignoreMatcher } from "../../src/dev/watcher.js";
 import { readDevState, writeDevState } from "../../src/dev/state-file.js";
 import { devAppDir, devArtifactPath, devCopy } from "../../src/ship/dev-copy.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
@@ -69,7 +69,12 @@ test("restart starts the copy on its port with its .env, and stops the one befor
 });
 
 test("the watcher ignores dev.ignore entries as path segments, and paths with a slash as prefixes", () => {
-  const ignored = ignoredBy("/p", ["node_modules", ".git", "build/out", "./dist/"]);
+  const ignored = ignoreMatcher("/p", ["node_modules", ".git", "build/out", "./dist/", "*.log"]);
+  // Globs mean what they mean for the process reloader: one matcher for every type.
+  expect(ignored("/p/app.log")).toBe(true);
+  expect(ignored("/p/logs/today.log")).toBe(true);
+  expect(ignored("/p/app.log.ts")).toBe(false);
+  expect(ignored("/elsewhere/node_modules/x")).toBe(false);
   expect(ignored("/p/node_modules/x/index.js")).toBe(true);
   expect(ignored("/p/packages/a/node_modules/y.js")).toBe(true);
   expect(ignored("/p/.git/HEAD")).toBe(true);

@@ -6,7 +6,8 @@ import { parseConfig } from "../../src/config/load.js";
 import { createReporter } from "../../src/core/log.js";
 import { workspaceOf } from "../../src/core/workspace.js";
 import * as C from "../../src/dev/docker-commands.js";
-import { DockerReloader, ignoredBy, reloadPlan, type Change } from "../../src/dev/docker.js";
+import { DockerReloader, reloadPlan, type Change } from "../../src/dev/docker.js";
+import { ignoreMatcher } from "../../src/dev/watcher.js";
 import { cleanupTempDirs, tempDir, writeFiles } from "../helpers/index.js";
 
 afterAll(() => cleanupTempDirs());
@@ -93,8 +94,8 @@ describe("reloadPlan", () => {
   });
 });
 
-test("ignoredBy: an entry, anything under it, a segment of that name; the state dir always", () => {
-  const ignored = ignoredBy("/srv/p", ["node_modules", "build/out"], [".togo"]);
+test("ignoreMatcher: an entry, anything under it, a segment of that name; an anchored state dir", () => {
+  const ignored = ignoreMatcher("/srv/p", ["node_modules", "build/out", "/.togo"]);
   expect(["/srv/p/node_modules", "/srv/p/a/node_modules/x.js", "/srv/p/build/out/x", "/srv/p/.togo/dev/hello.json"].filter(ignored)).toHaveLength(4);
   expect(["/srv/p", "/srv/p/src/a.js", "/srv/p/build/x", "/srv/p/node_modules2/x"].filter(ignored)).toEqual([]);
 });
