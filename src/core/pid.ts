@@ -1,4 +1,5 @@
 // Processes on this machine by pid.
+import { readFileSync } from "node:fs";
 
 /** True while `pid` runs (EPERM: it runs, as another user). */
 export function pidAlive(pid: number): boolean {
@@ -7,5 +8,28 @@ export function pidAlive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * When `pid` started (clock ticks since boot, from /proc): with the pid, it names one process, so
+ * a pid reused by another process is told apart. Undefined where there is no /proc or no such pid.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `pid` has exited and waits to be reaped: it holds no port and runs nothing. */
+export function pidZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false;
   }
 }

@@ -10,7 +10,7 @@ import { waitHealthy } from "../ship/health.js";
 import { exitText, startGroup, type ProcessGroup } from "./process-group.js";
 import { DevProxy } from "./proxy.js";
 import { registerReloader, ReloaderRunError, type DevConfig, type DevState, type DevStatus, type Manager } from "./reloader.js";
-import { pidAlive } from "../core/pid.js";
+import { pidAlive, pidZombie, processStartTime } from "../core/pid.js";
 import { readDevState, recordedDevState, removeDevState, writeDevState } from "./state-file.js";
 import { startWatcher, watchPlan, type Watcher } from "./watcher.js";
 
@@ -20,6 +20,27 @@ export const FAILED_AFTER = 3;
 const STABLE_MS = 30_000;
 /** Events this close together are one change (an editor's save, a checkout). */
 const DEBOUNCE_MS = 15;
+
+/**
+ * The app a `togo dev` killed with -9 left serving: its state file names the app's process group
+ * and when its leader started, so a pid since reused by another process is never signalled.
+ */
+async function stopLeftApp(left: Record<string, unknown>, log: DevConfig["log"]): Promise<void> {
+  const pid = left.appPid;
+  if (typeof pid !== "number" || !Number.isInteger(pid) || pid <= 1 || typeof left.appStart !== "string" || processStartTime(pid) !== left.appStart) return;
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!signal("SIGTERM")) return;
+  for (const end = Date.now() + 5000; Date.now() < end && processStartTime(pid) === left.appStart && !pidZombie(pid); ) await new Promise((r) => setTimeout(r, 25));
+  signal("SIGKILL");
+  log.info(`stopped the app (pid ${pid}) an earlier togo dev left running when it was killed`);
+}
 
 /** Wait before restart number `n` (1, 2, 4, … 30 s). */
 export function backoffMs(n: number): number {
@@ -96,6 +117,7 @@ class Supervisor {
     if (other && typeof other.pid === "number" && other.pid !== process.pid && pidAlive(other.pid)) {
       throw new ReloaderRunError(`togo dev is already running for ${spec.app} (pid ${other.pid}); stop it first (togo dev status shows it)`);
     }
+    if (other) await stopLeftApp(other, log);
     try {
       await this.proxy.listen(spec.dev.port);
     } catch (e) {
@@ -180,7 +202,8 @@ class Supervisor {
   }
 
   private save(): void {
-    const status: DevStatus & { appPid?: number } = {
+    const appPid = this.serving?.group.pid;
+    const status: DevStatus & { appPid?: number; appStart?: string } = {
       state: this.state,
       message: this.message,
       type: "process",
@@ -189,7 +212,9 @@ class Supervisor {
       lastReload: this.lastReload,
       reloads: this.reloads,
       restarts: this.restarts,
-      appPid: this.serving?.group.pid,
+      appPid,
+      // With the pid, names the app's process for a later run (see stopLeftApp).
+      appStart: appPid === undefined ? undefined : processStartTime(appPid),
     };
     writeDevState(this.config.stateFile, status);
   }

@@ -6,7 +6,7 @@ import { pidAlive } from "../core/pid.js";
 import { ReloaderStatusError, type DevStatus } from "./reloader.js";
 
 /** Written whole and renamed into place, so a reader never sees half a file. */
-export function writeDevState(file: string, status: DevStatus & { appPid?: number }): void {
+export function writeDevState(file: string, status: DevStatus & { appPid?: number; appStart?: string }): void {
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(status, null, 2)}\n`);

@@ -236,8 +236,19 @@ deploy:
       const r = await togo(["dev", "status", "--json"], { cwd: dir });
       const s = JSON.parse(r.stdout) as { state: string; message: string };
       if (r.exitCode !== 3 || s.state !== "not-deployed" || !/is not running/.test(s.message)) fail(`status of a killed togo dev: exit ${r.exitCode} ${r.stdout} ${r.stderr}`);
+      // Its app outlived it (its own process group); the next togo dev stops it before starting its own.
+      if (!alive(recorded.appPid)) fail("the app of the killed togo dev should still run (else this test shows nothing)");
+      const next = startDev(dir);
+      await eventually("the next togo dev serving", () => get(`${url}/`), (r) => r.body === "three" && alive(recorded.appPid) === false, next);
+      if (!next.err().includes(`stopped the app (pid ${recorded.appPid}) an earlier togo dev left running`)) fail("the next togo dev should say it stopped the left app", next);
+      next.child.kill("SIGINT");
+      if ((await next.exited) !== 130) fail("the next togo dev should exit 130 on Ctrl-C", next);
     } finally {
-      process.kill(-recorded.appPid, "SIGKILL");
+      try {
+        process.kill(-recorded.appPid, "SIGKILL");
+      } catch {
+        // stopped by the next togo dev
+      }
     }
   });
 });
