@@ -3,43 +3,51 @@
 // not a local `ssh` client (a fork of togo's whole process) and a new sshd session; on a fleet,
 // that fork per command per host was most of togo's CPU.
 //
-// Requests and replies are base64 lines, so any bytes (scripts, secrets on stdin, binary output)
-// cross a line protocol that POSIX sh and coreutils can speak. Each command runs in a session of
-// its own (setsid), so an interrupt can stop its whole process group, as over a plain session.
+// A request travels as lines only the shell's builtins read, replies as base64, so any bytes
+// (scripts, secrets on stdin, binary output) cross a protocol POSIX sh and coreutils can speak.
+// Each command runs in a session of its own (setsid), so an interrupt can stop its whole process
+// group, as over a plain session. The loop itself does what a tracked command's wrapper does over a
+// plain session (see tracked.ts), once for the channel instead of once a command: it records the
+// command's group under its run id, and one watcher stops the command in flight when the
+// connection's sshd process is gone (togo killed, the network lost).
 import { randomBytes } from "node:crypto";
 import type { ResultPromise } from "execa";
+import { RUNS_DIR } from "./tracked.js";
 import type { CommandResult } from "./transport.js";
 
-const READY = "togo-channel 1";
+const READY = "togo-channel 2";
 const UNAVAILABLE = "togo-channel-unavailable";
 
-/** Where the channel's shell tells its commands which process to watch (see trackedScript). */
-export const CHANNEL_PARENT_VAR = "TOGO_CHANNEL_PARENT";
-
 /**
- * The loop on the host. A command tracked with `watch: "channel"` stops when the connection's sshd
- * process is gone (togo killed, the connection lost).
+ * The loop on the host. A request is a line with its end marker and run id (`-` for none), a line
+ * with the input (base64, empty for none), the script's lines, and the marker. Files are named for
+ * the request: a process a command left in the background keeps writing to its own output, never
+ * to a later command's. Empty outputs are not encoded; `base64 -w0` where coreutils has it.
  */
-// A request is a line with its end marker, a line with the input (base64, empty for none), the
-// script's lines, and the marker: only the shell's builtins read it. Files are named for the
-// request: a process a command left in the background keeps writing to its own output, never to a
-// later command's. Empty outputs are not encoded; `base64 -w0` where coreutils has it.
 export const CHANNEL_SCRIPT = [
   `for c in base64 setsid mktemp; do command -v $c >/dev/null 2>&1 || { echo ${UNAVAILABLE}; exit 0; }; done`,
   `t=$(mktemp -d "\${TMPDIR:-/tmp}/togo-ch.XXXXXX") || { echo ${UNAVAILABLE}; exit 0; }`,
-  `trap 'rm -rf "$t"' EXIT`,
-  `trap 'exit 129' HUP`,
+  // The command in flight, as "<run id> <group>", where stopTrackedScript finds it.
+  `r=${RUNS_DIR}/ch-\${t##*.}; { mkdir -p ${RUNS_DIR} && : > "$r"; } 2>/dev/null || { rm -rf "$t"; echo ${UNAVAILABLE}; exit 0; }`,
   // The parent of this session's leader (the shell sshd started) is the connection's sshd process.
   `p=$PPID; if read -r l < /proc/$$/stat; then set -- \${l##*")"}; if read -r l < /proc/$4/stat; then set -- \${l##*")"}; p=$2; fi; fi 2>/dev/null`,
-  `${CHANNEL_PARENT_VAR}=$p; export ${CHANNEL_PARENT_VAR}`,
+  // The watcher's sleep is waited for, so stopping the watcher stops its sleep too (no straggler).
+  `(trap 'kill $z 2>/dev/null; exit 0' TERM; while [ -d /proc/$p ]; do sleep 1 & z=$!; wait $z; done; read -r x g < "$r" && [ -n "$g" ] && kill -TERM "-$g") </dev/null >/dev/null 2>&1 & w=$!`,
+  `trap 'kill $w 2>/dev/null; rm -rf "$t" "$r"' EXIT`,
+  `trap 'exit 129' HUP`,
   `if [ "$(printf x | base64 -w0 2>/dev/null)" = eA== ]; then enc() { base64 -w0 < "$1"; }; else enc() { base64 < "$1" | tr -d '\\n'; }; fi`,
   `echo '${READY}'`,
   `n=0`,
-  `while IFS= read -r e && IFS= read -r i; do`,
+  `while IFS=' ' read -r e id && IFS= read -r i; do`,
   `  n=$((n+1)); f=/dev/null; rc=0`,
   `  while IFS= read -r l && [ "$l" != "$e" ]; do printf '%s\\n' "$l"; done > "$t/$n.s"`,
   `  if [ -n "$i" ]; then f="$t/$n.i"; printf '%s' "$i" | base64 -d > "$f" || rc=255; fi`,
-  `  if [ $rc = 0 ]; then setsid sh "$t/$n.s" < "$f" > "$t/$n.o" 2> "$t/$n.e"; rc=$?; else echo "togo: the command channel could not decode the input" > "$t/$n.e"; fi`,
+  `  if [ $rc = 0 ]; then`,
+  `    setsid sh "$t/$n.s" < "$f" > "$t/$n.o" 2> "$t/$n.e" & c=$!`,
+  `    printf '%s %s\\n' "$id" "$c" > "$r"; wait $c; rc=$?; : > "$r"`,
+  `  else`,
+  `    echo "togo: the command channel could not decode the input" > "$t/$n.e"`,
+  `  fi`,
   `  printf 'R %s ' "$rc"; [ -s "$t/$n.o" ] && enc "$t/$n.o"; printf ' '; [ -s "$t/$n.e" ] && enc "$t/$n.e"; echo`,
   `  [ $((n % 64)) != 0 ] || rm -f "$t"/*`,
   `done`,
@@ -49,10 +57,11 @@ export const CHANNEL_SCRIPT = [
 export const CHANNEL_MAX_REQUEST = 64 * 1024;
 
 /** A request for the channel, or undefined when `script` cannot travel in one (a NUL byte, a line equal to the marker). */
-export function encodeRequest(script: string, input: string, marker: string): string | undefined {
+export function encodeRequest(script: string, input: string, marker: string, runId = "-"): string | undefined {
   if (script.includes("\0") || script.split("\n").includes(marker)) return undefined;
+  if (!/^[A-Za-z0-9-]+$/.test(runId)) throw new Error(`a run id is letters, digits and dashes: ${runId}`);
   const body = script.endsWith("\n") ? script : `${script}\n`;
-  return `${marker}\n${Buffer.from(input).toString("base64")}\n${body}${marker}\n`;
+  return `${marker} ${runId}\n${Buffer.from(input).toString("base64")}\n${body}${marker}\n`;
 }
 
 /** A reply line (`R <code> <stdout> <stderr>`, base64), or undefined for anything else. */
@@ -129,11 +138,14 @@ export class CommandChannel {
     return script.length + input.length <= CHANNEL_MAX_REQUEST && encodeRequest(script, input, this.marker) !== undefined;
   }
 
-  /** Runs `script` with `input` on stdin; a channel that ends first gives exit code 255 (as ssh does). */
-  run(script: string, input: string): Promise<CommandResult> {
+  /**
+   * Runs `script` with `input` on stdin, its group recorded under `runId` for stopTrackedScript; a
+   * channel that ends first gives exit code 255 (as ssh does).
+   */
+  run(script: string, input: string, runId?: string): Promise<CommandResult> {
     if (this.ended) return Promise.resolve(this.lost());
     if (this.pending) throw new Error("the command channel is busy");
-    const request = encodeRequest(script, input, this.marker);
+    const request = encodeRequest(script, input, this.marker, runId);
     if (request === undefined) throw new Error("the command cannot travel in the command channel");
     return new Promise((resolve) => {
       this.pending = { resolve };

@@ -338,16 +338,16 @@ export class SshTransport implements Transport {
     // A command that may be interrupted records its process group on the host: killing the local
     // ssh client would not stop it (the master holds its pipes and the remote side runs on).
     const id = opts.signal ? `${process.pid}-${++this.runs}` : undefined;
-    const tracked = (watch: "channel" | "session") => (id ? trackedScript(cmd.script, { id, watch }) : cmd.script);
     // Taken only if idle now (a command run alongside another gets a session of its own) and if the request fits.
-    const channel = opened && !opened.busy && !opened.closed && opened.carries(tracked("channel"), cmd.input ?? "") ? opened : undefined;
-    const remote = tracked(channel ? "channel" : "session");
+    const channel = opened && !opened.busy && !opened.closed && opened.carries(cmd.script, cmd.input ?? "") ? opened : undefined;
+    // In the channel its loop records and watches the command; over a session of its own a wrapper does.
+    const remote = id && !channel ? trackedScript(cmd.script, { id, watch: "session" }) : cmd.script;
     let stopping: Promise<void> | undefined;
     let result: CommandResult;
     if (channel) {
       const stop = () => void (stopping = this.stopRemote(id!, cmd.what ?? cmd.op, () => void channel.close(true)));
       if (id) opts.signal!.addEventListener("abort", stop, { once: true });
-      result = await channel.run(remote, cmd.input ?? "").finally(() => opts.signal?.removeEventListener("abort", stop));
+      result = await channel.run(remote, cmd.input ?? "", id).finally(() => opts.signal?.removeEventListener("abort", stop));
     } else {
       this.stats.sessions++;
       const proc = execa("ssh", runArgs(this.conn, this.controlPath, remote), {

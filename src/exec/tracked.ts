@@ -6,28 +6,19 @@
 //    connection lost) or, on this machine, togo's own process.
 // What detaches on purpose (a released app, started with setsid) is not in the group and lives on.
 import { q } from "../core/shell.js";
-import { CHANNEL_PARENT_VAR } from "./channel.js";
 
 /** Where a remote command records its process group, so a second session can stop it. */
-const RUNS_DIR = `"$HOME"/.cache/togo/runs`;
+export const RUNS_DIR = `"$HOME"/.cache/togo/runs`;
 
 export interface Tracking {
   /** Record the group under this id (for stopTrackedScript). */
   id?: string;
-  /**
-   * Stop the group once this pid is gone; "session": the sshd process of this SSH session;
-   * "channel": the sshd process of the command channel the script runs in.
-   */
-  watch: number | "session" | "channel";
+  /** Stop the group once this pid is gone; "session": the sshd process of this SSH session. */
+  watch: number | "session";
 }
 
 export function trackedScript(script: string, t: Tracking): string {
-  const watch =
-    t.watch === "session"
-      ? `s=; if [ -n "$g" ] && read -r l 2>/dev/null < /proc/$g/stat; then set -- \${l##*")"}; s=$2; fi`
-      : t.watch === "channel"
-        ? `s=\${${CHANNEL_PARENT_VAR}:-}`
-        : `s=${t.watch}`;
+  const watch = t.watch === "session" ? `s=; if [ -n "$g" ] && read -r l 2>/dev/null < /proc/$g/stat; then set -- \${l##*")"}; s=$2; fi` : `s=${t.watch}`;
   return [
     // sshd (and togo, locally) start the command as a session leader: its group is the whole tree.
     `g=; if read -r l 2>/dev/null < /proc/$$/stat; then set -- \${l##*")"}; g=$3; fi`,
@@ -42,10 +33,15 @@ export function trackedScript(script: string, t: Tracking): string {
   ].join("\n");
 }
 
-/** Stops the group recorded under `id`: TERM, then KILL after 5 s. Prints `stopped` when there was one. */
+/**
+ * Stops the group recorded under `id` (by a tracked script, or by a command channel for the command
+ * in flight): TERM, then KILL after 5 s. Prints `stopped` when there was one.
+ */
 export function stopTrackedScript(id: string): string {
   return [
-    `f=${RUNS_DIR}/${id}; g=$(cat "$f" 2>/dev/null); case $g in ''|0|1|*[!0-9]*) exit 0;; esac`,
+    `f=${RUNS_DIR}/${id}; g=$(cat "$f" 2>/dev/null)`,
+    `if [ -z "$g" ]; then for c in ${RUNS_DIR}/ch-*; do read -r x y 2>/dev/null < "$c" || continue; [ "$x" = ${q(id)} ] && g=$y; done; fi`,
+    `case $g in ''|0|1|*[!0-9]*) exit 0;; esac`,
     `kill -TERM "-$g" 2>/dev/null; i=0`,
     `while kill -0 "-$g" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done`,
     `kill -KILL "-$g" 2>/dev/null; rm -f "$f"; echo stopped`,
