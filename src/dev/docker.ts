@@ -7,7 +7,6 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, relative, sep } from "node:path";
-import { watch, type FSWatcher } from "chokidar";
 import type { ConfigProblem } from "../core/errors.js";
 import { OperationError } from "../core/errors.js";
 import { runCommand, type Command } from "../exec/command.js";
@@ -18,9 +17,8 @@ import { LABEL_DEV, type DevDocker } from "./docker-commands.js";
 import { registerReloader, ReloaderRunError, ReloaderStatusError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus, type Manager } from "./reloader.js";
 import { pidAlive } from "../core/pid.js";
 import { writeDevState } from "./state-file.js";
-import { ignoreMatcher } from "./watcher.js";
+import { startWatcher, watchPlan, type ChangeEvent } from "./watcher.js";
 
-export type ChangeEvent = "add" | "change" | "unlink" | "addDir" | "unlinkDir";
 export interface Change {
   event: ChangeEvent;
   /** Absolute. */
@@ -166,15 +164,9 @@ class DockerDevSession {
   async loop(): Promise<void> {
     const { spec } = this.config;
     const stateDir = dirname(this.config.stateFile);
-    const ignored = ignoreMatcher(spec.dir, [...spec.dev.ignore, `/${relative(spec.dir, stateDir)}`, "/.togo"]);
-    const paths = spec.dev.watch.length > 0 ? spec.dev.watch.map((p) => (isAbsolute(p) ? p : join(spec.dir, p))) : [spec.dir];
-    const watcher: FSWatcher = watch(paths, { ignoreInitial: true, ignored });
-    watcher.on("all", (event, path) => this.queue.push({ event: event as ChangeEvent, path }));
+    const plan = watchPlan(spec.dir, spec.dev.watch, [...spec.dev.ignore, `/${relative(spec.dir, stateDir)}`, "/.togo"]);
+    const watcher = await startWatcher(spec.dir, plan, (rel, event) => this.queue.push({ event, path: join(spec.dir, rel) }), true);
     try {
-      await new Promise<void>((resolve, reject) => {
-        watcher.once("ready", () => resolve());
-        watcher.once("error", reject);
-      });
       await this.reload({ kind: "rebuild", why: "start" });
       while (!this.signal.aborted) {
         const batch = await this.queue.next(this.signal);

@@ -20,7 +20,7 @@ import {
   registerReloader, ReloaderRunError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus, type Manager,
 } from "./reloader.js";
 import { readDevState, writeDevState } from "./state-file.js";
-import { ignoreMatcher } from "./watcher.js";
+import { startWatcher, watchPlan, type Watcher } from "./watcher.js";
 
 /** How often the copy is checked for a crash while nothing is being reloaded. */
 const CRASH_CHECK_MS = 1000;
@@ -78,7 +78,7 @@ export class SyncReloader implements Manager {
     if (!(transport instanceof SshTransport)) throw new ReloaderRunError("dev.type sync needs a remote host (deploy.host)");
     const copy = devCopy(spec.appDir);
     const following = new AbortController();
-    let watcher: { close(): Promise<void> } | undefined;
+    let watcher: Watcher | undefined;
     let made = false;
     try {
       try {
@@ -178,13 +178,10 @@ export class SyncReloader implements Manager {
       };
 
       // Watching starts before the first start, so an edit saved while the copy comes up is not lost.
-      const { watch } = await import("chokidar");
-      const ignore = ignoreMatcher(spec.dir, [...spec.dev.ignore, ...(spec.buildCmd ? [spec.binary!] : [])]);
-      const paths = spec.dev.watch.length > 0 ? spec.dev.watch.map((w) => (isAbsolute(w) ? w : join(spec.dir, w))) : [spec.dir];
-      const w = watch(paths, { ignoreInitial: true, ignored: (p: string) => ignore(p) });
-      watcher = w;
-      await new Promise<void>((resolve) => w.once("ready", () => resolve()));
-      w.on("all", () => {
+      // The artifact build_cmd writes is an output (anchored: only that path, not a name anywhere).
+      const binary = spec.binary?.replace(/^\.\//, "").replace(/\/+$/, "");
+      const plan = watchPlan(spec.dir, spec.dev.watch, [...spec.dev.ignore, ...(spec.buildCmd && binary && binary !== "." ? [`/${binary}`] : [])]);
+      watcher = await startWatcher(spec.dir, plan, () => {
         clearTimeout(timer);
         timer = setTimeout(() => void reload(), DEBOUNCE_MS);
       });

@@ -104,8 +104,15 @@ export interface Watcher {
   close(): Promise<void>;
 }
 
-/** Watches the plan's roots; calls onChange with each changed file's project-relative path. Resolves once the first scan is done. */
-export async function startWatcher(dir: string, plan: WatchPlan, onChange: (rel: string) => void): Promise<Watcher> {
+/** What changed: a file added, changed or removed; a folder added or removed. */
+export type ChangeEvent = "add" | "change" | "unlink" | "addDir" | "unlinkDir";
+
+/**
+ * Watches the plan's roots; calls onChange with each change's project-relative path and what
+ * happened (a folder only when `folders`). Resolves once the first scan is done. Every reloader
+ * type watches through it, so dev.watch and dev.ignore mean the same for all.
+ */
+export async function startWatcher(dir: string, plan: WatchPlan, onChange: (rel: string, event: ChangeEvent) => void, folders = false): Promise<Watcher> {
   const { watch } = await import("chokidar");
   const rel = (p: string) => {
     const r = relative(dir, isAbsolute(p) ? p : join(dir, p));
@@ -113,9 +120,9 @@ export async function startWatcher(dir: string, plan: WatchPlan, onChange: (rel:
   };
   const w = watch(plan.roots, { ignoreInitial: true, ignored: (p: string) => plan.ignored(rel(p)) });
   w.on("all", (event, path) => {
-    if (event === "addDir" || event === "unlinkDir") return;
+    if (!folders && (event === "addDir" || event === "unlinkDir")) return;
     const r = rel(path);
-    if (plan.includes(r) && !plan.ignored(r)) onChange(r);
+    if (plan.includes(r) && !plan.ignored(r)) onChange(r, event as ChangeEvent);
   });
   await new Promise<void>((resolve, reject) => {
     w.once("ready", () => resolve());
