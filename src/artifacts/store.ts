@@ -2,6 +2,7 @@
 // (claims, build records, logs) so a restarted server, or a second one sharing the store, knows what
 // happened. Two implementations: a directory (fs-store.ts) and S3 (s3-store.ts); both write nothing
 // a reader could see half-done, and create claims and artifacts only if absent (never overwrite).
+import { resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { TogoError } from "../core/errors.js";
 import type { ArtifactKey, Coordinates } from "./key.js";
@@ -110,6 +111,5 @@ export async function openStore(location: string, opts: { endpoint?: string; reg
     throw new TogoError(`the s3 artifact store (${location}) is not available in this build yet`, 2);
   }
   const { FsStore } = await import("./fs-store.js");
-  const { resolve } = await import("node:path");
   return new FsStore(resolve(opts.cwd ?? process.cwd(), location));
 }

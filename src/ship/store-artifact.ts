@@ -83,21 +83,26 @@ async function git(dir: string, args: string[]) {
  * tree: a change to a tracked file that is not committed would not be in what is deployed, so it
  * stops the deploy (untracked files are not part of any commit and are let be).
  */
-export async function projectSource(spec: Spec, why = "deploy.artifact: store ships the artifact store's build of the project's current commit"): Promise<ProjectSource> {
+export async function projectSource(
+  spec: Spec,
+  why = "deploy.artifact: store ships the artifact store's build of the project's current commit",
+  o: { requireClean?: boolean; forDeploy?: boolean } = {},
+): Promise<ProjectSource> {
+  const orBuildHere = o.forDeploy !== false ? " (or set deploy.artifact: build to build here)" : "";
   const inside = await git(spec.dir, ["rev-parse", "--is-inside-work-tree"]);
   if (inside.exitCode !== 0 || String(inside.stdout).trim() !== "true") {
-    throw new UsageError(`${why}, but ${spec.dir} is not in a git repository: git init, commit and push it (or use deploy.artifact: build to build here)`);
+    throw new UsageError(`${why}, but ${spec.dir} is not in a git repository: git init, commit and push it${orBuildHere}`);
   }
   const head = await git(spec.dir, ["rev-parse", "--verify", "-q", "HEAD^{commit}"]);
   if (head.exitCode !== 0) throw new UsageError(`${why}, but the repository in ${spec.dir} has no commit yet: commit and push the project first`);
   const commit = String(head.stdout).trim();
   const dirty = await git(spec.dir, ["status", "--porcelain", "--untracked-files=no"]);
   const changed = String(dirty.stdout).split("\n").filter(Boolean);
-  if (changed.length > 0) {
+  if (changed.length > 0 && o.requireClean !== false) {
     const list = changed.slice(0, 5).map((l) => l.slice(3)).join(", ");
     throw new UsageError(
       `${why}, but ${changed.length} tracked file${changed.length === 1 ? " has" : "s have"} uncommitted changes (${list}${changed.length > 5 ? ", ..." : ""}): ` +
-        "commit and push them (the proxy builds commits, not this working tree), or stash them",
+        (o.forDeploy !== false ? `commit and push them (the proxy builds commits, not this working tree), or stash them${orBuildHere}` : "commit them (a build is of a commit, not of this working tree), or stash them, or name a version with --version"),
     );
   }
   const remotes = String((await git(spec.dir, ["remote"])).stdout).split("\n").filter(Boolean);
