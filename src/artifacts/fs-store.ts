@@ -194,6 +194,10 @@ export class FsStore implements ArtifactStore {
     return out;
   }
 
+  async deleteBuild(id: string): Promise<void> {
+    await rm(join(this.root, "builds", `${buildId(id)}.json`), { force: true });
+  }
+
   async logWriter(id: string): Promise<LogWriter> {
     const path = join(this.root, "builds", `${buildId(id)}.log`);
     await mkdir(dirname(path), { recursive: true });
@@ -209,12 +213,20 @@ export class FsStore implements ArtifactStore {
 
   async readLog(id: string, from = 0): Promise<Buffer | undefined> {
     if (!isBuildId(id)) return undefined;
+    let fh;
     try {
-      const all = await readFile(join(this.root, "builds", `${id}.log`));
-      return all.subarray(Math.min(from, all.length));
+      fh = await open(join(this.root, "builds", `${id}.log`), "r");
     } catch (e) {
       if (missing(e)) return undefined;
       throw e;
+    }
+    try {
+      const size = (await fh.stat()).size;
+      const buf = Buffer.alloc(Math.max(0, size - from));
+      if (buf.length > 0) await fh.read(buf, 0, buf.length, from);
+      return buf;
+    } finally {
+      await fh.close();
     }
   }
 }

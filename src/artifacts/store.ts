@@ -91,6 +91,8 @@ export interface ArtifactStore {
   /** Replaces the record whole (readers see the old one or the new one). */
   writeBuild(record: BuildRecord): Promise<void>;
   listBuilds(): Promise<BuildRecord[]>;
+  /** Removes a record that never owned anything (its claim was lost to another server's build). */
+  deleteBuild(id: string): Promise<void>;
 
   /** Starts (or, for a re-run, continues) build id's log. */
   logWriter(id: string): Promise<LogWriter>;
