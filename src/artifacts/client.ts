@@ -314,7 +314,9 @@ function messageOf(body: string): string {
   if (!body) return "";
   try {
     const j = JSON.parse(body) as Record<string, unknown>;
-    const parts = [j.error, j.message, j.logs_url ? `logs: ${String(j.logs_url)}` : undefined, j.logs ? `logs: ${String(j.logs)}` : undefined].filter((x) => typeof x === "string" && x);
+    const said = [j.error, j.message].filter((x): x is string => typeof x === "string" && x !== "");
+    const logs = [j.logs_url, j.logs].find((x): x is string => typeof x === "string" && x !== "");
+    const parts = logs && !said.some((t) => t.includes(logs)) ? [...said, `logs: ${logs}`] : said;
     if (parts.length > 0) return parts.join("; ");
   } catch {
     // text
