@@ -220,8 +220,9 @@ export async function fetchStoreArtifact(o: FetchOptions): Promise<StoreArtifact
     const name = got.name ?? fallbackName;
     const file = ws.downloadedArtifact(built.sha256, name);
     renameSync(landing, file);
-    log.info(`artifact: downloaded ${name}, ${got.size} bytes, sha256 ${got.sha256} checked`);
-    return { file, name, sha256: got.sha256, size: got.size, coordinates, from: client.server };
+    log.info(`artifact: downloaded ${name}, ${got.size} bytes, sha256 ${built.sha256} checked`);
+    // The store's sha256, not what arrived: the host checks the bytes against what was built.
+    return { file, name, sha256: built.sha256, size: got.size, coordinates, from: client.server };
   }
 
   // No proxy: the store itself must have it (`togo build` puts it there).

@@ -35,7 +35,8 @@ const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("he
 
 /** The project's togo.yaml: the proxy builds server.js from app.js with build_cmd; it leaves BUILT_HERE where it runs. */
 function yaml(o: { buildCmd?: string; artifacts?: string; hooks?: string } = {}): string {
-  const buildCmd = o.buildCmd ?? `sed "s/from \\\${version}/from \\\${version} built for $TOGO_OS-$TOGO_ARCH/" app.js > server.js && echo built > BUILT_HERE`;
+  // No "\${" in it: togo.yaml would read that as a variable (the proxy's builder reads build_cmd as it is).
+  const buildCmd = o.buildCmd ?? `sed "s/from .{version}/& built for $TOGO_OS-$TOGO_ARCH/" app.js > server.js && echo built > BUILT_HERE`;
   return `app: hello
 deploy:
 ${sshd.deployKeys}
