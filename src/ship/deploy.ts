@@ -98,7 +98,7 @@ export interface DeployContext {
   /** The artifact's digest when it was begun early (see the connect stage). */
   digest?: Promise<ArtifactDigest>;
   /** deploy.artifact: store — the file fetched from the store and its name in the release (else deploy.binary). */
-  fetched?: { file: string; name: string };
+  fetched?: { file: string; name: string; unpack: boolean };
   sha256: string;
   version?: string;
   report: DeployReport;
@@ -269,7 +269,7 @@ export function deployStages(): Stage<DeployContext>[] {
             report.files = sent.files;
             if (sent.linked) report.base = bases[0];
             // The store's artifact is checked by the host too: what it stores is what the store built.
-            await t.transport.run(ctx.fetched ? t.dir.storeVerifiedUpload(sha256) : t.dir.storeUpload(sha256), { signal: run.signal });
+            await t.transport.run(ctx.fetched ? t.dir.storeVerifiedUpload(sha256, ctx.fetched.unpack) : t.dir.storeUpload(sha256), { signal: run.signal });
             report.uploaded = true;
           }
           await t.transport.run(t.dir.writeEnvNext(formatDotenv({ ...ctx.spec.env, ...ctx.secrets })), { signal: run.signal });
@@ -437,7 +437,10 @@ async function fetchFromStore(ctx: DeployContext, run: PipelineRun): Promise<voi
   const [os, arch] = [...platforms.keys()][0].split("/");
   const { fetchStoreArtifact } = await import("./store-artifact.js");
   const got = await fetchStoreArtifact({ spec: ctx.spec, platform: { os, arch }, log: ctx.log, signal: run.signal });
-  ctx.fetched = { file: got.file, name: got.name };
+  // A directory artifact comes tarred (dist → dist.tar.gz): the host unpacks it to the name deploy.binary gives.
+  const dirName = ctx.spec.binary?.replace(/\/+$/, "").split("/").pop();
+  const unpack = dirName !== undefined && got.name === `${dirName}.tar.gz`;
+  ctx.fetched = { file: got.file, name: unpack ? dirName : got.name, unpack };
   ctx.sha256 = got.sha256;
   ctx.report.artifact = { files: 1, bytes: got.size, hashedFiles: 1, hashedBytes: got.size, ms: 0 };
   const version = ctx.opts.version ?? (await gitVersion(ctx.spec.dir, got.sha256)) ?? got.coordinates.version.slice(0, 12);

@@ -4,7 +4,7 @@
 // store — build_cmd never runs, the host is asked its os/arch, the upload is stored only through
 // the check, a refused upload installs nothing, a mixed fleet and a missing build are refused.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
 import { execa } from "execa";
@@ -84,6 +84,28 @@ describe("the host's own sha256 check, under a real sh", () => {
     expect(existsSync(join(app, ".uploads", `${sha}.partial`))).toBe(false);
   });
 
+  test("a tarred directory (dist.tar.gz) is checked, then stored unpacked, as a directory upload is", async () => {
+    const src = tempDir("togo-dist-");
+    mkdirSync(join(src, "lib"));
+    writeFileSync(join(src, "server.js"), "// main\n");
+    writeFileSync(join(src, "lib", "a.js"), "// a\n");
+    const tgz = join(tempDir(), "dist.tar.gz");
+    await execa("tar", ["-czf", tgz, "-C", src, "."]);
+    const tsha = createHash("sha256").update(readFileSync(tgz)).digest("hex");
+    const app = tempDir("togo-verify-");
+    mkdirSync(join(app, ".uploads"));
+    writeFileSync(join(app, ".uploads", `${tsha}.partial`), readFileSync(tgz));
+    const r = await execa("sh", ["-c", storeVerifiedUploadScript(app, tsha, true)], { reject: false });
+    expect(r.stderr).toBe("");
+    expect(readFileSync(join(app, ".uploads", tsha, "lib", "a.js"), "utf8")).toBe("// a\n");
+    expect(readdirSync(join(app, ".uploads")).sort()).toEqual([tsha]);
+    // Bytes that are not the store's are refused before tar sees them.
+    writeFileSync(join(app, ".uploads", `${sha}.partial`), readFileSync(tgz));
+    const wrong = await execa("sh", ["-c", storeVerifiedUploadScript(app, sha, true)], { reject: false });
+    expect(wrong.exitCode).toBe(1);
+    expect(readdirSync(join(app, ".uploads")).sort()).toEqual([tsha]);
+  });
+
   test("a host with only openssl checks with it; one with no tool at all says so and stores nothing", async () => {
     const app = setup();
     const bin = tempDir("togo-bin-");
@@ -111,14 +133,14 @@ async function git(dir: string, ...args: string[]): Promise<string> {
 }
 
 /** A committed project whose build_cmd would leave BUILT_HERE, with a store holding its build for linux/amd64 (unless `empty`). */
-async function storeProject(o: { empty?: boolean } = {}): Promise<{ spec: Spec; dir: string }> {
+async function storeProject(o: { empty?: boolean; binary?: string; fileName?: string } = {}): Promise<{ spec: Spec; dir: string }> {
   const dir = tempDir("togo-storeproj-");
   const store = join(dir, "store");
   const yaml = `app: hello
 deploy:
   provider: local
   build_cmd: touch BUILT_HERE && cp app.js server.js
-  binary: server.js
+  binary: ${o.binary ?? "server.js"}
   run: node server.js
   app_port: 3999
   app_dir: /srv/hello
@@ -139,7 +161,7 @@ artifacts:
     const key = artifactKey(c, commit, "0123456789abcdef");
     const file = join(tempDir(), "server.js");
     writeFileSync(file, ARTIFACT);
-    await new FsStore(store).put(key, file, { coordinates: c, key, commit, sha256: ARTIFACT_SHA, size: ARTIFACT.length, built_at: new Date().toISOString(), recipe: key.recipe, file_name: "server.js" });
+    await new FsStore(store).put(key, file, { coordinates: c, key, commit, sha256: ARTIFACT_SHA, size: ARTIFACT.length, built_at: new Date().toISOString(), recipe: key.recipe, file_name: o.fileName ?? "server.js" });
   }
   return { spec: parseConfig(yaml, join(dir, "togo.yaml"), {}), dir };
 }
@@ -186,6 +208,20 @@ describe("deploy.artifact: store in the deploy pipeline", () => {
     expect(f.of("upload")[0].script).toContain(join(dir, ".togo", "downloads", ARTIFACT_SHA, "server.js"));
     expect(f.of("release.install")[0].script).toContain("server.js");
     expect(readFileSync(join(dir, ".togo", "downloads", ARTIFACT_SHA, "server.js"), "utf8")).toBe(ARTIFACT);
+  });
+
+  test("a directory artifact (dist → dist.tar.gz) is unpacked by the host and installed under deploy.binary's name", async () => {
+    const { spec } = await storeProject({ binary: "dist", fileName: "dist.tar.gz" });
+    const f = host();
+    await shipping(f).deploy(spec, one(spec));
+    expect(f.of("upload.verify")[0].script).toContain("tar -xzf");
+    expect(f.of("release.install")[0].script).toMatch(/\/dist(\s|')/);
+    expect(f.of("release.install")[0].script).not.toContain("dist.tar.gz");
+    // A file artifact is stored as it is.
+    const plain = await storeProject();
+    const g = host();
+    await shipping(g).deploy(plain.spec, one(plain.spec));
+    expect(g.of("upload.verify")[0].script).not.toContain("tar ");
   });
 
   test("an upload the host refuses installs nothing, switches nothing, and gives the lock back", async () => {
