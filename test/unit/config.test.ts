@@ -93,6 +93,7 @@ const INVALID: [string, string, string, string, Record<string, string>?][] = [
   ["artifacts.git_url without {repo}", base("", "artifacts:\n  git_url: https://git.example.com/app.git\n"), "artifacts.git_url", "with {repo}"],
   ["artifacts.git_url unknown placeholder", base("", "artifacts:\n  git_url: 'https://{host}/{owner}/{repo}.git'\n"), "artifacts.git_url", "only the placeholders {remote}, {owner} and {repo}"],
   ["artifacts.endpoint without an s3 store", base("", "artifacts:\n  endpoint: http://127.0.0.1:9000\n"), "artifacts.endpoint", "s3://bucket/prefix store"],
+  ["docker driver with artifact: store", "app: hello\ndeploy:\n  provider: docker\n  image: registry.example.com/hello\n  options: { source: registry }\n  artifact: store\n", "deploy.artifact", "the docker driver ships an image"],
   ["a bad value from the stage", `${base("")}stages:\n  staging: { deploy: { app_port: x } }\n`, "deploy.app_port", '"x"', { TOGO_STAGE: "staging" }],
 ];
 
