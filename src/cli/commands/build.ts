@@ -25,7 +25,8 @@ export const build: CommandModule<GlobalArgs, Args> = {
   handler: run(async (args: Args) => {
     const log = reporter(args);
     const { loadConfig } = await import("../../config/load.js");
-    const { buildProject } = await import("../build-project.js");
+    const { buildProject, defaultPlatform } = await import("../build-project.js");
+    defaultPlatform(args); // a bad --os/--arch is a usage error before the config is read
     const spec = loadConfig(args.config, { env: process.env, stage: args.stage });
     const out = await buildProject(spec, { os: args.os, arch: args.arch, version: args.version }, log, (chunk) => process.stderr.write(chunk));
     log.info(out.message);
