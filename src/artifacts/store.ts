@@ -3,6 +3,7 @@
 // happened. Two implementations: a directory (fs-store.ts) and S3 (s3-store.ts); both write nothing
 // a reader could see half-done, and create claims and artifacts only if absent (never overwrite).
 import type { Readable } from "node:stream";
+import { resolve } from "node:path";
 import { TogoError } from "../core/errors.js";
 import type { ArtifactKey, Coordinates } from "./key.js";
 
@@ -97,6 +98,8 @@ export interface ArtifactStore {
   logWriter(id: string): Promise<LogWriter>;
   /** The log from byte `from` on, or undefined when there is none. */
   readLog(id: string, from?: number): Promise<Buffer | undefined>;
+  /** Removes what writers that are gone left half-done (temp files); nothing a reader could see. */
+  sweep?(): Promise<void>;
 }
 
 const BUILD_ID = /^[0-9a-f]{16}$/;
@@ -112,6 +115,5 @@ export async function openStore(location: string, opts: { endpoint?: string; reg
     throw new TogoError(`the s3 artifact store (${location}) is not available in this build yet`, 2);
   }
   const { FsStore } = await import("./fs-store.js");
-  const { resolve } = await import("node:path");
   return new FsStore(resolve(opts.cwd ?? process.cwd(), location));
 }
