@@ -11,6 +11,7 @@ import { createReadStream } from "node:fs";
 import { appendFile, copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
+import { pidAlive } from "../core/pid.js";
 import { keyPath, type ArtifactKey } from "./key.js";
 import { isBuildId, type ArtifactMeta, type ArtifactStore, type BuildRecord, type Claim, type LogWriter } from "./store.js";
 
@@ -165,6 +166,14 @@ export class FsStore implements ArtifactStore {
     const attempts = names.map((n) => /^(\d+)\.json$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1]));
     if (attempts.length === 0) return undefined;
     return this.readJson<Claim>(join(this.claimDir(key), `${Math.max(...attempts)}.json`));
+  }
+
+  async sweep(): Promise<void> {
+    const dir = join(this.root, ".tmp");
+    for (const n of await readdir(dir).catch(() => [] as string[])) {
+      const pid = Number(/^(\d+)-/.exec(n)?.[1]);
+      if (pid > 0 && pid !== process.pid && !pidAlive(pid)) await rm(join(dir, n), { force: true });
+    }
   }
 
   async readBuild(id: string): Promise<BuildRecord | undefined> {

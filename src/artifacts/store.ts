@@ -4,6 +4,7 @@
 // a reader could see half-done, and create claims and artifacts only if absent (never overwrite).
 import { resolve } from "node:path";
 import type { Readable } from "node:stream";
+import { resolve } from "node:path";
 import { TogoError } from "../core/errors.js";
 import type { ArtifactKey, Coordinates } from "./key.js";
 
@@ -98,6 +99,8 @@ export interface ArtifactStore {
   logWriter(id: string): Promise<LogWriter>;
   /** The log from byte `from` on, or undefined when there is none. */
   readLog(id: string, from?: number): Promise<Buffer | undefined>;
+  /** Removes what writers that are gone left half-done (temp files); nothing a reader could see. */
+  sweep?(): Promise<void>;
 }
 
 const BUILD_ID = /^[0-9a-f]{16}$/;

@@ -35,7 +35,7 @@ function dispositionName(name: string): string {
 }
 
 export function buildProxyApp(opts: HttpOptions): FastifyInstance {
-  const app = Fastify({ logger: false, exposeHeadRoutes: true, maxParamLength: 500, return503OnClosing: true });
+  const app = Fastify({ logger: false, exposeHeadRoutes: true, routerOptions: { maxParamLength: 500 }, return503OnClosing: true });
   const { proxy } = opts;
   const retryAfter = String(opts.retryAfter ?? 2);
 

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { TogoError } from "../../core/errors.js";
 import { DEFAULT_MAKEFILE } from "../builder.js";
+import { isLoopback } from "../listen.js";
 import { openStore } from "../store.js";
 import { buildProxyApp } from "./http.js";
 import { BuildProxy } from "./proxy.js";
@@ -29,10 +30,6 @@ export interface ServeOptions {
   until?: Promise<void>;
 }
 
-/** True for 127.0.0.0/8, ::1 and localhost: a listen there is reachable from this machine only. */
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
 
 export async function serve(opts: ServeOptions): Promise<void> {
   if (!opts.token && !isLoopback(opts.host)) {

@@ -117,6 +117,7 @@ export class BuildProxy {
   async start(): Promise<void> {
     await mkdir(this.opts.workRoot, { recursive: true });
     await this.cleanWorkRoot();
+    await this.opts.store.sweep?.();
     await this.recover();
     const tick = () => {
       this.timer = setTimeout(() => {
