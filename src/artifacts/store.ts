@@ -2,7 +2,6 @@
 // (claims, build records, logs) so a restarted server, or a second one sharing the store, knows what
 // happened. Two implementations: a directory (fs-store.ts) and S3 (s3-store.ts); both write nothing
 // a reader could see half-done, and create claims and artifacts only if absent (never overwrite).
-import { resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { resolve } from "node:path";
 import { TogoError } from "../core/errors.js";
