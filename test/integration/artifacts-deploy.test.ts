@@ -7,15 +7,14 @@
 // Then the errors a user meets: no token, a proxy that is not there, uncommitted changes, a
 // failing build (its logs where the message says); and `togo build` via the proxy and into a
 // directory store without one, which a deploy then ships from.
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { execa } from "execa";
-import { BIN, cleanupTempDirs, EXAMPLE, freePort, tempDir, testEnv, togo, type CliResult } from "../helpers/index.js";
+import { startProxy, type Proxy } from "../helpers/artifacts.js";
+import { cleanupTempDirs, EXAMPLE, freePort, tempDir, togo, type CliResult } from "../helpers/index.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
@@ -26,8 +25,7 @@ let appPort: number;
 let appDir: string;
 let proxyPort: number;
 let proxyUrl: string;
-let proxy: ChildProcess;
-let proxyLog = "";
+let proxy: Proxy;
 let tokenFile: string;
 const TOKEN = "0123456789abcdef0123456789abcdef";
 
@@ -67,7 +65,7 @@ async function commitAndPush(message: string): Promise<string> {
 }
 
 function ok(r: CliResult): Record<string, unknown> {
-  if (r.exitCode !== 0) throw new Error(`togo exited ${r.exitCode}\n${r.stderr}\n--- proxy ---\n${proxyLog.slice(-3000)}`);
+  if (r.exitCode !== 0) throw new Error(`togo exited ${r.exitCode}\n${r.stderr}\n--- proxy ---\n${proxy.output().slice(-3000)}`);
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
@@ -81,20 +79,6 @@ function builds(dir = store): { state: string; commit: string; id: string }[] {
   return readdirSync(d)
     .filter((n) => n.endsWith(".json"))
     .map((n) => JSON.parse(readFileSync(join(d, n), "utf8")) as { state: string; commit: string; id: string });
-}
-
-async function waitPort(port: number, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    if (child.exitCode !== null) throw new Error(`the proxy exited (${child.exitCode}):\n${proxyLog}`);
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect(port, "127.0.0.1");
-      s.once("connect", () => (s.destroy(), resolve(true)));
-      s.once("error", () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`the proxy did not listen on 127.0.0.1:${port}:\n${proxyLog}`);
 }
 
 /** A front that passes everything to the proxy but flips one byte of every artifact it serves. */
@@ -121,13 +105,15 @@ function tamperingFront(port: number): Promise<Server> {
 beforeAll(async () => {
   sshd = await startSshd();
   appPort = await freePort();
-  proxyPort = await freePort();
-  proxyUrl = `http://127.0.0.1:${proxyPort}`;
   appDir = join(sshd.home, "apps", "hello");
   root = tempDir("togo-artdeploy-");
   store = join(root, "store");
   tokenFile = join(root, "token");
   writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+
+  proxy = await startProxy(["--store", store, "--token-file", tokenFile, "--git-url", `file://${root}/git/{remote}/{owner}/{repo}.git`, "--jobs", "2"], { cwd: root });
+  proxyUrl = proxy.url;
+  proxyPort = Number(new URL(proxy.url).port);
 
   // The bare repository the proxy clones from, and the project pushed to it.
   await execa("git", ["init", "-q", "--bare", join(root, "git", "example.com", "acme", "hello.git")]);
@@ -138,23 +124,10 @@ beforeAll(async () => {
   writeFileSync(join(proj, "togo.yaml"), yaml());
   await git(["remote", "add", "origin", `file://${root}/git/example.com/acme/hello.git`]);
   await commitAndPush("hello");
-
-  proxy = spawn(process.execPath, [BIN, "artifacts", "serve", "--listen", `127.0.0.1:${proxyPort}`, "--store", store, "--token-file", tokenFile, "--git-url", `file://${root}/git/{remote}/{owner}/{repo}.git`, "--jobs", "2"], {
-    cwd: root,
-    env: testEnv(),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  proxy.stdout?.on("data", (c: Buffer) => (proxyLog += c.toString()));
-  proxy.stderr?.on("data", (c: Buffer) => (proxyLog += c.toString()));
-  await waitPort(proxyPort, proxy);
 }, 120_000);
 
 afterAll(async () => {
-  if (proxy && proxy.exitCode === null) {
-    const gone = new Promise((r) => proxy.once("exit", r));
-    proxy.kill("SIGTERM");
-    await gone;
-  }
+  await proxy?.stop();
   await sshd?.stop();
   cleanupTempDirs();
 });
