@@ -65,6 +65,8 @@ export interface DeployReport {
   previous?: string;
   pruned: string[];
   hosts: HostReport[];
+  /** deploy.artifact: store — where the artifact came from (the proxy's URL or the store) and what it is a build of. */
+  store?: { from: string; remote: string; owner: string; repo: string; commit: string; os: string; arch: string };
 }
 
 /** One host of the deploy, and what the stages learnt about it. */
@@ -448,6 +450,8 @@ async function fetchFromStore(ctx: DeployContext, run: PipelineRun): Promise<voi
   ctx.version = version;
   ctx.report.version = version;
   ctx.report.sha256 = got.sha256;
+  const c = got.coordinates;
+  ctx.report.store = { from: got.from, remote: c.remote, owner: c.owner, repo: c.repo, commit: c.version, os: c.os, arch: c.arch };
 }
 
 /** The host's switch, kept on the host: the switch learns the old port that an undo needs. */

@@ -136,7 +136,8 @@ test("deploy.artifact: store ships the proxy's build of the current commit; no b
   const commit = await git(["rev-parse", "HEAD"]);
   const r = await deploy(["--version", "1"]);
   const out = ok(r);
-  const raw = out.raw as { sha256: string; version: string; uploaded: boolean };
+  const raw = out.raw as { sha256: string; version: string; uploaded: boolean; store: unknown };
+  expect(raw.store).toEqual({ from: proxyUrl, remote: "example.com", owner: "acme", repo: "hello", commit, os: "linux", arch: "amd64" });
   // Built by the proxy (its build_cmd saw TOGO_OS/TOGO_ARCH), and nothing of the build here.
   expect(await served()).toBe("hello from 1 built for linux-amd64\n");
   expect(existsSync(join(proj, "server.js"))).toBe(false);
