@@ -268,19 +268,25 @@ describe("the token", () => {
 });
 
 describe("a restart", () => {
-  test("SIGKILL mid-build: the next server re-runs the build (its run 2), stops the dead run's build command, and nothing half-written is ever served", async () => {
+  test("SIGKILL mid-build: the next server re-runs the build (its run 2) and the one still queued, stops the dead run's build command, and nothing half-written is ever served", async () => {
     const count = join(root, "crash.count");
     const gate = join(root, "crash.gate");
     const crashStore = join(root, "store-crash");
     await repos.create("crash", gatedRepo(count, gate, "survivor"));
-    const args = ["--store", crashStore, "--git-url", repos.gitUrl, "--work-dir", join(root, "work-c")];
+    await repos.create("later", gatedRepo(join(root, "later.count"), undefined, "queued"));
+    // One job: the second build waits in the queue while the first runs.
+    const args = ["--store", crashStore, "--git-url", repos.gitUrl, "--work-dir", join(root, "work-c"), "--jobs", "1"];
     const first = await startProxy(args, { cwd: root });
     const path = (url: string) => `${url}/example.test/acme/crash/linux/amd64/main`;
+    const later = (url: string) => `${url}/example.test/acme/later/linux/amd64/main`;
     let build_id: string;
+    let queued_id: string;
     let pgid: number;
     try {
       const post = await fetch(path(first.url), { method: "POST" });
       build_id = ((await post.json()) as { build_id: string }).build_id;
+      queued_id = ((await (await fetch(later(first.url), { method: "POST" })).json()) as { build_id: string }).build_id;
+      expect(((await (await fetch(`${first.url}/builds/${queued_id}`)).json()) as { state: string }).state).toBe("queued");
       await readUntil(await fetch(`${first.url}/builds/${build_id}/logs`), /building linux\/amd64/);
       // Its build command is running; its process group is in the record (written just after it started).
       const recordFile = join(crashStore, "builds", `${build_id}.json`);
@@ -312,6 +318,10 @@ describe("a restart", () => {
       expect(bytes.toString()).toBe("survivor linux/amd64");
       expect(got.headers.get("x-togo-sha256")).toBe(sha256(bytes));
       expect(readdirSync(join(crashStore, ".tmp"))).toEqual([]);
+      // The build that was still queued when the server died was not lost either.
+      expect(await waitBuild(second.url, queued_id)).toMatchObject({ state: "succeeded", attempt: 1 });
+      expect(await (await fetch(later(second.url))).text()).toBe("queued linux/amd64");
+      expect(runs(join(root, "later.count"))).toBe(1);
     } finally {
       await second.stop();
       // Should the take-over have failed to stop it, the dead server's build command goes here.
