@@ -17,10 +17,12 @@ interface ServeArgs extends GlobalArgs {
   image?: string;
   "work-dir"?: string;
   "public-url"?: string;
+  endpoint?: string;
 }
 
 interface LsArgs extends GlobalArgs {
   store?: string;
+  endpoint?: string;
   builds?: boolean;
 }
 
@@ -57,6 +59,7 @@ const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
     y
       .option("listen", { type: "string", default: "127.0.0.1:7070", requiresArg: true, coerce: once("--listen"), describe: "HOST:PORT to listen on (beyond loopback a token is required)" })
       .option("store", { type: "string", requiresArg: true, coerce: once("--store"), describe: "a directory or s3://bucket/prefix (default: artifacts.store, else .togo/artifacts)" })
+      .option("endpoint", { type: "string", requiresArg: true, coerce: once("--endpoint"), describe: "an S3-compatible endpoint for an s3:// store (default: artifacts.endpoint)" })
       .option("jobs", { default: 2, requiresArg: true, coerce: wholeNumber("--jobs", "builds at once"), describe: "builds run at once" })
       .option("token-file", { type: "string", requiresArg: true, coerce: once("--token-file"), describe: "file holding the bearer token clients must send (default: artifacts.token_file)" })
       .option("git-url", { type: "string", requiresArg: true, coerce: once("--git-url"), describe: "clone URL template (default: artifacts.git_url, else https://{remote}/{owner}/{repo}.git)" })
@@ -81,7 +84,7 @@ const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
       host,
       port,
       store: args.store ?? conf.store ?? ".togo/artifacts",
-      endpoint: conf.endpoint,
+      endpoint: args.endpoint ?? conf.endpoint,
       jobs: args.jobs,
       gitUrl: args["git-url"] ?? conf.gitUrl ?? "https://{remote}/{owner}/{repo}.git",
       token,
@@ -99,12 +102,13 @@ const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
   builder: (y) =>
     y
       .option("store", { type: "string", requiresArg: true, coerce: once("--store"), describe: "a directory or s3://bucket/prefix (default: artifacts.store, else .togo/artifacts)" })
+      .option("endpoint", { type: "string", requiresArg: true, coerce: once("--endpoint"), describe: "an S3-compatible endpoint for an s3:// store (default: artifacts.endpoint)" })
       .option("builds", { type: "boolean", describe: "list build records (state, coordinates, commit, error) instead of artifacts" })
       .option("json", { type: "boolean", describe: "print a JSON array" }),
   handler: run(async (args: LsArgs) => {
     const conf = await settings(args);
     const { openStore } = await import("../../artifacts/store.js");
-    const store = await openStore(args.store ?? conf.store ?? ".togo/artifacts", { endpoint: conf.endpoint });
+    const store = await openStore(args.store ?? conf.store ?? ".togo/artifacts", { endpoint: args.endpoint ?? conf.endpoint });
     if (args.builds) {
       const builds = (await store.listBuilds()).sort((a, b) => a.created_at.localeCompare(b.created_at));
       print(args, builds, () =>
