@@ -3,9 +3,10 @@
 // by a gate file the test creates, so "while it runs" is a state the test controls, not a race; each
 // build appends a line to a count file, so "one build" is counted on the builder's real runs.
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execa } from "execa";
 import { join } from "node:path";
-import { cleanupTempDirs, tempDir, togo } from "../helpers/index.js";
+import { cleanupTempDirs, tempDir, togo, writeFiles } from "../helpers/index.js";
 import { GitFixture, startProxy, waitBuild, type Proxy } from "../helpers/artifacts.js";
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -237,6 +238,48 @@ describe("single flight and keys", () => {
     const ls = await togo(["artifacts", "ls", "--json", "--store", store], { cwd: root });
     const metas = JSON.parse(ls.stdout) as { commit: string; coordinates: { repo: string } }[];
     expect(metas.filter((m) => m.coordinates.repo === "tags").map((m) => m.commit).sort()).toEqual([a, b].sort());
+  });
+});
+
+describe("how a repository is built", () => {
+  test("no togo.yaml: its Makefile runs, with GOOS/GOARCH; what it made (untracked files) is the artifact, tarred; the server's environment never reaches the build", async () => {
+    await repos.create("maker", {
+      Makefile: "all:\n\tmkdir -p bin\n\tprintf '%s/%s' \"$$GOOS\" \"$$GOARCH\" > bin/tool\n\techo secret=$${PROXY_SECRET:-unset} home=$$HOME\n",
+      "README.md": "tracked, so not part of the artifact\n",
+    });
+    const root2 = tempDir("togo-proxy-make-");
+    // A `go` the default Makefile can call (no Go toolchain on this machine): it writes dist/<name>.
+    const fakeBin = join(root2, "bin");
+    writeFiles(fakeBin, { go: "#!/bin/sh\nmkdir -p dist && printf 'go %s for %s/%s cgo=%s' \"$*\" \"$GOOS\" \"$GOARCH\" \"$CGO_ENABLED\" > dist/server\n" });
+    chmodSync(join(fakeBin, "go"), 0o755);
+    await repos.create("gomod", { "go.mod": "module example.test/acme/gomod\n", "main.go": "package main\nfunc main() {}\n" });
+    const p = await startProxy(["--store", join(root2, "store"), "--git-url", repos.gitUrl, "--work-dir", join(root2, "work")], { cwd: root2, env: { PROXY_SECRET: "hunter2-do-not-leak", PATH: `${fakeBin}:${process.env.PATH}` } });
+    try {
+      const make = `${p.url}/example.test/acme/maker/darwin/arm64/main`;
+      const { build_id } = (await (await fetch(make, { method: "POST" })).json()) as { build_id: string };
+      expect(await waitBuild(p.url, build_id)).toMatchObject({ state: "succeeded" });
+      const log = await (await fetch(`${p.url}/builds/${build_id}/logs`)).text();
+      expect(log).toContain("secret=unset");
+      expect(log).not.toContain("hunter2");
+      const got = await fetch(make);
+      expect(got.headers.get("content-disposition")).toBe('attachment; filename="maker_darwin_arm64.tar.gz"');
+      const tgz = join(root2, "maker.tar.gz");
+      writeFileSync(tgz, Buffer.from(await got.arrayBuffer()));
+      const listing = await execa("tar", ["-tzf", tgz]);
+      expect(listing.stdout.split("\n")).toEqual(["bin/tool"]);
+      expect((await execa("tar", ["-xzOf", tgz, "bin/tool"])).stdout).toBe("darwin/arm64");
+
+      const gomod = `${p.url}/example.test/acme/gomod/linux/riscv64/main`;
+      const second = (await (await fetch(gomod, { method: "POST" })).json()) as { build_id: string };
+      expect(await waitBuild(p.url, second.build_id)).toMatchObject({ state: "succeeded" });
+      expect(await (await fetch(`${p.url}/builds/${second.build_id}/logs`)).text()).toContain("make (togo's default Makefile)");
+      const tgz2 = join(root2, "gomod.tar.gz");
+      writeFileSync(tgz2, Buffer.from(await (await fetch(gomod)).arrayBuffer()));
+      expect((await execa("tar", ["-tzf", tgz2])).stdout.split("\n")).toEqual(["dist/server"]);
+      expect((await execa("tar", ["-xzOf", tgz2, "dist/server"])).stdout).toBe("go build -trimpath -o dist/ ./... for linux/riscv64 cgo=0");
+    } finally {
+      await p.stop();
+    }
   });
 });
 
