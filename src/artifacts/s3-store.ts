@@ -45,7 +45,7 @@ export class S3Store implements ArtifactStore {
 
   static async open(location: string, opts: { endpoint?: string; region?: string } = {}): Promise<S3Store> {
     const m = S3_LOCATION.exec(location);
-    if (!m) throw new TogoError(`artifacts.store "${location}": expected s3://bucket/prefix`, 2);
+    if (!m) throw new TogoError(`store "${location}": expected s3://bucket/prefix (a bucket name of 3-63 lowercase letters, digits, . and -)`, 2);
     const prefix = (m[2] ?? "").replace(/^\/+|\/+$/g, "");
     // The SDK warns on every Node 20 run about its own future releases; togo supports Node 20 and
     // pins the SDK, so the warning would only be noise on every `togo artifacts` command.

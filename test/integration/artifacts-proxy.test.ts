@@ -307,6 +307,20 @@ describe("the token", () => {
     expect(open.exitCode).toBe(2);
     expect(open.stderr).toContain("--token-file");
     expect(existsSync(join(root, "store-open"))).toBe(false);
+    // Bad usage is refused before anything starts (exit 2, naming the flag).
+    for (const [args, says] of [
+      [["--jobs", "0"], "--jobs"],
+      [["--jobs", "two"], "--jobs"],
+      [["--isolation", "podman"], "--isolation"],
+      [["--isolation", "docker"], "--image"],
+      [["--listen", "127.0.0.1:99999"], "--listen"],
+      [["--store", "s3://Bad_Bucket/x"], "s3://bucket/prefix"],
+      [["--token-file", join(root, "no-such-token")], "--token-file"],
+    ] as [string[], string][]) {
+      const base = [...(args.includes("--listen") ? [] : ["--listen", "127.0.0.1:0"]), ...(args.includes("--store") ? [] : ["--store", join(root, "store-bad")])];
+      const r = await togo(["artifacts", "serve", ...base, ...args], { cwd: root, timeout: 60_000 });
+      expect({ args, exitCode: r.exitCode, says: r.stderr.includes(says) }).toEqual({ args, exitCode: 2, says: true });
+    }
   });
 });
 

@@ -71,7 +71,7 @@ describe("take-over", () => {
     return Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString());
   }
 
-  async function abandoned(store: FsStore, attempt: number): Promise<BuildRecord> {
+  async function abandoned(store: FsStore, attempt: number, runner?: BuildRecord["runner"]): Promise<BuildRecord> {
     const key = artifactKey(coords, COMMIT, recipeHash(RECIPE));
     const record: BuildRecord = {
       id: "0123456789abcdef",
@@ -81,7 +81,7 @@ describe("take-over", () => {
       key,
       attempt,
       created_at: new Date().toISOString(),
-      runner: { host: (await import("node:os")).hostname(), pid: deadPid(), heartbeat_at: new Date().toISOString() },
+      runner: runner ?? { host: (await import("node:os")).hostname(), pid: deadPid(), heartbeat_at: new Date().toISOString() },
     };
     await store.writeBuild(record);
     expect(await store.claim(key, { attempt: 1, build_id: record.id })).toBe(true);
@@ -100,6 +100,26 @@ describe("take-over", () => {
     expect(await store.readBuild(r.id)).toMatchObject({ state: "succeeded", attempt: 2 });
     expect(g.runs).toEqual([COMMIT]);
     expect((await store.latestClaim(r.key))?.attempt).toBe(2);
+    await proxy.close();
+  });
+
+  test("another host's build is left alone while its heartbeat is fresh, and taken over once it is older than the lease", async () => {
+    const root = tempDir("togo-art-unit-");
+    const store = new FsStore(join(root, "store"));
+    // pid 1 on another host: never looked up here, only the heartbeat counts.
+    const r = await abandoned(store, 1, { host: "another-host.example", pid: 1, heartbeat_at: new Date().toISOString() });
+    const g = gatedBuilder();
+    g.release();
+    const proxy = new BuildProxy({ store, gitUrl: "file:///nowhere/{repo}", recipe: RECIPE, jobs: 1, workRoot: join(root, "w"), build: g.build, resolver: new Resolver(2000, async () => COMMIT), heartbeatMs: 3_600_000, leaseMs: 60_000 });
+    await proxy.start();
+    expect(await store.readBuild(r.id)).toMatchObject({ state: "running", attempt: 1, runner: { host: "another-host.example" } });
+    expect(await proxy.lookup(coords)).toMatchObject({ kind: "building" });
+    // The same record, its heartbeat now 61 s old.
+    await store.writeBuild({ ...r, runner: { host: "another-host.example", pid: 1, heartbeat_at: new Date(Date.now() - 61_000).toISOString() } });
+    await proxy.recover();
+    await until(async () => (await store.readBuild(r.id))?.state === "succeeded");
+    expect(await store.readBuild(r.id)).toMatchObject({ state: "succeeded", attempt: 2 });
+    expect(g.runs).toEqual([COMMIT]);
     await proxy.close();
   });
 

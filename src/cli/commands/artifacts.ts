@@ -92,6 +92,11 @@ const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
       image: args.image,
       workDir: args["work-dir"],
       publicUrl: args["public-url"],
+    }).catch((e: unknown) => {
+      // The server is its own bundle, with its own copy of the error classes: keep their exit codes.
+      const code = (e as { exitCode?: unknown }).exitCode;
+      if (typeof code === "number" && !(e instanceof TogoError)) throw new TogoError((e as Error).message, code);
+      throw e;
     });
   }),
 };
