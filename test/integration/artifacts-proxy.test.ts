@@ -39,6 +39,18 @@ function runningState(pid: number): string {
   }
 }
 
+/** Polls a build record file until check passes; returns its text. */
+async function waitForRecord(file: string, check: (r: { runner?: { build_pgid?: number } }) => boolean): Promise<string> {
+  for (let i = 0; i < 1200; i++) {
+    if (existsSync(file)) {
+      const text = readFileSync(file, "utf8");
+      if (check(JSON.parse(text))) return text;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${file} never passed the check`);
+}
+
 const runs = (count: string) => (existsSync(count) ? readFileSync(count, "utf8").split("\n").filter(Boolean).length : 0);
 
 /** Reads a streamed response until its text matches re; returns the text so far and the reader. */
@@ -242,6 +254,22 @@ describe("single flight and keys", () => {
 });
 
 describe("how a repository is built", () => {
+  test("a build that runs past --build-timeout is stopped (its process group killed) and failed, saying so", async () => {
+    const count = join(root, "slow.count");
+    await repos.create("slow", gatedRepo(count, join(root, "slow.gate-never"), "slow"));
+    const root3 = tempDir("togo-proxy-timeout-");
+    const p = await startProxy(["--store", join(root3, "store"), "--git-url", repos.gitUrl, "--work-dir", join(root3, "work"), "--build-timeout", "8"], { cwd: root3 });
+    try {
+      const { build_id } = (await (await fetch(`${p.url}/example.test/acme/slow/linux/amd64/main`, { method: "POST" })).json()) as { build_id: string };
+      const record = JSON.parse(await waitForRecord(join(root3, "store", "builds", `${build_id}.json`), (r) => r.runner?.build_pgid !== undefined)) as { runner: { build_pgid: number } };
+      expect(await waitBuild(p.url, build_id)).toMatchObject({ state: "failed", error: "timed out after 8 s (--build-timeout)" });
+      expect(runningState(record.runner.build_pgid)).not.toMatch(/^[RSD]$/);
+      expect((await fetch(`${p.url}/example.test/acme/slow/linux/amd64/main`)).status).toBe(424);
+    } finally {
+      await p.stop();
+    }
+  });
+
   test("no togo.yaml: its Makefile runs, with GOOS/GOARCH; what it made (untracked files) is the artifact, tarred; the server's environment never reaches the build", async () => {
     await repos.create("maker", {
       Makefile: "all:\n\tmkdir -p bin\n\tprintf '%s/%s' \"$$GOOS\" \"$$GOARCH\" > bin/tool\n\techo secret=$${PROXY_SECRET:-unset} home=$$HOME\n",

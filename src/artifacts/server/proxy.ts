@@ -24,6 +24,8 @@ export interface ProxyOptions {
   recipe: Recipe;
   /** Builds run at once. */
   jobs: number;
+  /** A build running longer is stopped and failed (seconds; default one hour). */
+  buildTimeout?: number;
   /** Where checkouts are made (one fresh folder a run, removed after). */
   workRoot: string;
   /** A record whose server has not refreshed it for this long is taken over (another host). */
@@ -280,6 +282,12 @@ export class BuildProxy {
       writer.write(b);
     };
     const abort = new AbortController();
+    const limit = this.opts.buildTimeout ?? 3600;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, limit * 1000);
     this.aborts.set(id, abort);
     const work = join(this.opts.workRoot, `${id}-${record.attempt}`);
     await this.update(id, (r) => ({ ...r, state: "running", started_at: nowIso(), runner: { host: this.host, pid: process.pid, heartbeat_at: nowIso() } }));
@@ -324,12 +332,12 @@ export class BuildProxy {
       });
       this.note(`build ${id} succeeded: ${final.file_name} ${final.size} bytes sha256 ${final.sha256}`);
     } catch (e) {
-      if (abort.signal.aborted && this.closed) {
+      if (abort.signal.aborted && this.closed && !timedOut) {
         // Shutting down: the record stays running, so the next server runs it again.
         await writer.flush().catch(() => undefined);
         return;
       }
-      const message = (e as Error).message;
+      const message = timedOut ? `timed out after ${limit} s (--build-timeout)` : (e as Error).message;
       log(`togo: build failed: ${message}\n`);
       await writer.flush();
       await this.update(id, (r) => {
@@ -339,6 +347,7 @@ export class BuildProxy {
       });
       this.note(`build ${id} failed: ${message}`);
     } finally {
+      clearTimeout(timer);
       this.aborts.delete(id);
       live.end();
       // Followers that joined late read the store; the memory copy goes a little later.

@@ -11,6 +11,7 @@ interface ServeArgs extends GlobalArgs {
   listen: string;
   store?: string;
   jobs: number;
+  "build-timeout": number;
   "token-file"?: string;
   "git-url"?: string;
   isolation: string;
@@ -61,6 +62,7 @@ const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
       .option("store", { type: "string", requiresArg: true, coerce: once("--store"), describe: "a directory or s3://bucket/prefix (default: artifacts.store, else .togo/artifacts)" })
       .option("endpoint", { type: "string", requiresArg: true, coerce: once("--endpoint"), describe: "an S3-compatible endpoint for an s3:// store (default: artifacts.endpoint)" })
       .option("jobs", { default: 2, requiresArg: true, coerce: wholeNumber("--jobs", "builds at once"), describe: "builds run at once" })
+      .option("build-timeout", { default: 3600, requiresArg: true, coerce: wholeNumber("--build-timeout", "seconds a build may run"), describe: "seconds a build may run before it is stopped and failed" })
       .option("token-file", { type: "string", requiresArg: true, coerce: once("--token-file"), describe: "file holding the bearer token clients must send (default: artifacts.token_file)" })
       .option("git-url", { type: "string", requiresArg: true, coerce: once("--git-url"), describe: "clone URL template (default: artifacts.git_url, else https://{remote}/{owner}/{repo}.git)" })
       .option("isolation", { type: "string", default: "none", requiresArg: true, coerce: once("--isolation"), describe: "none (build on this machine) or docker (in --image on the DOCKER_HOST daemon)" })
@@ -71,6 +73,7 @@ const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
   handler: run(async (args: ServeArgs) => {
     const { host, port } = parseListen(args.listen);
     if (args.jobs < 1) throw new UsageError("--jobs: expected 1 or more builds at once");
+    if (args["build-timeout"] < 1) throw new UsageError("--build-timeout: expected 1 or more seconds");
     if (args.isolation !== "none" && args.isolation !== "docker") throw new UsageError(`--isolation: got ${JSON.stringify(args.isolation)}; expected none or docker`);
     if (args.isolation === "docker" && !args.image) throw new UsageError("--isolation docker needs --image IMAGE (an image with sh, make and your compiler)");
     const conf = await settings(args);
@@ -86,6 +89,7 @@ const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
       store: args.store ?? conf.store ?? ".togo/artifacts",
       endpoint: args.endpoint ?? conf.endpoint,
       jobs: args.jobs,
+      buildTimeout: args["build-timeout"],
       gitUrl: args["git-url"] ?? conf.gitUrl ?? "https://{remote}/{owner}/{repo}.git",
       token,
       isolation: args.isolation,
@@ -109,7 +113,8 @@ const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
       .option("store", { type: "string", requiresArg: true, coerce: once("--store"), describe: "a directory or s3://bucket/prefix (default: artifacts.store, else .togo/artifacts)" })
       .option("endpoint", { type: "string", requiresArg: true, coerce: once("--endpoint"), describe: "an S3-compatible endpoint for an s3:// store (default: artifacts.endpoint)" })
       .option("builds", { type: "boolean", describe: "list build records (state, coordinates, commit, error) instead of artifacts" })
-      .option("json", { type: "boolean", describe: "print a JSON array" }),
+      .option("json", { type: "boolean", describe: "print a JSON array" })
+      .example("$0 artifacts ls --builds", "every build the store has a record of, failed ones with their error") as never,
   handler: run(async (args: LsArgs) => {
     const conf = await settings(args);
     const { openStore } = await import("../../artifacts/store.js");
