@@ -295,6 +295,8 @@ export class BuildProxy {
     if (record.attempt > 1) log(`togo: run ${record.attempt} of this build (the server running the previous run stopped before it finished)\n`);
     try {
       await rm(work, { recursive: true, force: true });
+      // The interrupted run's checkout, when it was made on this machine in this work root.
+      if (record.attempt > 1) await rm(join(this.opts.workRoot, `${id}-${record.attempt - 1}`), { recursive: true, force: true });
       await mkdir(work, { recursive: true });
       const built = await this.build({
         coordinates: record.coordinates,
@@ -412,10 +414,14 @@ export class BuildProxy {
     }
   }
 
-  /** Removes checkouts of runs no live server owns (this work root is this server's). */
+  /** Removes checkouts left by runs whose server is gone (another live server on this host may share the work root). */
   private async cleanWorkRoot(): Promise<void> {
     for (const n of await readdir(this.opts.workRoot).catch(() => [] as string[])) {
-      if (/^[0-9a-f]{16}-\d+$/.test(n)) await rm(join(this.opts.workRoot, n), { recursive: true, force: true }).catch(() => undefined);
+      const m = /^([0-9a-f]{16})-\d+$/.exec(n);
+      if (!m) continue;
+      const runner = (await this.opts.store.readBuild(m[1]))?.runner;
+      if (runner && runner.host === this.host && runner.pid !== process.pid && pidAlive(runner.pid)) continue;
+      await rm(join(this.opts.workRoot, n), { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
