@@ -4,7 +4,6 @@
 // a reader could see half-done, and create claims and artifacts only if absent (never overwrite).
 import type { Readable } from "node:stream";
 import { resolve } from "node:path";
-import { TogoError } from "../core/errors.js";
 import type { ArtifactKey, Coordinates } from "./key.js";
 
 /** Written beside each blob; its presence means the blob is whole. */
@@ -112,7 +111,8 @@ export function isBuildId(id: string): boolean {
 /** Opens the store a location names: `s3://bucket/prefix` (S3 SDK loaded only then) or a directory. */
 export async function openStore(location: string, opts: { endpoint?: string; region?: string; cwd?: string } = {}): Promise<ArtifactStore> {
   if (location.startsWith("s3://")) {
-    throw new TogoError(`the s3 artifact store (${location}) is not available in this build yet`, 2);
+    const { S3Store } = await import("./s3-store.js");
+    return S3Store.open(location, opts);
   }
   const { FsStore } = await import("./fs-store.js");
   return new FsStore(resolve(opts.cwd ?? process.cwd(), location));

@@ -3,9 +3,10 @@
 // by a gate file the test creates, so "while it runs" is a state the test controls, not a race; each
 // build appends a line to a count file, so "one build" is counted on the builder's real runs.
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execa } from "execa";
 import { join } from "node:path";
-import { cleanupTempDirs, tempDir, togo } from "../helpers/index.js";
+import { cleanupTempDirs, tempDir, togo, writeFiles } from "../helpers/index.js";
 import { GitFixture, startProxy, waitBuild, type Proxy } from "../helpers/artifacts.js";
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -36,6 +37,18 @@ function runningState(pid: number): string {
   } catch {
     return "gone";
   }
+}
+
+/** Polls a build record file until check passes; returns its text. */
+async function waitForRecord(file: string, check: (r: { runner?: { build_pgid?: number } }) => boolean): Promise<string> {
+  for (let i = 0; i < 1200; i++) {
+    if (existsSync(file)) {
+      const text = readFileSync(file, "utf8");
+      if (check(JSON.parse(text))) return text;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${file} never passed the check`);
 }
 
 const runs = (count: string) => (existsSync(count) ? readFileSync(count, "utf8").split("\n").filter(Boolean).length : 0);
@@ -240,6 +253,64 @@ describe("single flight and keys", () => {
   });
 });
 
+describe("how a repository is built", () => {
+  test("a build that runs past --build-timeout is stopped (its process group killed) and failed, saying so", async () => {
+    const count = join(root, "slow.count");
+    await repos.create("slow", gatedRepo(count, join(root, "slow.gate-never"), "slow"));
+    const root3 = tempDir("togo-proxy-timeout-");
+    const p = await startProxy(["--store", join(root3, "store"), "--git-url", repos.gitUrl, "--work-dir", join(root3, "work"), "--build-timeout", "8"], { cwd: root3 });
+    try {
+      const { build_id } = (await (await fetch(`${p.url}/example.test/acme/slow/linux/amd64/main`, { method: "POST" })).json()) as { build_id: string };
+      const record = JSON.parse(await waitForRecord(join(root3, "store", "builds", `${build_id}.json`), (r) => r.runner?.build_pgid !== undefined)) as { runner: { build_pgid: number } };
+      expect(await waitBuild(p.url, build_id)).toMatchObject({ state: "failed", error: "timed out after 8 s (--build-timeout)" });
+      expect(runningState(record.runner.build_pgid)).not.toMatch(/^[RSD]$/);
+      expect((await fetch(`${p.url}/example.test/acme/slow/linux/amd64/main`)).status).toBe(424);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  test("no togo.yaml: its Makefile runs, with GOOS/GOARCH; what it made (untracked files) is the artifact, tarred; the server's environment never reaches the build", async () => {
+    await repos.create("maker", {
+      Makefile: "all:\n\tmkdir -p bin\n\tprintf '%s/%s' \"$$GOOS\" \"$$GOARCH\" > bin/tool\n\techo secret=$${PROXY_SECRET:-unset} home=$$HOME\n",
+      "README.md": "tracked, so not part of the artifact\n",
+    });
+    const root2 = tempDir("togo-proxy-make-");
+    // A `go` the default Makefile can call (no Go toolchain on this machine): it writes dist/<name>.
+    const fakeBin = join(root2, "bin");
+    writeFiles(fakeBin, { go: "#!/bin/sh\nmkdir -p dist && printf 'go %s for %s/%s cgo=%s' \"$*\" \"$GOOS\" \"$GOARCH\" \"$CGO_ENABLED\" > dist/server\n" });
+    chmodSync(join(fakeBin, "go"), 0o755);
+    await repos.create("gomod", { "go.mod": "module example.test/acme/gomod\n", "main.go": "package main\nfunc main() {}\n" });
+    const p = await startProxy(["--store", join(root2, "store"), "--git-url", repos.gitUrl, "--work-dir", join(root2, "work")], { cwd: root2, env: { PROXY_SECRET: "hunter2-do-not-leak", PATH: `${fakeBin}:${process.env.PATH}` } });
+    try {
+      const make = `${p.url}/example.test/acme/maker/darwin/arm64/main`;
+      const { build_id } = (await (await fetch(make, { method: "POST" })).json()) as { build_id: string };
+      expect(await waitBuild(p.url, build_id)).toMatchObject({ state: "succeeded" });
+      const log = await (await fetch(`${p.url}/builds/${build_id}/logs`)).text();
+      expect(log).toContain("secret=unset");
+      expect(log).not.toContain("hunter2");
+      const got = await fetch(make);
+      expect(got.headers.get("content-disposition")).toBe('attachment; filename="maker_darwin_arm64.tar.gz"');
+      const tgz = join(root2, "maker.tar.gz");
+      writeFileSync(tgz, Buffer.from(await got.arrayBuffer()));
+      const listing = await execa("tar", ["-tzf", tgz]);
+      expect(listing.stdout.split("\n")).toEqual(["bin/tool"]);
+      expect((await execa("tar", ["-xzOf", tgz, "bin/tool"])).stdout).toBe("darwin/arm64");
+
+      const gomod = `${p.url}/example.test/acme/gomod/linux/riscv64/main`;
+      const second = (await (await fetch(gomod, { method: "POST" })).json()) as { build_id: string };
+      expect(await waitBuild(p.url, second.build_id)).toMatchObject({ state: "succeeded" });
+      expect(await (await fetch(`${p.url}/builds/${second.build_id}/logs`)).text()).toContain("make (togo's default Makefile)");
+      const tgz2 = join(root2, "gomod.tar.gz");
+      writeFileSync(tgz2, Buffer.from(await (await fetch(gomod)).arrayBuffer()));
+      expect((await execa("tar", ["-tzf", tgz2])).stdout.split("\n")).toEqual(["dist/server"]);
+      expect((await execa("tar", ["-xzOf", tgz2, "dist/server"])).stdout).toBe("go build -trimpath -o dist/ ./... for linux/riscv64 cgo=0");
+    } finally {
+      await p.stop();
+    }
+  });
+});
+
 describe("the token", () => {
   test("with a token configured: no token or a wrong one → 401, the right one passes; beyond loopback without a token the server refuses to start (exit 2)", async () => {
     const tokenFile = join(root, "token");
@@ -264,23 +335,43 @@ describe("the token", () => {
     expect(open.exitCode).toBe(2);
     expect(open.stderr).toContain("--token-file");
     expect(existsSync(join(root, "store-open"))).toBe(false);
+    // Bad usage is refused before anything starts (exit 2, naming the flag).
+    for (const [args, says] of [
+      [["--jobs", "0"], "--jobs"],
+      [["--jobs", "two"], "--jobs"],
+      [["--isolation", "podman"], "--isolation"],
+      [["--isolation", "docker"], "--image"],
+      [["--listen", "127.0.0.1:99999"], "--listen"],
+      [["--store", "s3://Bad_Bucket/x"], "s3://bucket/prefix"],
+      [["--token-file", join(root, "no-such-token")], "--token-file"],
+    ] as [string[], string][]) {
+      const base = [...(args.includes("--listen") ? [] : ["--listen", "127.0.0.1:0"]), ...(args.includes("--store") ? [] : ["--store", join(root, "store-bad")])];
+      const r = await togo(["artifacts", "serve", ...base, ...args], { cwd: root, timeout: 60_000 });
+      expect({ args, exitCode: r.exitCode, says: r.stderr.includes(says) }).toEqual({ args, exitCode: 2, says: true });
+    }
   });
 });
 
 describe("a restart", () => {
-  test("SIGKILL mid-build: the next server re-runs the build (its run 2), stops the dead run's build command, and nothing half-written is ever served", async () => {
+  test("SIGKILL mid-build: the next server re-runs the build (its run 2) and the one still queued, stops the dead run's build command, and nothing half-written is ever served", async () => {
     const count = join(root, "crash.count");
     const gate = join(root, "crash.gate");
     const crashStore = join(root, "store-crash");
     await repos.create("crash", gatedRepo(count, gate, "survivor"));
-    const args = ["--store", crashStore, "--git-url", repos.gitUrl, "--work-dir", join(root, "work-c")];
+    await repos.create("later", gatedRepo(join(root, "later.count"), undefined, "queued"));
+    // One job: the second build waits in the queue while the first runs.
+    const args = ["--store", crashStore, "--git-url", repos.gitUrl, "--work-dir", join(root, "work-c"), "--jobs", "1"];
     const first = await startProxy(args, { cwd: root });
     const path = (url: string) => `${url}/example.test/acme/crash/linux/amd64/main`;
+    const later = (url: string) => `${url}/example.test/acme/later/linux/amd64/main`;
     let build_id: string;
+    let queued_id: string;
     let pgid: number;
     try {
       const post = await fetch(path(first.url), { method: "POST" });
       build_id = ((await post.json()) as { build_id: string }).build_id;
+      queued_id = ((await (await fetch(later(first.url), { method: "POST" })).json()) as { build_id: string }).build_id;
+      expect(((await (await fetch(`${first.url}/builds/${queued_id}`)).json()) as { state: string }).state).toBe("queued");
       await readUntil(await fetch(`${first.url}/builds/${build_id}/logs`), /building linux\/amd64/);
       // Its build command is running; its process group is in the record (written just after it started).
       const recordFile = join(crashStore, "builds", `${build_id}.json`);
@@ -312,6 +403,12 @@ describe("a restart", () => {
       expect(bytes.toString()).toBe("survivor linux/amd64");
       expect(got.headers.get("x-togo-sha256")).toBe(sha256(bytes));
       expect(readdirSync(join(crashStore, ".tmp"))).toEqual([]);
+      // Neither the interrupted run's checkout nor the finished one is left in the work root.
+      expect(readdirSync(join(root, "work-c")).filter((n) => n.startsWith(build_id))).toEqual([]);
+      // The build that was still queued when the server died was not lost either.
+      expect(await waitBuild(second.url, queued_id)).toMatchObject({ state: "succeeded", attempt: 1 });
+      expect(await (await fetch(later(second.url))).text()).toBe("queued linux/amd64");
+      expect(runs(join(root, "later.count"))).toBe(1);
     } finally {
       await second.stop();
       // Should the take-over have failed to stop it, the dead server's build command goes here.

@@ -18,6 +18,8 @@ export interface ServeOptions {
   /** S3-compatible endpoint for an s3:// store. */
   endpoint?: string;
   jobs: number;
+  /** Seconds a build may run. */
+  buildTimeout?: number;
   gitUrl: string;
   token?: string;
   isolation: "none" | "docker";
@@ -44,6 +46,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     gitUrl: opts.gitUrl,
     recipe: { isolation: opts.isolation, image: opts.image, defaultMakefile: DEFAULT_MAKEFILE },
     jobs: opts.jobs,
+    buildTimeout: opts.buildTimeout,
     workRoot,
     note: (l) => out(`${new Date().toISOString()} ${l}`),
   });

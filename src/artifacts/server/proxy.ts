@@ -24,6 +24,8 @@ export interface ProxyOptions {
   recipe: Recipe;
   /** Builds run at once. */
   jobs: number;
+  /** A build running longer is stopped and failed (seconds; default one hour). */
+  buildTimeout?: number;
   /** Where checkouts are made (one fresh folder a run, removed after). */
   workRoot: string;
   /** A record whose server has not refreshed it for this long is taken over (another host). */
@@ -280,6 +282,12 @@ export class BuildProxy {
       writer.write(b);
     };
     const abort = new AbortController();
+    const limit = this.opts.buildTimeout ?? 3600;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, limit * 1000);
     this.aborts.set(id, abort);
     const work = join(this.opts.workRoot, `${id}-${record.attempt}`);
     await this.update(id, (r) => ({ ...r, state: "running", started_at: nowIso(), runner: { host: this.host, pid: process.pid, heartbeat_at: nowIso() } }));
@@ -287,6 +295,8 @@ export class BuildProxy {
     if (record.attempt > 1) log(`togo: run ${record.attempt} of this build (the server running the previous run stopped before it finished)\n`);
     try {
       await rm(work, { recursive: true, force: true });
+      // The interrupted run's checkout, when it was made on this machine in this work root.
+      if (record.attempt > 1) await rm(join(this.opts.workRoot, `${id}-${record.attempt - 1}`), { recursive: true, force: true });
       await mkdir(work, { recursive: true });
       const built = await this.build({
         coordinates: record.coordinates,
@@ -324,12 +334,12 @@ export class BuildProxy {
       });
       this.note(`build ${id} succeeded: ${final.file_name} ${final.size} bytes sha256 ${final.sha256}`);
     } catch (e) {
-      if (abort.signal.aborted && this.closed) {
+      if (abort.signal.aborted && this.closed && !timedOut) {
         // Shutting down: the record stays running, so the next server runs it again.
         await writer.flush().catch(() => undefined);
         return;
       }
-      const message = (e as Error).message;
+      const message = timedOut ? `timed out after ${limit} s (--build-timeout)` : (e as Error).message;
       log(`togo: build failed: ${message}\n`);
       await writer.flush();
       await this.update(id, (r) => {
@@ -339,6 +349,7 @@ export class BuildProxy {
       });
       this.note(`build ${id} failed: ${message}`);
     } finally {
+      clearTimeout(timer);
       this.aborts.delete(id);
       live.end();
       // Followers that joined late read the store; the memory copy goes a little later.
@@ -403,10 +414,14 @@ export class BuildProxy {
     }
   }
 
-  /** Removes checkouts of runs no live server owns (this work root is this server's). */
+  /** Removes checkouts left by runs whose server is gone (another live server on this host may share the work root). */
   private async cleanWorkRoot(): Promise<void> {
     for (const n of await readdir(this.opts.workRoot).catch(() => [] as string[])) {
-      if (/^[0-9a-f]{16}-\d+$/.test(n)) await rm(join(this.opts.workRoot, n), { recursive: true, force: true }).catch(() => undefined);
+      const m = /^([0-9a-f]{16})-\d+$/.exec(n);
+      if (!m) continue;
+      const runner = (await this.opts.store.readBuild(m[1]))?.runner;
+      if (runner && runner.host === this.host && runner.pid !== process.pid && pidAlive(runner.pid)) continue;
+      await rm(join(this.opts.workRoot, n), { recursive: true, force: true }).catch(() => undefined);
     }
   }
 

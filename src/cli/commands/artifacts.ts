@@ -11,16 +11,19 @@ interface ServeArgs extends GlobalArgs {
   listen: string;
   store?: string;
   jobs: number;
+  "build-timeout": number;
   "token-file"?: string;
   "git-url"?: string;
   isolation: string;
   image?: string;
   "work-dir"?: string;
   "public-url"?: string;
+  endpoint?: string;
 }
 
 interface LsArgs extends GlobalArgs {
   store?: string;
+  endpoint?: string;
   builds?: boolean;
 }
 
@@ -57,7 +60,9 @@ const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
     y
       .option("listen", { type: "string", default: "127.0.0.1:7070", requiresArg: true, coerce: once("--listen"), describe: "HOST:PORT to listen on (beyond loopback a token is required)" })
       .option("store", { type: "string", requiresArg: true, coerce: once("--store"), describe: "a directory or s3://bucket/prefix (default: artifacts.store, else .togo/artifacts)" })
+      .option("endpoint", { type: "string", requiresArg: true, coerce: once("--endpoint"), describe: "an S3-compatible endpoint for an s3:// store (default: artifacts.endpoint)" })
       .option("jobs", { default: 2, requiresArg: true, coerce: wholeNumber("--jobs", "builds at once"), describe: "builds run at once" })
+      .option("build-timeout", { default: 3600, requiresArg: true, coerce: wholeNumber("--build-timeout", "seconds a build may run"), describe: "seconds a build may run before it is stopped and failed" })
       .option("token-file", { type: "string", requiresArg: true, coerce: once("--token-file"), describe: "file holding the bearer token clients must send (default: artifacts.token_file)" })
       .option("git-url", { type: "string", requiresArg: true, coerce: once("--git-url"), describe: "clone URL template (default: artifacts.git_url, else https://{remote}/{owner}/{repo}.git)" })
       .option("isolation", { type: "string", default: "none", requiresArg: true, coerce: once("--isolation"), describe: "none (build on this machine) or docker (in --image on the DOCKER_HOST daemon)" })
@@ -68,6 +73,7 @@ const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
   handler: run(async (args: ServeArgs) => {
     const { host, port } = parseListen(args.listen);
     if (args.jobs < 1) throw new UsageError("--jobs: expected 1 or more builds at once");
+    if (args["build-timeout"] < 1) throw new UsageError("--build-timeout: expected 1 or more seconds");
     if (args.isolation !== "none" && args.isolation !== "docker") throw new UsageError(`--isolation: got ${JSON.stringify(args.isolation)}; expected none or docker`);
     if (args.isolation === "docker" && !args.image) throw new UsageError("--isolation docker needs --image IMAGE (an image with sh, make and your compiler)");
     const conf = await settings(args);
@@ -81,14 +87,20 @@ const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
       host,
       port,
       store: args.store ?? conf.store ?? ".togo/artifacts",
-      endpoint: conf.endpoint,
+      endpoint: args.endpoint ?? conf.endpoint,
       jobs: args.jobs,
+      buildTimeout: args["build-timeout"],
       gitUrl: args["git-url"] ?? conf.gitUrl ?? "https://{remote}/{owner}/{repo}.git",
       token,
       isolation: args.isolation,
       image: args.image,
       workDir: args["work-dir"],
       publicUrl: args["public-url"],
+    }).catch((e: unknown) => {
+      // The server is its own bundle, with its own copy of the error classes: keep their exit codes.
+      const code = (e as { exitCode?: unknown }).exitCode;
+      if (typeof code === "number" && !(e instanceof TogoError)) throw new TogoError((e as Error).message, code);
+      throw e;
     });
   }),
 };
@@ -99,12 +111,14 @@ const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
   builder: (y) =>
     y
       .option("store", { type: "string", requiresArg: true, coerce: once("--store"), describe: "a directory or s3://bucket/prefix (default: artifacts.store, else .togo/artifacts)" })
+      .option("endpoint", { type: "string", requiresArg: true, coerce: once("--endpoint"), describe: "an S3-compatible endpoint for an s3:// store (default: artifacts.endpoint)" })
       .option("builds", { type: "boolean", describe: "list build records (state, coordinates, commit, error) instead of artifacts" })
-      .option("json", { type: "boolean", describe: "print a JSON array" }),
+      .option("json", { type: "boolean", describe: "print a JSON array" })
+      .example("$0 artifacts ls --builds", "every build the store has a record of, failed ones with their error") as never,
   handler: run(async (args: LsArgs) => {
     const conf = await settings(args);
     const { openStore } = await import("../../artifacts/store.js");
-    const store = await openStore(args.store ?? conf.store ?? ".togo/artifacts", { endpoint: conf.endpoint });
+    const store = await openStore(args.store ?? conf.store ?? ".togo/artifacts", { endpoint: args.endpoint ?? conf.endpoint });
     if (args.builds) {
       const builds = (await store.listBuilds()).sort((a, b) => a.created_at.localeCompare(b.created_at));
       print(args, builds, () =>
