@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { execa } from "execa";
 import { startProxy, type Proxy } from "../helpers/artifacts.js";
+import { startS3 } from "../helpers/s3.js";
 import { cleanupTempDirs, EXAMPLE, freePort, tempDir, togo, type CliResult } from "../helpers/index.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
 
@@ -69,7 +70,7 @@ function ok(r: CliResult): Record<string, unknown> {
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
-const deploy = (args: string[] = []) => togo(["deploy", "--json", ...args], { cwd: proj, timeout: 180_000 });
+const deploy = (args: string[] = [], env?: Record<string, string>) => togo(["deploy", "--json", ...args], { cwd: proj, env, timeout: 180_000 });
 const current = () => readFileSync(join(appDir, ".versions"), "utf8").split("\n")[0];
 const served = async () => (await fetch(`http://127.0.0.1:${appPort}/`)).text();
 /** Build records in the proxy's store, by state. */
@@ -290,4 +291,28 @@ test("togo build into a directory store without a proxy, and a deploy that ships
   expect(missing.stderr).toContain(`the artifact store ${local} has no build of example.com/acme/hello`);
   expect(missing.stderr).toContain("togo build --os linux --arch amd64");
   expect(current()).toBe("5");
+}, 300_000);
+
+test("togo build into an s3:// store (s3rver behind a front that enforces If-None-Match: *) and a deploy from that bucket without a proxy", async () => {
+  const s3 = await startS3(join(root, "s3"), "togo-artifacts");
+  try {
+    const env = { AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_REGION: "eu-west-1", AWS_EC2_METADATA_DISABLED: "true" };
+    writeFileSync(join(proj, "s3.local.yaml"), yaml({ artifacts: `  store: s3://togo-artifacts/builds\n  endpoint: ${s3.endpoint}` }));
+    const commit = await git(["rev-parse", "HEAD"]);
+    const out = ok(await togo(["build", "-c", "s3.local.yaml", "--json"], { cwd: proj, env, timeout: 180_000 }));
+    expect(out).toMatchObject({ commit, store: "s3://togo-artifacts/builds", file_name: "server.js", built: true });
+    // Blob and metadata written only if absent.
+    expect(s3.log.some((l) => /^PUT \/togo-artifacts\/builds\/artifacts\/example\.com\/acme\/hello\/[0-9a-f]{40}\/linux-amd64-[0-9a-f]+\/meta\.json/.test(l))).toBe(true);
+    expect(existsSync(join(proj, "BUILT_HERE"))).toBe(false);
+
+    const before = builds().length;
+    const r = await deploy(["-c", "s3.local.yaml", "--version", "7"], env);
+    ok(r);
+    expect(r.stderr).toContain(`from s3://togo-artifacts/builds, sha256 ${String(out.sha256)} checked`);
+    expect(sha256(readFileSync(join(appDir, "v7", "server.js")))).toBe(out.sha256);
+    expect(builds()).toHaveLength(before);
+    expect(await served()).toBe("howdy from 7 built for linux-amd64\n");
+  } finally {
+    await s3.close();
+  }
 }, 300_000);
