@@ -245,6 +245,15 @@ test("a failing build: exit 1 with the proxy's error and where its logs are; the
   expect(logs).toContain("broken");
   expect(builds().find((b) => b.id === m![3])).toMatchObject({ state: "failed", commit });
   expect(current()).toBe("3");
+  // The same commit built here by togo build (no proxy): the failure names its log, which is kept with the build's record.
+  const failing = join(root, "failing-store");
+  writeFileSync(join(proj, "failing.local.yaml"), yaml({ artifacts: `  store: ${failing}` }));
+  const here = await togo(["build", "-c", "failing.local.yaml"], { cwd: proj, timeout: 180_000 });
+  expect(here.exitCode).toBe(1);
+  const log = /failed: build_cmd failed \(exit 3\); its log: (\S+\.log)/.exec(here.stderr)?.[1];
+  expect(log).toBeDefined();
+  expect(readFileSync(log!, "utf8")).toContain("compiling the app");
+  expect(builds(failing).map((b) => [b.state, b.commit])).toEqual([["failed", commit]]);
   // Back to a working build for what follows.
   writeFileSync(join(proj, "togo.yaml"), yaml());
   await commitAndPush("fixed");
