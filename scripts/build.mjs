@@ -9,8 +9,22 @@ import { createRequire } from "node:module";
 // Built beside dist/ and swapped in, so a run of the CLI never sees a half-written dist/.
 const dist = new URL("../dist", import.meta.url).pathname;
 const next = `${dist}.${process.pid}`;
+// The build proxy (`togo artifacts serve`) is its own bundle: the CLI's import of it becomes a
+// require of dist/artifacts-server.cjs at run time (a require: the code-cached bundle has no loader
+// for import()), so fastify is never parsed by another command. The S3 SDK stays an installed
+// dependency, loaded only by an s3:// store.
+const serverEntry = {
+  name: "artifacts-server-entry",
+  setup(b) {
+    b.onResolve({ filter: /artifacts\/server\/index\.js$/ }, () => ({ path: "artifacts-server", namespace: "togo-split" }));
+    b.onLoad({ filter: /.*/, namespace: "togo-split" }, () => ({
+      contents: 'module.exports = require(require("node:path").join(__dirname, "artifacts-server.cjs"));',
+      loader: "js",
+    }));
+  },
+};
 await build({
-  entryPoints: { togo: "bin/cli.ts" },
+  entryPoints: { "artifacts-server": "src/artifacts/server/index.ts" },
   absWorkingDir: new URL("..", import.meta.url).pathname,
   bundle: true,
   format: "cjs",
@@ -18,7 +32,24 @@ await build({
   platform: "node",
   target: "node20",
   outdir: next,
-  external: ["cdktf", "constructs", "@cdktf/*", "cdktf-cli"],
+  external: ["@aws-sdk/*"],
+  define: { "import.meta.url": "__togo_url" },
+  banner: { js: "const __togo_url = require('node:url').pathToFileURL(__filename).href;" },
+  minify: true,
+  keepNames: true,
+  logLevel: "warning",
+});
+await build({
+  entryPoints: { togo: "bin/cli.ts" },
+  plugins: [serverEntry],
+  absWorkingDir: new URL("..", import.meta.url).pathname,
+  bundle: true,
+  format: "cjs",
+  outExtension: { ".js": ".cjs" },
+  platform: "node",
+  target: "node20",
+  outdir: next,
+  external: ["cdktf", "constructs", "@cdktf/*", "cdktf-cli", "@aws-sdk/*"],
   // The sources are ES modules; in the bundle import.meta.url is the bundle's own URL.
   define: { "import.meta.url": "__togo_url" },
   banner: { js: "const __togo_url = require('node:url').pathToFileURL(__filename).href;" },

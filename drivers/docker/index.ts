@@ -99,7 +99,11 @@ export class DockerDriver implements Driver {
   ) {}
 
   validate(spec: Spec): ConfigProblem[] {
-    return readDockerOptions(spec).problems;
+    const problems = readDockerOptions(spec).problems;
+    if (spec.artifact === "store") {
+      problems.push({ path: "deploy.artifact", value: "store", expected: "the docker driver ships an image (deploy.image or a Dockerfile), not a store artifact; remove deploy.artifact or use the vps, aws or local driver" });
+    }
+    return problems;
   }
 
   private historyPath(spec: Spec): string {

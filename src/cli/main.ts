@@ -1,6 +1,8 @@
 // The togo CLI: one yargs module a command (src/cli/commands/). Exit codes: 0 ok, 1 the operation
 // failed, 2 bad usage or bad config (nothing runs), 3 `togo status`: the app is not ready.
 import yargs from "yargs";
+import { artifacts } from "./commands/artifacts.js";
+import { build } from "./commands/build.js";
 import { deploy } from "./commands/deploy.js";
 import { dev } from "./commands/dev.js";
 import { destroy } from "./commands/destroy.js";
@@ -22,10 +24,10 @@ import { once, usageError } from "./usage.js";
 import { UsageError } from "../core/errors.js";
 import { TOGO_VERSION } from "../core/version.js";
 
-const COMMANDS = [init, provision, deploy, status, destroy, diff, rollback, releases, drivers, stages, synth, schema, logs, exec, lock, dev];
+const COMMANDS = [init, provision, build, deploy, status, destroy, diff, rollback, releases, drivers, stages, synth, schema, logs, exec, lock, dev, artifacts];
 const WORDS = {
   top: [...COMMANDS.map((c) => String(c.command).split(" ")[0]), "completion"],
-  sub: { lock: ["release"], dev: ["status"] } as Record<string, string[]>,
+  sub: { lock: ["release"], dev: ["status"], artifacts: ["serve", "ls"] } as Record<string, string[]>,
 };
 
 /** The options the command being parsed accepts (yargs has them while it validates it). */

@@ -2,7 +2,7 @@
 // plus `stages:`. A number or boolean may also be written as `${VAR}` (interpolated before the check).
 import { z } from "zod";
 import { STAGE_NAME } from "./load.js";
-import { configSchema, deploySchema, devSchema, hooksSchema, stateSchema, terraformSchema } from "./schema.js";
+import { artifactsSchema, configSchema, deploySchema, devSchema, hooksSchema, stateSchema, terraformSchema } from "./schema.js";
 
 type Json = Record<string, unknown>;
 
@@ -13,6 +13,7 @@ const stageSchema = z.strictObject({
   state: stateSchema.partial().optional(),
   plugins: configSchema.shape.plugins,
   dev: devSchema.optional(),
+  artifacts: artifactsSchema.optional(),
 });
 
 export function togoJsonSchema(): Json {
@@ -22,7 +23,7 @@ export function togoJsonSchema(): Json {
     ...(allowInterpolation(schema) as Json),
     $id: "https://togo.dev/schema/togo.yaml.json",
     title: "togo.yaml",
-    description: "togo's configuration: app, deploy (driver, hosts, artifact, health check, strategy), hooks, terraform, state, stages",
+    description: "togo's configuration: app, deploy (driver, hosts, artifact, health check, strategy), hooks, terraform, state, dev, artifacts, stages",
   };
 }
 

@@ -370,6 +370,10 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
   if (/['\n\0]/.test(appDir) || (name !== "local" && !/^(~\/|\/)[A-Za-z0-9._\/-]+$/.test(appDir))) {
     problems.push({ path: "deploy.app_dir", value: d.app_dir, expected: "expected an absolute path or one starting with ~/, of letters, digits, . _ / -" });
   }
+  const a = raw.artifacts ?? {};
+  if (a.endpoint !== undefined && !a.store?.startsWith("s3://")) {
+    problems.push({ path: "artifacts.endpoint", value: a.endpoint, expected: "an endpoint is for an s3://bucket/prefix store; set artifacts.store to one or remove the key" });
+  }
   const state = raw.state;
   // Two stages never share a state: the key gets the stage unless the stage names its own.
   const stateKey = state && stage && valueAt(stageKeys, ["state", "key"]) === undefined ? stageStateKey(state.key, stage) : state?.key;
@@ -430,16 +434,27 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
       port: raw.dev?.port ?? d.app_port ?? 3000,
       sync: raw.dev?.sync ?? false,
     },
+    artifact: d.artifact ?? "build",
+    artifacts: {
+      store: a.store?.startsWith("s3://") ? a.store : rel(a.store ?? ".togo/artifacts")!,
+      server: a.server?.replace(/\/+$/, ""),
+      tokenFile: rel(a.token_file),
+      gitUrl: a.git_url ?? DEFAULT_GIT_URL,
+      endpoint: a.endpoint,
+    },
     plugins: raw.plugins ?? [],
     hooks: raw.hooks ?? {},
     configFile: file,
   };
 }
 
+/** How the build proxy turns `{remote}/{owner}/{repo}` into a clone URL unless artifacts.git_url says otherwise. */
+export const DEFAULT_GIT_URL = "https://{remote}/{owner}/{repo}.git";
+
 /** A stage's name: part of stack names, app dirs and unit names. */
 export const STAGE_NAME = /^[a-z][a-z0-9-]{0,19}$/;
 /** What a stage may override: everything but the app's name and the stages themselves. */
-const STAGE_KEYS = ["deploy", "terraform", "state", "plugins", "hooks", "dev"];
+const STAGE_KEYS = ["deploy", "terraform", "state", "plugins", "hooks", "dev", "artifacts"];
 
 /** The names under `stages:` in a togo.yaml (loadConfig checks the file; this only lists). */
 export function stageNames(file: string): string[] {
@@ -468,7 +483,7 @@ function selectStage(data: Record<string, unknown>, stage: string | undefined, s
     if (!STAGE_NAME.test(name)) problems.push({ path: `stages.${name}`, expected: "a stage name is lowercase letters, digits and -, starting with a letter, at most 20 characters" });
     if (over === null) continue;
     if (typeof over !== "object" || Array.isArray(over)) {
-      problems.push({ path: `stages.${name}`, value: over, expected: "expected a mapping of the keys this stage overrides (deploy:, hooks:, terraform:, state:, plugins:, dev:)" });
+      problems.push({ path: `stages.${name}`, value: over, expected: "expected a mapping of the keys this stage overrides (deploy:, hooks:, terraform:, state:, plugins:, dev:, artifacts:)" });
       continue;
     }
     for (const key of Object.keys(over)) {

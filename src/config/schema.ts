@@ -91,6 +91,8 @@ export const deploySchema = z.strictObject({
     )
     .optional(),
   options: z.record(z.string(), z.unknown(), { error: "expected a mapping of provider-specific options" }).optional(),
+  /** build: build_cmd + binary on this machine; store: the artifact store's build for the commit (artifacts:). */
+  artifact: z.enum(["build", "store"], { error: "expected build (build_cmd + binary here) or store (from artifacts.store / artifacts.server)" }).optional(),
 });
 
 export const terraformSchema = z.strictObject({
@@ -123,6 +125,28 @@ export const devSchema = z.strictObject({
   sync: z.boolean({ error: "expected true or false" }).optional(),
 });
 
+/** An S3 bucket name (the rules AWS enforces) and an optional key prefix. */
+export const S3_STORE = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(\/[^\s]*)?$/;
+const GIT_URL_PLACEHOLDERS = ["{remote}", "{owner}", "{repo}"];
+
+/** The artifact store and the build proxy (`togo build`, `togo artifacts serve`, `deploy.artifact: store`). */
+export const artifactsSchema = z.strictObject({
+  store: nonEmpty("a directory or s3://bucket/prefix")
+    .refine((v) => !v.startsWith("s3:") || S3_STORE.test(v), { error: "expected s3://bucket/prefix (a bucket name of 3-63 lowercase letters, digits, . and -), or a directory" })
+    .refine((v) => !/^[a-z][a-z0-9+.-]*:\/\//.test(v) || v.startsWith("s3://"), { error: "expected a directory or s3://bucket/prefix; for a build proxy set artifacts.server" })
+    .optional(),
+  server: z
+    .url({ protocol: /^https?$/, error: "expected the http(s) URL of a build proxy, e.g. http://127.0.0.1:7070" })
+    .refine((v) => !/[?#]/.test(v), { error: "expected the proxy's base URL without ?query or #fragment, e.g. http://127.0.0.1:7070" })
+    .optional(),
+  token_file: nonEmpty("a path to a file holding the proxy's bearer token").optional(),
+  git_url: nonEmpty('a clone URL template such as "https://{remote}/{owner}/{repo}.git"')
+    .refine((v) => v.includes("{repo}"), { error: 'expected a clone URL template with {repo} (and usually {remote}, {owner}), e.g. "https://{remote}/{owner}/{repo}.git"' })
+    .refine((v) => (v.match(/\{[^}]*\}/g) ?? []).every((p) => GIT_URL_PLACEHOLDERS.includes(p)), { error: "expected only the placeholders {remote}, {owner} and {repo}" })
+    .optional(),
+  endpoint: z.url({ protocol: /^https?$/, error: "expected the http(s) URL of an S3-compatible endpoint" }).optional(),
+});
+
 export const configSchema = z.strictObject({
   app: z.string({ error: "expected the app name (lowercase letters, digits, -; starts with a letter; at most 41)" }).regex(APP_NAME, {
     error: "expected lowercase letters, digits and -, starting with a letter, at most 41 characters",
@@ -133,6 +157,7 @@ export const configSchema = z.strictObject({
   plugins: z.array(z.string().regex(NPM_NAME, { error: "expected an npm package name" }), { error: "expected a list of npm package names" }).optional(),
   hooks: hooksSchema.optional(),
   dev: devSchema.optional(),
+  artifacts: artifactsSchema.optional(),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -146,4 +171,5 @@ export const KNOWN_KEYS: Record<string, string[]> = {
   state: Object.keys(stateSchema.shape),
   hooks: Object.keys(hooksSchema.shape),
   dev: Object.keys(devSchema.shape),
+  artifacts: Object.keys(artifactsSchema.shape),
 };

@@ -57,6 +57,23 @@ export interface DevSettings {
   sync: boolean;
 }
 
+/** How a deploy gets its artifact: built here (build_cmd + binary) or taken from the artifact store. */
+export type ArtifactSource = "build" | "store";
+
+/** togo.yaml `artifacts:`: the artifact store and the build proxy. */
+export interface ArtifactSettings {
+  /** An absolute directory, or s3://bucket/prefix. */
+  store: string;
+  /** A build proxy (`togo artifacts serve`); deploy and build ask it instead of building here. */
+  server?: string;
+  /** Absolute path of the file holding the proxy's bearer token. */
+  tokenFile?: string;
+  /** How `{remote}/{owner}/{repo}` becomes a clone URL. */
+  gitUrl: string;
+  /** An S3-compatible endpoint for an s3:// store. */
+  endpoint?: string;
+}
+
 export interface Spec {
   // The contract's fields.
   app: string;
@@ -104,6 +121,9 @@ export interface Spec {
   plugins: string[];
   hooks: Hooks;
   dev: DevSettings;
+  /** `deploy.artifact`: build here (default) or ship the store's build of the current commit. */
+  artifact: ArtifactSource;
+  artifacts: ArtifactSettings;
   /** The stage (`--stage`), when one is chosen; part of every stack name and `.togo` record. */
   stage?: string;
   /** The config file this spec came from (absolute). */

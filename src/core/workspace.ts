@@ -88,6 +88,11 @@ export class Workspace {
     return join(base, "togo", name);
   }
 
+  /** An artifact fetched from the artifact store or a build proxy (deploy.artifact: store), by its sha256. */
+  downloadedArtifact(sha256: string, name: string): string {
+    return join(this.togoDir, "downloads", sha256, name);
+  }
+
   /** What a running `togo dev` reports (its pid, state, last reload), read by `togo dev status`. */
   get devStateFile(): string {
     return join(this.togoDir, "dev", `${this.qualifiedApp}.json`);

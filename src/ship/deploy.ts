@@ -20,12 +20,12 @@ import type { Result, RunOptions, Spec } from "../core/spec.js";
 import { resolveSecrets } from "../config/secrets.js";
 import type { PipelineRun, Stage } from "../pipeline/pipeline.js";
 import { workspaceOf } from "../core/workspace.js";
-import { artifactName, defaultVersion, hashArtifact, type ArtifactDigest } from "./artifact.js";
+import { artifactName, defaultVersion, gitVersion, hashArtifact, type ArtifactDigest } from "./artifact.js";
 import { formatDotenv } from "./dotenv.js";
 import { eachHost, inBatches, onEveryHost, type HostWork } from "./fleet.js";
 import { waitSettled } from "./settle.js";
 import { lockEveryHost } from "./lock.js";
-import { uploadBases, VERSION } from "./scripts.js";
+import { parseHostPlatform, uploadBases, VERSION } from "./scripts.js";
 import { script } from "../core/shell.js";
 import { frontSwitch, goLive, revertLive, switchRelease, type Front, type LiveInput } from "./switch.js";
 import { requireRun, type OpenTarget } from "./target.js";
@@ -67,6 +67,8 @@ export interface DeployReport {
   previous?: string;
   pruned: string[];
   hosts: HostReport[];
+  /** deploy.artifact: store — where the artifact came from (the proxy's URL or the store) and what it is a build of. */
+  store?: { from: string; remote: string; owner: string; repo: string; commit: string; os: string; arch: string };
 }
 
 /** One host of the deploy, and what the stages learnt about it. */
@@ -99,6 +101,8 @@ export interface DeployContext {
   secrets: Record<string, string>;
   /** The artifact's digest when it was begun early (see the connect stage). */
   digest?: Promise<ArtifactDigest>;
+  /** deploy.artifact: store — the file fetched from the store and its name in the release (else deploy.binary). */
+  fetched?: { file: string; name: string; unpack: boolean };
   sha256: string;
   version?: string;
   report: DeployReport;
@@ -122,6 +126,13 @@ export function checkVersion(version: string, source = "--version"): void {
   if (!VERSION.test(version)) {
     throw new UsageError(`${source} "${version}" is not a valid version: letters, digits, . _ + -, starting with a letter or digit, at most 64`);
   }
+}
+
+/** The file or directory this deploy ships: the store's artifact once fetched, else deploy.binary. */
+function shipped(ctx: DeployContext): { source: string; name: string } {
+  if (ctx.fetched) return { source: ctx.fetched.file, name: ctx.fetched.name };
+  const source = artifactPath(ctx.spec);
+  return { source, name: artifactName(source) };
 }
 
 export function artifactPath(spec: Spec): string {
@@ -178,7 +189,7 @@ export function deployStages(): Stage<DeployContext>[] {
       run: async (ctx, run) => {
         // With no build_cmd and no pre_build hook nothing can change the artifact before the build
         // stage: it is hashed while the connections open (the build stage takes the result).
-        if (ctx.spec.binary && !ctx.spec.buildCmd && !ctx.spec.hooks.pre_build && existsSync(artifactPath(ctx.spec))) {
+        if (ctx.spec.artifact === "build" && ctx.spec.binary && !ctx.spec.buildCmd && !ctx.spec.hooks.pre_build && existsSync(artifactPath(ctx.spec))) {
           ctx.digest = hashOf(ctx, run.signal);
           ctx.digest.catch(() => undefined); // the build stage reports a failure, if it gets that far
         }
@@ -200,6 +211,7 @@ export function deployStages(): Stage<DeployContext>[] {
     {
       name: "build",
       run: async (ctx, run) => {
+        if (ctx.spec.artifact === "store") return fetchFromStore(ctx, run);
         const source = artifactPath(ctx.spec);
         await runBuildCmd(ctx.spec, run.signal);
         if (!existsSync(source)) {
@@ -251,7 +263,7 @@ export function deployStages(): Stage<DeployContext>[] {
           const sha256 = ctx.sha256;
           const answer = (await t.transport.run(t.dir.hasUpload(sha256), { signal: run.signal })).stdout;
           if (answer.split("\n")[0].trim() !== "yes") {
-            const source = artifactPath(ctx.spec);
+            const { source } = shipped(ctx);
             // A directory is built from the previous release's upload: only what changed is sent.
             const bases = statSync(source).isDirectory() ? uploadBases(answer) : [];
             // Beside the final name, then renamed: a cut-off upload is never taken for the artifact.
@@ -260,7 +272,8 @@ export function deployStages(): Stage<DeployContext>[] {
             report.bytes = sent.bytes;
             report.files = sent.files;
             if (sent.linked) report.base = bases[0];
-            await t.transport.run(t.dir.storeUpload(sha256), { signal: run.signal });
+            // The store's artifact is checked by the host too: what it stores is what the store built.
+            await t.transport.run(ctx.fetched ? t.dir.storeVerifiedUpload(sha256, ctx.fetched.unpack) : t.dir.storeUpload(sha256), { signal: run.signal });
             report.uploaded = true;
           }
           await t.transport.run(t.dir.writeEnvNext(formatDotenv({ ...ctx.spec.env, ...ctx.secrets })), { signal: run.signal });
@@ -279,7 +292,7 @@ export function deployStages(): Stage<DeployContext>[] {
                 `release ${version} is live with a different artifact; deploy the change under a new version (--version, or commit it so git describe changes)`,
               );
             }
-            await t.transport.run(t.dir.install(version, ctx.sha256, artifactName(artifactPath(ctx.spec))), { signal: run.signal });
+            await t.transport.run(t.dir.install(version, ctx.sha256, shipped(ctx).name), { signal: run.signal });
           }
           // From here on, a release that does not go live is recorded as failed (kept for inspection).
           run.onFailure(`${FAILED_RECORD} on ${t.name}`, () => t.transport.run(t.dir.recordFailed(version), { check: false }));
@@ -406,6 +419,41 @@ export function deployStages(): Stage<DeployContext>[] {
         }),
     },
   ];
+}
+
+/**
+ * deploy.artifact: store — the build stage fetches the store's artifact of the current commit for
+ * the hosts' os/arch (the proxy builds it when it has none); build_cmd never runs here.
+ */
+async function fetchFromStore(ctx: DeployContext, run: PipelineRun): Promise<void> {
+  const platforms = new Map<string, string[]>();
+  await onHosts(ctx, run, "platform", async (h) => {
+    const out = (await h.t.transport.run(h.t.dir.platform(), { signal: run.signal })).stdout;
+    const p = parseHostPlatform(out);
+    if (!p) throw new OperationError(`${h.t.name} runs an os/architecture togo has no build name for (${out.trim().replace(/\n/g, ", ")}); deploy.artifact: store needs linux, darwin or a BSD on amd64, arm64, 386, arm, riscv64, ppc64le or s390x`);
+    const k = `${p.os}/${p.arch}`;
+    platforms.set(k, [...(platforms.get(k) ?? []), h.t.name]);
+  });
+  if (run.signal.aborted) return;
+  if (platforms.size !== 1) {
+    throw new UsageError(`deploy.artifact: store ships one build a deploy, but the hosts differ: ${[...platforms].map(([k, hs]) => `${k} (${hs.join(", ")})`).join("; ")}; deploy each kind as its own stage`);
+  }
+  const [os, arch] = [...platforms.keys()][0].split("/");
+  const { fetchStoreArtifact } = await import("./store-artifact.js");
+  const got = await fetchStoreArtifact({ spec: ctx.spec, platform: { os, arch }, log: ctx.log, signal: run.signal });
+  // A directory artifact comes tarred (dist → dist.tar.gz): the host unpacks it to the name deploy.binary gives.
+  const dirName = ctx.spec.binary?.replace(/\/+$/, "").split("/").pop();
+  const unpack = dirName !== undefined && got.name === `${dirName}.tar.gz`;
+  ctx.fetched = { file: got.file, name: unpack ? dirName : got.name, unpack };
+  ctx.sha256 = got.sha256;
+  ctx.report.artifact = { files: 1, bytes: got.size, hashedFiles: 1, hashedBytes: got.size, ms: 0 };
+  const version = ctx.opts.version ?? (await gitVersion(ctx.spec.dir, got.sha256)) ?? got.coordinates.version.slice(0, 12);
+  checkVersion(version);
+  ctx.version = version;
+  ctx.report.version = version;
+  ctx.report.sha256 = got.sha256;
+  const c = got.coordinates;
+  ctx.report.store = { from: got.from, remote: c.remote, owner: c.owner, repo: c.repo, commit: c.version, os: c.os, arch: c.arch };
 }
 
 /** The host's switch, kept on the host: the switch learns the old port that an undo needs. */

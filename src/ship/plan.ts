@@ -68,7 +68,9 @@ export async function planDeploy(spec: Spec, ts: OpenTarget[], input: PlanInput)
   // The artifact as it is in the project: diff builds nothing.
   const artifact: DeployPlan["artifact"] = { path: spec.binary };
   let sha256: string | undefined;
-  if (spec.binary && existsSync(artifactPath(spec))) {
+  if (spec.artifact === "store") {
+    artifact.note = "from the artifact store (deploy.artifact: store): the current commit's build, not fetched by togo diff";
+  } else if (spec.binary && existsSync(artifactPath(spec))) {
     sha256 = (await hashArtifact(artifactPath(spec), { cache: workspaceOf(spec).digestCache(spec.binary) })).sha256;
     artifact.sha256 = sha256;
     if (spec.buildCmd) artifact.note = "as it is in the project now; build_cmd was not run";

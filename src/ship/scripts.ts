@@ -627,6 +627,49 @@ export function envFingerprintsScript(appDir: string): string {
   );
 }
 
+/**
+ * Stores an upload only if its bytes hash to `sha256` (the artifact store's, for deploy.artifact:
+ * store): the host checks what arrived itself. A mismatch removes the upload and fails. `unpack`:
+ * the artifact is a directory the build tarred (dist → dist.tar.gz); it is stored unpacked, as a
+ * directory upload is, so the release holds the directory deploy.binary names.
+ */
+export function storeVerifiedUploadScript(appDir: string, sha256: string, unpack = false): string {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`invalid sha256 "${sha256}"`);
+  const p = paths(appDir);
+  const partial = `${p.upload(sha256)}.partial`;
+  const unpacking = `${p.upload(sha256)}.unpack`;
+  return script(
+    `[ -f ${partial} ] && [ ! -L ${partial} ] || { echo 'togo: the upload is missing or not a file' >&2; exit 1; }`,
+    `if command -v sha256sum >/dev/null 2>&1; then s=$(sha256sum < ${partial})`,
+    `elif command -v shasum >/dev/null 2>&1; then s=$(shasum -a 256 < ${partial})`,
+    `elif command -v openssl >/dev/null 2>&1; then s=$(openssl dgst -sha256 -r < ${partial})`,
+    `else echo 'togo: the host has none of sha256sum, shasum or openssl to check the artifact with' >&2; exit 1; fi || exit 1`,
+    `s=\${s%% *}`,
+    `if [ "$s" != ${sha256} ]; then rm -f ${partial}; echo "togo: the uploaded artifact hashes to $s, not ${sha256} (the artifact store's): refused and removed" >&2; exit 1; fi`,
+    unpack
+      ? script(
+          `rm -rf ${unpacking} && mkdir ${unpacking} || exit 1`,
+          `if ! tar -xzf ${partial} -C ${unpacking}; then rm -rf ${unpacking} ${partial}; echo 'togo: the artifact (a .tar.gz) could not be unpacked on the host (is tar with gzip installed?)' >&2; exit 1; fi`,
+          `rm -rf ${p.upload(sha256)} && mv ${unpacking} ${p.upload(sha256)} && rm -f ${partial}`,
+        )
+      : `mv -f ${partial} ${p.upload(sha256)}`,
+  );
+}
+
+/** `os=<uname -s> arch=<uname -m>`: which build of an artifact a host runs. */
+export function hostPlatformScript(): string {
+  return `printf 'os=%s\narch=%s\n' "$(uname -s)" "$(uname -m)"`;
+}
+
+/** uname's names → Go's (GOOS/GOARCH), which the build proxy's paths use. */
+export function parseHostPlatform(out: string): { os: string; arch: string } | undefined {
+  const kv = Object.fromEntries(out.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).trim()]));
+  const os = ({ Linux: "linux", Darwin: "darwin", FreeBSD: "freebsd", OpenBSD: "openbsd", NetBSD: "netbsd" } as Record<string, string>)[kv.os ?? ""];
+  const m = kv.arch ?? "";
+  const arch = ({ x86_64: "amd64", amd64: "amd64", aarch64: "arm64", arm64: "arm64", i386: "386", i686: "386", armv7l: "arm", armv6l: "arm", riscv64: "riscv64", ppc64le: "ppc64le", s390x: "s390x" } as Record<string, string>)[m];
+  return os && arch ? { os, arch } : undefined;
+}
+
 /** Prints `present` and the file, or `missing` (a generated file read back for a diff). */
 export function readFileScript(path: string): string {
   return `if [ -f ${path} ]; then echo present; cat ${path}; else echo missing; fi`;
@@ -652,6 +695,9 @@ export function releaseDir(appDir: string) {
     livePort: () => c("live.port", script(READ_LIVE_PORT(appDir), `printf '%s\\n' "$live"`), "reading the live port"),
     hasUpload: (sha256: string) => c("upload.has", hasUploadScript(appDir, sha256), "looking for the artifact on the target"),
     storeUpload: (sha256: string) => c("upload.store", `mv -f ${paths(appDir).upload(sha256)}.partial ${paths(appDir).upload(sha256)}`, "storing the upload"),
+    /** storeUpload with the host checking the bytes' sha256 first (deploy.artifact: store). */
+    storeVerifiedUpload: (sha256: string, unpack = false) => c("upload.verify", storeVerifiedUploadScript(appDir, sha256, unpack), "checking the artifact's sha256 on the host"),
+    platform: () => c("host.platform", hostPlatformScript(), "reading the host's os and architecture"),
     writeEnvNext: (dotenv: string) => c("env.next", writeEnvNextScript(appDir), "writing .env", dotenv),
     releaseSha: (version: string) => c("release.sha", releaseShaScript(appDir, version), "reading the installed release's sha256"),
     /** Keyed fingerprints of the live .env's values; `keyPads` is the key material (stdin, never argv). */

@@ -1,6 +1,8 @@
 // togo.yaml validation: every bad file is refused as a whole, before anything runs (exit 2), with
 // the key path, the value and what is expected; nothing is created on disk.
 import { readdirSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { cleanupTempDirs, helloProject, togo } from "../helpers/index.js";
 import { parseConfig, stageStateKey } from "../../src/config/load.js";
 import { workspaceOf } from "../../src/core/workspace.js";
@@ -81,6 +83,17 @@ const INVALID: [string, string, string, string, Record<string, string>?][] = [
   ["a stage key misspelt", `${base("")}stages:\n  staging: { deplyo: { app_port: 4000 } }\n`, "stages.staging.deplyo", "did you mean deploy?"],
   ["a stage name with capitals", `${base("")}stages:\n  Staging: {}\n`, "stages.Staging", "lowercase letters"],
   ["stages not a mapping", `${base("")}stages: [staging]\n`, "stages", "a mapping of stage name to overrides"],
+  // artifacts: and deploy.artifact (the artifact store and the build proxy).
+  ["deploy.artifact unknown", base("  artifact: registry\n"), "deploy.artifact", "expected build (build_cmd + binary here) or store"],
+  ["artifacts key misspelt", base("", "artifacts:\n  sever: http://127.0.0.1:7070\n"), "artifacts.sever", 'did you mean "server"'],
+  ["artifacts.server not http", base("", "artifacts:\n  server: ftp://proxy:21\n"), "artifacts.server", "http(s) URL of a build proxy"],
+  ["artifacts.server with a query", base("", "artifacts:\n  server: 'http://127.0.0.1:7070/?x=1'\n"), "artifacts.server", "without ?query"],
+  ["artifacts.store a bad bucket", base("", "artifacts:\n  store: s3://Bad_Bucket/p\n"), "artifacts.store", "s3://bucket/prefix"],
+  ["artifacts.store an http URL", base("", "artifacts:\n  store: http://proxy:7070\n"), "artifacts.store", "for a build proxy set artifacts.server"],
+  ["artifacts.git_url without {repo}", base("", "artifacts:\n  git_url: https://git.example.com/app.git\n"), "artifacts.git_url", "with {repo}"],
+  ["artifacts.git_url unknown placeholder", base("", "artifacts:\n  git_url: 'https://{host}/{owner}/{repo}.git'\n"), "artifacts.git_url", "only the placeholders {remote}, {owner} and {repo}"],
+  ["artifacts.endpoint without an s3 store", base("", "artifacts:\n  endpoint: http://127.0.0.1:9000\n"), "artifacts.endpoint", "s3://bucket/prefix store"],
+  ["docker driver with artifact: store", "app: hello\ndeploy:\n  provider: docker\n  image: registry.example.com/hello\n  options: { source: registry }\n  artifact: store\n", "deploy.artifact", "the docker driver ships an image"],
   ["a bad value from the stage", `${base("")}stages:\n  staging: { deploy: { app_port: x } }\n`, "deploy.app_port", '"x"', { TOGO_STAGE: "staging" }],
 ];
 
@@ -224,6 +237,29 @@ describe("valid togo.yaml becomes a Spec", () => {
     const spec = parseConfig(base("  host: 10.0.0.1\n"), "/p/togo.yaml", { TOGO_HOST: "10.0.0.2", TOGO_APP_PORT: "8081" });
     expect(spec.host).toBe("10.0.0.2");
     expect(spec.appPort).toBe(8081);
+  });
+
+  test("artifacts: defaults (a store in .togo, the https git_url, artifact: build); paths from the project, ~ from home; a server's trailing / dropped", () => {
+    const plain = parseConfig(base(""), "/p/togo.yaml", {});
+    expect(plain.artifact).toBe("build");
+    expect(plain.artifacts).toEqual({ store: "/p/.togo/artifacts", gitUrl: "https://{remote}/{owner}/{repo}.git", server: undefined, tokenFile: undefined, endpoint: undefined });
+    const set = parseConfig(
+      base("  artifact: store\n", "artifacts:\n  store: s3://togo-artifacts/builds\n  endpoint: http://127.0.0.1:9000\n  server: http://127.0.0.1:7070/\n  token_file: ~/.config/togo/artifacts.token\n  git_url: 'file:///srv/git/{owner}/{repo}.git'\n"),
+      "/p/togo.yaml",
+      {},
+    );
+    expect(set.artifact).toBe("store");
+    expect(set.artifacts).toEqual({
+      store: "s3://togo-artifacts/builds",
+      endpoint: "http://127.0.0.1:9000",
+      server: "http://127.0.0.1:7070",
+      tokenFile: join(homedir(), ".config/togo/artifacts.token"),
+      gitUrl: "file:///srv/git/{owner}/{repo}.git",
+    });
+    expect(parseConfig(base("", "artifacts:\n  store: builds\n  token_file: secrets/token\n"), "/p/togo.yaml", {}).artifacts).toMatchObject({ store: "/p/builds", tokenFile: "/p/secrets/token" });
+    // A stage may point at its own store or proxy.
+    const staged = parseConfig(`${base("", "artifacts:\n  server: http://127.0.0.1:7070\n")}stages:\n  ci: { artifacts: { server: 'http://10.0.0.9:7070' } }\n`, "/p/togo.yaml", {}, "ci");
+    expect(staged.artifacts.server).toBe("http://10.0.0.9:7070");
   });
 
   test("state: s3 carries its settings", () => {

@@ -32,10 +32,10 @@ test("enums and interpolation: strategy is one of three; app_port may be ${PORT:
   expect(port.anyOf?.map((a) => a.type)).toEqual(["integer", "string"]);
 });
 
-test("stages override deploy, hooks, terraform, state, plugins and dev, and nothing else", () => {
+test("stages override deploy, hooks, terraform, state, plugins, dev and artifacts, and nothing else", () => {
   const stages = at(["stages"]) as Node & { additionalProperties: Node };
   const one = stages.additionalProperties.anyOf?.find((a) => a.type === "object") ?? stages.additionalProperties;
-  expect(Object.keys(one.properties ?? {}).sort()).toEqual(["deploy", "dev", "hooks", "plugins", "state", "terraform"]);
+  expect(Object.keys(one.properties ?? {}).sort()).toEqual(["artifacts", "deploy", "dev", "hooks", "plugins", "state", "terraform"]);
   expect(one.additionalProperties).toBe(false);
 });
 
