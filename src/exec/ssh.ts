@@ -534,7 +534,8 @@ export class SshTransport implements Transport {
   async close(): Promise<void> {
     const channel = this.channel;
     this.channel = undefined;
-    if (channel && !channel.closed) await channel.close();
+    // A command still in flight at close belongs to nobody any more: it is not waited for.
+    if (channel && !channel.closed) await channel.close(channel.busy);
     const master = this.master;
     this.master = undefined;
     if (master && !master.exited) {

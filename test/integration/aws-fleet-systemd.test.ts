@@ -176,9 +176,11 @@ test("a deploy started while the instances' first boot is still at work waits fo
   const deploy = cli(["deploy", "--version", "1", "--json"]);
   let ended: CliResult | undefined;
   void deploy.then((r) => (ended = r));
-  // The deploy is waiting on both instances (its wait runs as deploy's sh -c there), not through already...
+  // The deploy is waiting on both instances (its wait is a shell of deploy's there, its script on its
+  // command line or, in togo's command channel, in the file it runs), not through already...
+  const waiting = `for p in $(pgrep -u deploy -x sh); do a=$(tr '\\0' ' ' < /proc/$p/cmdline); case "$a" in *boot-finished*) exit 0;; esac; f=\${a#sh }; f=\${f% }; [ -f "$f" ] && grep -q boot-finished "$f" && exit 0; done; exit 1`;
   for (const h of hosts) {
-    await eventually(`the deploy to wait on ${h.name}`, async () => ended ?? (await h.exec("pgrep -u deploy -f boot-finished")).code, (v) => v === 0 || typeof v === "object", 120_000);
+    await eventually(`the deploy to wait on ${h.name}`, async () => ended ?? (await h.exec(waiting)).code, (v) => v === 0 || typeof v === "object", 120_000);
     if (ended) throw new Error(`the deploy did not wait for the first boot (exit ${ended.exitCode})\n--- stderr\n${ended.stderr}`);
   }
   // ...when cloud-init finishes: the user data's files and commands, then its boot-finished mark.
