@@ -6,7 +6,8 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { execa } from "execa";
 import { join } from "node:path";
-import { cleanupTempDirs, tempDir, togo, writeFiles } from "../helpers/index.js";
+import { spawn } from "node:child_process";
+import { cleanupTempDirs, freePort, tempDir, togo, writeFiles } from "../helpers/index.js";
 import { GitFixture, startProxy, waitBuild, type Proxy } from "../helpers/artifacts.js";
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -307,6 +308,41 @@ describe("how a repository is built", () => {
       expect((await execa("tar", ["-xzOf", tgz2, "dist/server"])).stdout).toBe("go build -trimpath -o dist/ ./... for linux/riscv64 cgo=0");
     } finally {
       await p.stop();
+    }
+  });
+});
+
+describe("git over the network", () => {
+  test("repositories served by git daemon on loopback (git://): a tag resolves, the commit is fetched by id and built", async () => {
+    const count = join(root, "daemon.count");
+    const commit = await repos.create("daemon", gatedRepo(count, undefined, "over git://"));
+    await repos.tag("daemon", "v2.0.0", commit);
+    const port = await freePort();
+    const pidFile = join(root, "git-daemon.pid");
+    const daemon = spawn("git", ["daemon", "--reuseaddr", `--base-path=${join(root, "git")}`, "--export-all", `--port=${port}`, "--listen=127.0.0.1", `--pid-file=${pidFile}`], { stdio: ["ignore", "ignore", "pipe"] });
+    let daemonErr = "";
+    daemon.stderr.on("data", (c: Buffer) => (daemonErr += c.toString()));
+    const root4 = tempDir("togo-proxy-gitd-");
+    let p: Proxy | undefined;
+    try {
+      // Ready when it answers an ls-remote.
+      for (let i = 0; (await execa("git", ["ls-remote", `git://127.0.0.1:${port}/example.test/acme/daemon.git`], { reject: false })).exitCode !== 0; i++) {
+        if (i > 200) throw new Error(`git daemon did not start:\n${daemonErr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      p = await startProxy(["--store", join(root4, "store"), "--git-url", `git://127.0.0.1:${port}/{remote}/{owner}/{repo}.git`, "--work-dir", join(root4, "work")], { cwd: root4 });
+      const path = `${p.url}/example.test/acme/daemon/freebsd/amd64/v2.0.0`;
+      const { build_id } = (await (await fetch(path, { method: "POST" })).json()) as { build_id: string };
+      expect(await waitBuild(p.url, build_id)).toMatchObject({ state: "succeeded", commit });
+      const got = await fetch(path);
+      expect(got.headers.get("x-togo-commit")).toBe(commit);
+      expect(await got.text()).toBe("over git:// freebsd/amd64");
+      expect(await (await fetch(`${p.url}/builds/${build_id}/logs`)).text()).not.toContain("fetching every branch and tag");
+    } finally {
+      await p?.stop();
+      // `git daemon` runs git-daemon as its child: stop that one by its pid file, then the wrapper.
+      if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
+      daemon.kill("SIGTERM");
     }
   });
 });
