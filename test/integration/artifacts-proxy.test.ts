@@ -232,6 +232,8 @@ describe("single flight and keys", () => {
     expect(await viaStable.text()).toBe("commit A linux/amd64");
 
     const b = await repos.commit("tags", { "content.txt": "commit B" });
+    // A GET just before the move: the resolution it makes may be reused by GETs, never by a POST.
+    expect((await fetch(v1)).headers.get("x-togo-commit")).toBe(a);
     await repos.tag("tags", "v1", b);
     const moved = await fetch(v1, { method: "POST" });
     expect(moved.status).toBe(202);
