@@ -363,6 +363,8 @@ describe("the token", () => {
       expect((await fetch(path, { method: "POST" })).status).toBe(401);
       expect((await fetch(path, { headers: { Authorization: "Bearer wrong-token-wrong-token" } })).status).toBe(401);
       expect((await fetch(`${guarded.url}/builds/0123456789abcdef`)).status).toBe(401);
+      // The refused POST started nothing.
+      expect(existsSync(join(root, "store-token", "builds")) ? readdirSync(join(root, "store-token", "builds")) : []).toEqual([]);
       const ok = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
       expect(ok.status).toBe(404); // through the gate: this store has never built it
       expect(guarded.output()).not.toContain(token);

@@ -47,7 +47,8 @@ export function buildProxyApp(opts: HttpOptions): FastifyInstance {
     const token = opts.token;
     app.addHook("onRequest", async (req, reply) => {
       if (!tokenMatches(req.headers.authorization, token)) {
-        await reply.code(401).header("WWW-Authenticate", 'Bearer realm="togo build proxy"').send({ error: "a token is required: send Authorization: Bearer <token> (artifacts.token_file)" });
+        // Returning the reply ends the request here: no handler runs without the token.
+        return reply.code(401).header("WWW-Authenticate", 'Bearer realm="togo build proxy"').send({ error: "a token is required: send Authorization: Bearer <token> (artifacts.token_file)" });
       }
     });
   }
