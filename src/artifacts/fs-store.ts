@@ -18,6 +18,16 @@ import { isBuildId, type ArtifactMeta, type ArtifactStore, type BuildRecord, typ
 const exists = (e: unknown) => (e as NodeJS.ErrnoException).code === "EEXIST";
 const missing = (e: unknown) => (e as NodeJS.ErrnoException).code === "ENOENT";
 
+/** Makes a new name in dir durable (the file's own bytes were fsynced before it got the name). */
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 function buildId(id: string): string {
   if (!isBuildId(id)) throw new Error(`"${id}" is not a build id`);
   return id;
@@ -53,6 +63,7 @@ export class FsStore implements ArtifactStore {
     await mkdir(dirname(dest), { recursive: true });
     try {
       await link(tmp, dest);
+      await syncDir(dirname(dest));
       return true;
     } catch (e) {
       if (exists(e)) return false;
@@ -66,6 +77,7 @@ export class FsStore implements ArtifactStore {
     const tmp = await this.temp(data);
     await mkdir(dirname(dest), { recursive: true });
     await rename(tmp, dest);
+    await syncDir(dirname(dest));
   }
 
   private async readJson<T>(path: string): Promise<T | undefined> {
@@ -99,10 +111,7 @@ export class FsStore implements ArtifactStore {
     } finally {
       await fh.close();
     }
-    await this.linkOnce(tmp, join(dir, meta.sha256)).catch(async (e) => {
-      await rm(tmp, { force: true });
-      throw e;
-    });
+    await this.linkOnce(tmp, join(dir, meta.sha256));
     const metaTmp = await this.temp(`${JSON.stringify(meta, null, 2)}\n`);
     return (await this.linkOnce(metaTmp, join(dir, "meta.json"))) ? "written" : "exists";
   }
@@ -116,11 +125,6 @@ export class FsStore implements ArtifactStore {
       throw e;
     }
     return createReadStream(path);
-  }
-
-  /** The blob's path (the server sends it with sendfile-like streaming; the bench reads it). */
-  blobPath(key: ArtifactKey, meta: ArtifactMeta): string {
-    return join(this.artifactDir(key), meta.sha256);
   }
 
   async list(): Promise<ArtifactMeta[]> {

@@ -6,7 +6,7 @@
 // With a token, every request needs `Authorization: Bearer <token>` (401 otherwise).
 import { timingSafeEqual, createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { BadCoordinatesError, coordinatesPath, parseCoordinates, type Coordinates } from "../key.js";
 import { isBuildId, type BuildRecord } from "../store.js";
 import type { BuildProxy } from "./proxy.js";
@@ -137,6 +137,3 @@ export function buildProxyApp(opts: HttpOptions): FastifyInstance {
 
   return app;
 }
-
-export { BadCoordinatesError };
-export type { FastifyReply };

@@ -16,7 +16,7 @@ import { pidAlive } from "../../core/pid.js";
 import { buildArtifact, type BuildRequest, type BuiltArtifact } from "../builder.js";
 import { artifactKey, cloneUrl, keyPath, recipeHash, type ArtifactKey, type Coordinates, type Recipe } from "../key.js";
 import { Resolver } from "../resolve.js";
-import type { ArtifactMeta, ArtifactStore, BuildRecord, LogWriter } from "../store.js";
+import type { ArtifactMeta, ArtifactStore, BuildRecord } from "../store.js";
 
 export interface ProxyOptions {
   store: ArtifactStore;
@@ -486,5 +486,3 @@ export class BuildProxy {
     }
   }
 }
-
-export type { LogWriter };
