@@ -13,7 +13,7 @@ import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pidAlive } from "../core/pid.js";
 import { keyPath, type ArtifactKey } from "./key.js";
-import { isBuildId, type ArtifactMeta, type ArtifactStore, type BuildRecord, type Claim, type LogWriter } from "./store.js";
+import { isBuildId, type ArtifactMeta, type ArtifactStore, type BuildRecord, type ByteRange, type Claim, type LogWriter } from "./store.js";
 
 const exists = (e: unknown) => (e as NodeJS.ErrnoException).code === "EEXIST";
 const missing = (e: unknown) => (e as NodeJS.ErrnoException).code === "ENOENT";
@@ -116,7 +116,7 @@ export class FsStore implements ArtifactStore {
     return (await this.linkOnce(metaTmp, join(dir, "meta.json"))) ? "written" : "exists";
   }
 
-  async open(key: ArtifactKey, meta: ArtifactMeta): Promise<Readable | undefined> {
+  async open(key: ArtifactKey, meta: ArtifactMeta, range?: ByteRange): Promise<Readable | undefined> {
     const path = join(this.artifactDir(key), meta.sha256);
     try {
       await stat(path);
@@ -124,7 +124,7 @@ export class FsStore implements ArtifactStore {
       if (missing(e)) return undefined;
       throw e;
     }
-    return createReadStream(path);
+    return createReadStream(path, range ? { start: range.start, end: range.end } : {});
   }
 
   async list(): Promise<ArtifactMeta[]> {

@@ -140,6 +140,18 @@ describe("POST, logs, GET", () => {
     expect(await again.json()).toEqual({ sha256: sha256(bytes), size: bytes.length, url: path });
     const unchanged = await fetch(path, { headers: { "If-None-Match": `"${sha256(bytes)}"` } });
     expect(unchanged.status).toBe(304);
+    // A resumed download: one byte range (206), the tail, an If-Range naming other bytes (200), past the end (416).
+    expect(got.headers.get("accept-ranges")).toBe("bytes");
+    const part = await fetch(path, { headers: { Range: "bytes=6-7" } });
+    expect([part.status, part.headers.get("content-range"), await part.text()]).toEqual([206, `bytes 6-7/${bytes.length}`, "v1"]);
+    const tail = await fetch(path, { headers: { Range: "bytes=-5" } });
+    expect([tail.status, await tail.text()]).toEqual([206, "arm64"]);
+    const from = await fetch(path, { headers: { Range: "bytes=9-" } });
+    expect([from.status, await from.text()]).toEqual([206, "linux/arm64"]);
+    const stale = await fetch(path, { headers: { Range: "bytes=0-1", "If-Range": '"0000"' } });
+    expect([stale.status, await stale.text()]).toEqual([200, "hello v1 linux/arm64"]);
+    const past = await fetch(path, { headers: { Range: `bytes=${bytes.length}-` } });
+    expect([past.status, past.headers.get("content-range")]).toEqual([416, `bytes */${bytes.length}`]);
     expect(runs(count)).toBe(1);
     // The log of a finished build is still there, whole.
     expect(await (await fetch(started.logs_url)).text()).toBe(early + rest);

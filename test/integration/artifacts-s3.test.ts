@@ -112,6 +112,9 @@ test("a second server storing the same artifact finds it stored and keeps it (a 
   let text = "";
   for await (const c of body!) text += String(c);
   expect(text).toBe("first");
+  let part = "";
+  for await (const c of (await store.open(key, (await store.stat(key))!, { start: 1, end: 3 }))!) part += String(c);
+  expect(part).toBe("irs");
   // Claims: the first writer of (key, attempt) wins.
   expect(await store.claim(key, { attempt: 1, build_id: "0000000000000001" })).toBe(true);
   expect(await store.claim(key, { attempt: 1, build_id: "0000000000000002" })).toBe(false);
