@@ -454,13 +454,14 @@ describe("a restart", () => {
       const bytes = Buffer.from(await got.arrayBuffer());
       expect(bytes.toString()).toBe("survivor linux/amd64");
       expect(got.headers.get("x-togo-sha256")).toBe(sha256(bytes));
-      expect(readdirSync(join(crashStore, ".tmp"))).toEqual([]);
       // Neither the interrupted run's checkout nor the finished one is left in the work root.
       expect(readdirSync(join(root, "work-c")).filter((n) => n.startsWith(build_id))).toEqual([]);
       // The build that was still queued when the server died was not lost either.
       expect(await waitBuild(second.url, queued_id)).toMatchObject({ state: "succeeded", attempt: 1 });
       expect(await (await fetch(later(second.url))).text()).toBe("queued linux/amd64");
       expect(runs(join(root, "later.count"))).toBe(1);
+      // Both builds done, nothing is being written: no temp file is left (the dead server's swept).
+      expect(readdirSync(join(crashStore, ".tmp"))).toEqual([]);
     } finally {
       await second.stop();
       // Should the take-over have failed to stop it, the dead server's build command goes here.
