@@ -429,6 +429,9 @@ describe("a restart", () => {
       const recordFile = join(crashStore, "builds", `${build_id}.json`);
       const record = () => JSON.parse(readFileSync(recordFile, "utf8")) as { state: string; runner: { build_pgid?: number } };
       while (record().runner.build_pgid === undefined) await new Promise((r) => setTimeout(r, 50));
+      // And the log so far is in the store (appended a moment after it is streamed), for run 2 to continue.
+      const logFile = join(crashStore, "builds", `${build_id}.log`);
+      while (!(existsSync(logFile) && readFileSync(logFile, "utf8").includes("building linux/amd64"))) await new Promise((r) => setTimeout(r, 50));
       expect(record().state).toBe("running");
       pgid = record().runner.build_pgid as number;
       expect(runningState(pgid)).toMatch(/^[RSD]$/);
