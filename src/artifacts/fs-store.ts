@@ -124,7 +124,8 @@ export class FsStore implements ArtifactStore {
       if (missing(e)) return undefined;
       throw e;
     }
-    return createReadStream(path, range ? { start: range.start, end: range.end } : {});
+    // 256 KiB reads: a quarter of the reads and event-loop turns of the default 64 KiB, for 256 KiB of memory a download.
+    return createReadStream(path, { highWaterMark: 1 << 18, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   async list(): Promise<ArtifactMeta[]> {
