@@ -6,6 +6,7 @@
 //   artifacts/<remote>/<owner>/<repo>/<commit>/<os>-<arch>-<recipe>/meta.json    its metadata (written last)
 //   claims/<remote>/<owner>/<repo>/<commit>/<os>-<arch>-<recipe>/<attempt>.json  which build owns the key
 //   builds/<id>.json, builds/<id>.log                                              records and logs
+//   queue/<id>                                                                     builds queued or running
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { appendFile, copyFile, link, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
@@ -210,6 +211,20 @@ export class FsStore implements ArtifactStore {
 
   async deleteBuild(id: string): Promise<void> {
     await rm(join(this.root, "builds", `${buildId(id)}.json`), { force: true });
+  }
+
+  async setActive(id: string, active: boolean): Promise<void> {
+    const mark = join(this.root, "queue", buildId(id));
+    if (active) await this.replace("", mark);
+    else await rm(mark, { force: true });
+  }
+
+  async activeBuilds(): Promise<string[]> {
+    const names = await readdir(join(this.root, "queue")).catch((e: unknown) => {
+      if (missing(e)) return [] as string[];
+      throw e;
+    });
+    return names.filter(isBuildId).sort();
   }
 
   async logWriter(id: string): Promise<LogWriter> {

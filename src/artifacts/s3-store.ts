@@ -183,6 +183,19 @@ export class S3Store implements ArtifactStore {
     await this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.k(`builds/${buildId(id)}.json`) }));
   }
 
+  async setActive(id: string, active: boolean): Promise<void> {
+    const Key = this.k(`queue/${buildId(id)}`);
+    if (active) await this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key, Body: "" }));
+    else await this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key }));
+  }
+
+  async activeBuilds(): Promise<string[]> {
+    return (await this.keys(this.k("queue/")))
+      .map((k) => k.slice(k.lastIndexOf("/") + 1))
+      .filter(isBuildId)
+      .sort();
+  }
+
   async logWriter(id: string): Promise<LogWriter> {
     const key = this.k(`builds/${buildId(id)}.log`);
     // A re-run continues the log of the runs before it.

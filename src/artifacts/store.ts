@@ -98,6 +98,13 @@ export interface ArtifactStore {
   listBuilds(): Promise<BuildRecord[]>;
   /** Removes a record that never owned anything (its claim was lost to another server's build). */
   deleteBuild(id: string): Promise<void>;
+  /**
+   * Marks build id as in the queue (queued or running) or out of it. The marks are the queue a
+   * starting server reads, so it never has to read every record the store has ever kept.
+   */
+  setActive(id: string, active: boolean): Promise<void>;
+  /** The ids marked as in the queue. */
+  activeBuilds(): Promise<string[]>;
 
   /** Starts (or, for a re-run, continues) build id's log. */
   logWriter(id: string): Promise<LogWriter>;

@@ -465,6 +465,8 @@ describe("a restart", () => {
       expect(runs(join(root, "later.count"))).toBe(1);
       // Both builds done, nothing is being written: no temp file is left (the dead server's swept).
       expect(readdirSync(join(crashStore, ".tmp"))).toEqual([]);
+      // And the queue the next server would read is empty.
+      expect(readdirSync(join(crashStore, "queue"))).toEqual([]);
     } finally {
       await second.stop();
       // Should the take-over have failed to stop it, the dead server's build command goes here.
