@@ -441,6 +441,7 @@ describe("a restart", () => {
     expect(existsSync(join(crashStore, "artifacts"))).toBe(false);
 
     const second = await startProxy(args, { cwd: root });
+    let stopped: number | null = null;
     try {
       await second.waitFor(new RegExp(`build ${build_id} taken over`));
       // The dead server's build command went with the take-over, not later (dead, or a zombie not yet reaped).
@@ -468,7 +469,7 @@ describe("a restart", () => {
       // And the queue the next server would read is empty.
       expect(readdirSync(join(crashStore, "queue"))).toEqual([]);
     } finally {
-      await second.stop();
+      stopped = await second.stop();
       // Should the take-over have failed to stop it, the dead server's build command goes here.
       try {
         process.kill(-pgid, "SIGKILL");
@@ -476,5 +477,8 @@ describe("a restart", () => {
         // gone, as it should be
       }
     }
+    // SIGTERM stops it cleanly, and a stopped server leaves no empty work root behind.
+    expect(stopped).toBe(0);
+    expect(existsSync(join(root, "work-c"))).toBe(false);
   });
 });

@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { pidAlive } from "../../core/pid.js";
@@ -141,6 +141,8 @@ export class BuildProxy {
     if (this.timer) clearTimeout(this.timer);
     for (const a of this.aborts.values()) a.abort();
     if (this.running > 0) await new Promise<void>((r) => this.idle.add(r));
+    // The work root goes too when nothing is left in it (rmdir refuses a folder that is not empty).
+    await rmdir(this.opts.workRoot).catch(() => undefined);
   }
 
   private url(c: Coordinates): string {
