@@ -444,7 +444,9 @@ describe("a restart", () => {
     let stopped: number | null = null;
     try {
       await second.waitFor(new RegExp(`build ${build_id} taken over`));
-      // The dead server's build command went with the take-over, not later (dead, or a zombie not yet reaped).
+      // The dead server's build command went with the take-over (dead, or a zombie not yet reaped; on a
+      // busy machine the SIGKILL may take a moment to land, hence the bounded poll).
+      for (let i = 0; i < 200 && /^[RSD]$/.test(runningState(pgid)); i++) await new Promise((r) => setTimeout(r, 50));
       expect(runningState(pgid)).not.toMatch(/^[RSD]$/);
       await second.waitFor(new RegExp(`build ${build_id} running \\(run 2\\)`));
       const waiting = await fetch(path(second.url));
