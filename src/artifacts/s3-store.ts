@@ -13,7 +13,7 @@ import type { Readable } from "node:stream";
 import type * as S3 from "@aws-sdk/client-s3";
 import { TogoError } from "../core/errors.js";
 import { keyPath, type ArtifactKey } from "./key.js";
-import { isBuildId, type ArtifactMeta, type ArtifactStore, type BuildRecord, type Claim, type LogWriter } from "./store.js";
+import { isBuildId, type ArtifactMeta, type ArtifactStore, type BuildRecord, type ByteRange, type Claim, type LogWriter } from "./store.js";
 
 const S3_LOCATION = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
 
@@ -121,9 +121,11 @@ export class S3Store implements ArtifactStore {
     return (await this.putOnce(`${this.artifactPrefix(key)}/meta.json`, `${JSON.stringify(meta, null, 2)}\n`)) ? "written" : "exists";
   }
 
-  async open(key: ArtifactKey, meta: ArtifactMeta): Promise<Readable | undefined> {
+  async open(key: ArtifactKey, meta: ArtifactMeta, range?: ByteRange): Promise<Readable | undefined> {
     try {
-      const r = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: `${this.artifactPrefix(key)}/${meta.sha256}` }));
+      const r = await this.client.send(
+        new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: `${this.artifactPrefix(key)}/${meta.sha256}`, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
+      );
       return r.Body as Readable;
     } catch (e) {
       if (status(e) === 404) return undefined;
@@ -179,6 +181,19 @@ export class S3Store implements ArtifactStore {
 
   async deleteBuild(id: string): Promise<void> {
     await this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.k(`builds/${buildId(id)}.json`) }));
+  }
+
+  async setActive(id: string, active: boolean): Promise<void> {
+    const Key = this.k(`queue/${buildId(id)}`);
+    if (active) await this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key, Body: "" }));
+    else await this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key }));
+  }
+
+  async activeBuilds(): Promise<string[]> {
+    return (await this.keys(this.k("queue/")))
+      .map((k) => k.slice(k.lastIndexOf("/") + 1))
+      .filter(isBuildId)
+      .sort();
   }
 
   async logWriter(id: string): Promise<LogWriter> {

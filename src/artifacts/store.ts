@@ -22,6 +22,12 @@ export interface ArtifactMeta {
   build_id?: string;
 }
 
+/** Bytes start..end, both inclusive (as in HTTP's Range). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 export type BuildState = "queued" | "running" | "succeeded" | "failed";
 
 /** Who runs (or last ran) a build: a restarted or second server takes it over when that is gone. */
@@ -76,8 +82,8 @@ export interface ArtifactStore {
    * stored one stays (artifacts are immutable). The blob is whole before its metadata appears.
    */
   put(key: ArtifactKey, file: string, meta: ArtifactMeta): Promise<"written" | "exists">;
-  /** The artifact's bytes (undefined when it is not stored). */
-  open(key: ArtifactKey, meta: ArtifactMeta): Promise<Readable | undefined>;
+  /** The artifact's bytes, or bytes start..end (inclusive) of them (undefined when it is not stored). */
+  open(key: ArtifactKey, meta: ArtifactMeta, range?: ByteRange): Promise<Readable | undefined>;
   /** Every stored artifact's metadata. */
   list(): Promise<ArtifactMeta[]>;
 
@@ -92,6 +98,13 @@ export interface ArtifactStore {
   listBuilds(): Promise<BuildRecord[]>;
   /** Removes a record that never owned anything (its claim was lost to another server's build). */
   deleteBuild(id: string): Promise<void>;
+  /**
+   * Marks build id as in the queue (queued or running) or out of it. The marks are the queue a
+   * starting server reads, so it never has to read every record the store has ever kept.
+   */
+  setActive(id: string, active: boolean): Promise<void>;
+  /** The ids marked as in the queue. */
+  activeBuilds(): Promise<string[]>;
 
   /** Starts (or, for a re-run, continues) build id's log. */
   logWriter(id: string): Promise<LogWriter>;

@@ -6,7 +6,8 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { execa } from "execa";
 import { join } from "node:path";
-import { cleanupTempDirs, tempDir, togo, writeFiles } from "../helpers/index.js";
+import { spawn } from "node:child_process";
+import { cleanupTempDirs, freePort, tempDir, togo, writeFiles } from "../helpers/index.js";
 import { GitFixture, startProxy, waitBuild, type Proxy } from "../helpers/artifacts.js";
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
@@ -139,6 +140,18 @@ describe("POST, logs, GET", () => {
     expect(await again.json()).toEqual({ sha256: sha256(bytes), size: bytes.length, url: path });
     const unchanged = await fetch(path, { headers: { "If-None-Match": `"${sha256(bytes)}"` } });
     expect(unchanged.status).toBe(304);
+    // A resumed download: one byte range (206), the tail, an If-Range naming other bytes (200), past the end (416).
+    expect(got.headers.get("accept-ranges")).toBe("bytes");
+    const part = await fetch(path, { headers: { Range: "bytes=6-7" } });
+    expect([part.status, part.headers.get("content-range"), await part.text()]).toEqual([206, `bytes 6-7/${bytes.length}`, "v1"]);
+    const tail = await fetch(path, { headers: { Range: "bytes=-5" } });
+    expect([tail.status, await tail.text()]).toEqual([206, "arm64"]);
+    const from = await fetch(path, { headers: { Range: "bytes=9-" } });
+    expect([from.status, await from.text()]).toEqual([206, "linux/arm64"]);
+    const stale = await fetch(path, { headers: { Range: "bytes=0-1", "If-Range": '"0000"' } });
+    expect([stale.status, await stale.text()]).toEqual([200, "hello v1 linux/arm64"]);
+    const past = await fetch(path, { headers: { Range: `bytes=${bytes.length}-` } });
+    expect([past.status, past.headers.get("content-range")]).toEqual([416, `bytes */${bytes.length}`]);
     expect(runs(count)).toBe(1);
     // The log of a finished build is still there, whole.
     expect(await (await fetch(started.logs_url)).text()).toBe(early + rest);
@@ -231,6 +244,8 @@ describe("single flight and keys", () => {
     expect(await viaStable.text()).toBe("commit A linux/amd64");
 
     const b = await repos.commit("tags", { "content.txt": "commit B" });
+    // A GET just before the move: the resolution it makes may be reused by GETs, never by a POST.
+    expect((await fetch(v1)).headers.get("x-togo-commit")).toBe(a);
     await repos.tag("tags", "v1", b);
     const moved = await fetch(v1, { method: "POST" });
     expect(moved.status).toBe(202);
@@ -311,6 +326,41 @@ describe("how a repository is built", () => {
   });
 });
 
+describe("git over the network", () => {
+  test("repositories served by git daemon on loopback (git://): a tag resolves, the commit is fetched by id and built", async () => {
+    const count = join(root, "daemon.count");
+    const commit = await repos.create("daemon", gatedRepo(count, undefined, "over git://"));
+    await repos.tag("daemon", "v2.0.0", commit);
+    const port = await freePort();
+    const pidFile = join(root, "git-daemon.pid");
+    const daemon = spawn("git", ["daemon", "--reuseaddr", `--base-path=${join(root, "git")}`, "--export-all", `--port=${port}`, "--listen=127.0.0.1", `--pid-file=${pidFile}`], { stdio: ["ignore", "ignore", "pipe"] });
+    let daemonErr = "";
+    daemon.stderr.on("data", (c: Buffer) => (daemonErr += c.toString()));
+    const root4 = tempDir("togo-proxy-gitd-");
+    let p: Proxy | undefined;
+    try {
+      // Ready when it answers an ls-remote.
+      for (let i = 0; (await execa("git", ["ls-remote", `git://127.0.0.1:${port}/example.test/acme/daemon.git`], { reject: false })).exitCode !== 0; i++) {
+        if (i > 200) throw new Error(`git daemon did not start:\n${daemonErr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      p = await startProxy(["--store", join(root4, "store"), "--git-url", `git://127.0.0.1:${port}/{remote}/{owner}/{repo}.git`, "--work-dir", join(root4, "work")], { cwd: root4 });
+      const path = `${p.url}/example.test/acme/daemon/freebsd/amd64/v2.0.0`;
+      const { build_id } = (await (await fetch(path, { method: "POST" })).json()) as { build_id: string };
+      expect(await waitBuild(p.url, build_id)).toMatchObject({ state: "succeeded", commit });
+      const got = await fetch(path);
+      expect(got.headers.get("x-togo-commit")).toBe(commit);
+      expect(await got.text()).toBe("over git:// freebsd/amd64");
+      expect(await (await fetch(`${p.url}/builds/${build_id}/logs`)).text()).not.toContain("fetching every branch and tag");
+    } finally {
+      await p?.stop();
+      // `git daemon` runs git-daemon as its child: stop that one by its pid file, then the wrapper.
+      if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
+      daemon.kill("SIGTERM");
+    }
+  });
+});
+
 describe("the token", () => {
   test("with a token configured: no token or a wrong one → 401, the right one passes; beyond loopback without a token the server refuses to start (exit 2)", async () => {
     const tokenFile = join(root, "token");
@@ -325,6 +375,8 @@ describe("the token", () => {
       expect((await fetch(path, { method: "POST" })).status).toBe(401);
       expect((await fetch(path, { headers: { Authorization: "Bearer wrong-token-wrong-token" } })).status).toBe(401);
       expect((await fetch(`${guarded.url}/builds/0123456789abcdef`)).status).toBe(401);
+      // The refused POST started nothing.
+      expect(existsSync(join(root, "store-token", "builds")) ? readdirSync(join(root, "store-token", "builds")) : []).toEqual([]);
       const ok = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
       expect(ok.status).toBe(404); // through the gate: this store has never built it
       expect(guarded.output()).not.toContain(token);
@@ -377,6 +429,9 @@ describe("a restart", () => {
       const recordFile = join(crashStore, "builds", `${build_id}.json`);
       const record = () => JSON.parse(readFileSync(recordFile, "utf8")) as { state: string; runner: { build_pgid?: number } };
       while (record().runner.build_pgid === undefined) await new Promise((r) => setTimeout(r, 50));
+      // And the log so far is in the store (appended a moment after it is streamed), for run 2 to continue.
+      const logFile = join(crashStore, "builds", `${build_id}.log`);
+      while (!(existsSync(logFile) && readFileSync(logFile, "utf8").includes("building linux/amd64"))) await new Promise((r) => setTimeout(r, 50));
       expect(record().state).toBe("running");
       pgid = record().runner.build_pgid as number;
       expect(runningState(pgid)).toMatch(/^[RSD]$/);
@@ -386,9 +441,12 @@ describe("a restart", () => {
     expect(existsSync(join(crashStore, "artifacts"))).toBe(false);
 
     const second = await startProxy(args, { cwd: root });
+    let stopped: number | null = null;
     try {
       await second.waitFor(new RegExp(`build ${build_id} taken over`));
-      // The dead server's build command went with the take-over, not later (dead, or a zombie not yet reaped).
+      // The dead server's build command went with the take-over (dead, or a zombie not yet reaped; on a
+      // busy machine the SIGKILL may take a moment to land, hence the bounded poll).
+      for (let i = 0; i < 200 && /^[RSD]$/.test(runningState(pgid)); i++) await new Promise((r) => setTimeout(r, 50));
       expect(runningState(pgid)).not.toMatch(/^[RSD]$/);
       await second.waitFor(new RegExp(`build ${build_id} running \\(run 2\\)`));
       const waiting = await fetch(path(second.url));
@@ -402,15 +460,18 @@ describe("a restart", () => {
       const bytes = Buffer.from(await got.arrayBuffer());
       expect(bytes.toString()).toBe("survivor linux/amd64");
       expect(got.headers.get("x-togo-sha256")).toBe(sha256(bytes));
-      expect(readdirSync(join(crashStore, ".tmp"))).toEqual([]);
       // Neither the interrupted run's checkout nor the finished one is left in the work root.
       expect(readdirSync(join(root, "work-c")).filter((n) => n.startsWith(build_id))).toEqual([]);
       // The build that was still queued when the server died was not lost either.
       expect(await waitBuild(second.url, queued_id)).toMatchObject({ state: "succeeded", attempt: 1 });
       expect(await (await fetch(later(second.url))).text()).toBe("queued linux/amd64");
       expect(runs(join(root, "later.count"))).toBe(1);
+      // Both builds done, nothing is being written: no temp file is left (the dead server's swept).
+      expect(readdirSync(join(crashStore, ".tmp"))).toEqual([]);
+      // And the queue the next server would read is empty.
+      expect(readdirSync(join(crashStore, "queue"))).toEqual([]);
     } finally {
-      await second.stop();
+      stopped = await second.stop();
       // Should the take-over have failed to stop it, the dead server's build command goes here.
       try {
         process.kill(-pgid, "SIGKILL");
@@ -418,5 +479,8 @@ describe("a restart", () => {
         // gone, as it should be
       }
     }
+    // SIGTERM stops it cleanly, and a stopped server leaves no empty work root behind.
+    expect(stopped).toBe(0);
+    expect(existsSync(join(root, "work-c"))).toBe(false);
   });
 });

@@ -57,7 +57,9 @@ describe("two servers on one store", () => {
     const key = artifactKey(coords, COMMIT, recipeHash(RECIPE));
     await until(async () => (await store.stat(key)) !== undefined);
     expect(a.runs.length + b.runs.length).toBe(1);
+    // The losing server's record and queue mark are gone; the winner's mark goes when it finishes.
     expect((await store.listBuilds()).length).toBe(1);
+    await until(async () => (await store.activeBuilds()).length === 0);
     expect(await one.request(coords)).toMatchObject({ kind: "built" });
     expect(await two.lookup(coords)).toMatchObject({ kind: "built" });
     await one.close();
@@ -84,9 +86,23 @@ describe("take-over", () => {
       runner: runner ?? { host: (await import("node:os")).hostname(), pid: deadPid(), heartbeat_at: new Date().toISOString() },
     };
     await store.writeBuild(record);
+    await store.setActive(record.id, true);
     expect(await store.claim(key, { attempt: 1, build_id: record.id })).toBe(true);
     return record;
   }
+
+  test("a finished build left marked as queued (its server stopped before clearing it) is only unmarked", async () => {
+    const root = tempDir("togo-art-unit-");
+    const store = new FsStore(join(root, "store"));
+    const r = await abandoned(store, 1);
+    await store.writeBuild({ ...r, state: "succeeded", sha256: "0".repeat(64), size: 1 });
+    const g = gatedBuilder();
+    const proxy = proxyOn(store, g.build, join(root, "w"));
+    await proxy.start();
+    expect(await store.activeBuilds()).toEqual([]);
+    expect(g.runs).toEqual([]);
+    await proxy.close();
+  });
 
   test("a build whose server died is run again, as its next run", async () => {
     const root = tempDir("togo-art-unit-");
@@ -100,6 +116,8 @@ describe("take-over", () => {
     expect(await store.readBuild(r.id)).toMatchObject({ state: "succeeded", attempt: 2 });
     expect(g.runs).toEqual([COMMIT]);
     expect((await store.latestClaim(r.key))?.attempt).toBe(2);
+    // Out of the queue once finished.
+    expect(await store.activeBuilds()).toEqual([]);
     await proxy.close();
   });
 
@@ -132,6 +150,7 @@ describe("take-over", () => {
     await proxy.start();
     expect(await store.readBuild(r.id)).toMatchObject({ state: "failed", error: "interrupted 3 times (its server stopped mid-build each time); not run again" });
     expect(g.runs).toEqual([]);
+    expect(await store.activeBuilds()).toEqual([]);
     expect(await proxy.lookup(coords)).toMatchObject({ kind: "failed" });
     // A new request after the failure is a new build (the next attempt's claim).
     const again = await proxy.request(coords);

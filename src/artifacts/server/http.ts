@@ -6,9 +6,9 @@
 // With a token, every request needs `Authorization: Bearer <token>` (401 otherwise).
 import { timingSafeEqual, createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { BadCoordinatesError, coordinatesPath, parseCoordinates, type Coordinates } from "../key.js";
-import { isBuildId, type BuildRecord } from "../store.js";
+import { isBuildId, type BuildRecord, type ByteRange } from "../store.js";
 import type { BuildProxy } from "./proxy.js";
 
 export interface HttpOptions {
@@ -34,6 +34,25 @@ function dispositionName(name: string): string {
   return name.replace(/[^A-Za-z0-9._+-]/g, "_");
 }
 
+/** `bytes=a-b`, `bytes=a-`, `bytes=-n` (one range) → inclusive bounds; several ranges or another unit: the whole body. */
+export function parseRange(header: string, size: number): ByteRange | "unsatisfiable" | undefined {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === "") {
+    const n = Number(m[2]);
+    if (n === 0) return "unsatisfiable";
+    start = Math.max(0, size - n);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || start > end) return "unsatisfiable";
+  return { start, end };
+}
+
 export function buildProxyApp(opts: HttpOptions): FastifyInstance {
   const app = Fastify({ logger: false, exposeHeadRoutes: true, routerOptions: { maxParamLength: 500 }, return503OnClosing: true });
   const { proxy } = opts;
@@ -47,7 +66,8 @@ export function buildProxyApp(opts: HttpOptions): FastifyInstance {
     const token = opts.token;
     app.addHook("onRequest", async (req, reply) => {
       if (!tokenMatches(req.headers.authorization, token)) {
-        await reply.code(401).header("WWW-Authenticate", 'Bearer realm="togo build proxy"').send({ error: "a token is required: send Authorization: Bearer <token> (artifacts.token_file)" });
+        // Returning the reply ends the request here: no handler runs without the token.
+        return reply.code(401).header("WWW-Authenticate", 'Bearer realm="togo build proxy"').send({ error: "a token is required: send Authorization: Bearer <token> (artifacts.token_file)" });
       }
     });
   }
@@ -97,11 +117,17 @@ export function buildProxyApp(opts: HttpOptions): FastifyInstance {
       .header("Cache-Control", "public, max-age=31536000, immutable");
     const inm = req.headers["if-none-match"];
     if (inm && inm.split(",").some((t) => t.trim().replace(/^W\//, "") === etag)) return reply.code(304).send();
-    reply.header("Content-Type", "application/octet-stream").header("Content-Length", String(meta.size));
-    if (req.method === "HEAD") return reply.code(200).send();
-    const body = await proxy.store.open(key, meta);
+    reply.header("Accept-Ranges", "bytes").header("Content-Type", "application/octet-stream");
+    // One byte range (a resumed download); an If-Range naming other bytes gets them all.
+    const ifRange = req.headers["if-range"];
+    const range = req.headers.range !== undefined && (ifRange === undefined || ifRange === etag) ? parseRange(req.headers.range, meta.size) : undefined;
+    if (range === "unsatisfiable") return reply.code(416).header("Content-Range", `bytes */${meta.size}`).send();
+    if (range) reply.code(206).header("Content-Range", `bytes ${range.start}-${range.end}/${meta.size}`).header("Content-Length", String(range.end - range.start + 1));
+    else reply.code(200).header("Content-Length", String(meta.size));
+    if (req.method === "HEAD") return reply.send();
+    const body = await proxy.store.open(key, meta, range);
     if (!body) return reply.code(404).send({ error: `the artifact's bytes are missing from the store (${proxy.store.location})` });
-    return reply.code(200).send(body);
+    return reply.send(body);
   });
 
   app.get("/builds/:id", async (req, reply) => {
@@ -136,6 +162,3 @@ export function buildProxyApp(opts: HttpOptions): FastifyInstance {
 
   return app;
 }
-
-export { BadCoordinatesError };
-export type { FastifyReply };

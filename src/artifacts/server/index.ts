@@ -63,6 +63,16 @@ export async function serve(opts: ServeOptions): Promise<void> {
       process.once("SIGTERM", () => resolve());
     }));
   out("togo build proxy stopping");
-  await app.close();
+  // Requests in flight (a download, a log being followed) may finish; a keep-alive connection that
+  // goes idle meanwhile is closed at once rather than held for its keep-alive time (72 s), and
+  // after 10 s whatever is left is cut.
+  const idle = setInterval(() => app.server.closeIdleConnections(), 100);
+  const cut = setTimeout(() => app.server.closeAllConnections(), 10_000);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(idle);
+    clearTimeout(cut);
+  }
   await proxy.close();
 }

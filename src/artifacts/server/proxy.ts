@@ -9,14 +9,14 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { pidAlive } from "../../core/pid.js";
 import { buildArtifact, type BuildRequest, type BuiltArtifact } from "../builder.js";
 import { artifactKey, cloneUrl, keyPath, recipeHash, type ArtifactKey, type Coordinates, type Recipe } from "../key.js";
 import { Resolver } from "../resolve.js";
-import type { ArtifactMeta, ArtifactStore, BuildRecord, LogWriter } from "../store.js";
+import type { ArtifactMeta, ArtifactStore, BuildRecord } from "../store.js";
 
 export interface ProxyOptions {
   store: ArtifactStore;
@@ -141,6 +141,8 @@ export class BuildProxy {
     if (this.timer) clearTimeout(this.timer);
     for (const a of this.aborts.values()) a.abort();
     if (this.running > 0) await new Promise<void>((r) => this.idle.add(r));
+    // The work root goes too when nothing is left in it (rmdir refuses a folder that is not empty).
+    await rmdir(this.opts.workRoot).catch(() => undefined);
   }
 
   private url(c: Coordinates): string {
@@ -220,9 +222,11 @@ export class BuildProxy {
         runner: { host: this.host, pid: process.pid, heartbeat_at: nowIso() },
       };
       await this.opts.store.writeBuild(record);
+      await this.opts.store.setActive(record.id, true);
       const won = await this.opts.store.claim(key, { attempt: (claim?.attempt ?? 0) + 1, build_id: record.id });
       if (!won) {
         await this.opts.store.deleteBuild(record.id);
+        await this.opts.store.setActive(record.id, false);
         continue;
       }
       this.note(`build ${record.id} queued: ${c.remote}/${c.owner}/${c.repo} ${c.version} (${key.commit.slice(0, 12)}) ${c.os}/${c.arch}`);
@@ -332,6 +336,7 @@ export class BuildProxy {
         delete next.runner;
         return next;
       });
+      await this.opts.store.setActive(id, false);
       this.note(`build ${id} succeeded: ${final.file_name} ${final.size} bytes sha256 ${final.sha256}`);
     } catch (e) {
       if (abort.signal.aborted && this.closed && !timedOut) {
@@ -347,6 +352,7 @@ export class BuildProxy {
         delete next.runner;
         return next;
       });
+      await this.opts.store.setActive(id, false);
       this.note(`build ${id} failed: ${message}`);
     } finally {
       clearTimeout(timer);
@@ -379,8 +385,15 @@ export class BuildProxy {
   /** Takes over the queued/running builds whose server is gone: re-runs them, or fails them after maxAttempts runs. */
   async recover(): Promise<void> {
     if (this.closed) return;
-    for (const r of await this.opts.store.listBuilds()) {
-      if ((r.state !== "queued" && r.state !== "running") || this.owned.has(r.id) || !this.abandoned(r)) continue;
+    for (const id of await this.opts.store.activeBuilds()) {
+      if (this.owned.has(id)) continue;
+      const r = await this.opts.store.readBuild(id);
+      if (!r || (r.state !== "queued" && r.state !== "running")) {
+        // A server that stopped between finishing a build and clearing its mark.
+        if (!r || r.state === "succeeded" || r.state === "failed") await this.opts.store.setActive(id, false);
+        continue;
+      }
+      if (!this.abandoned(r)) continue;
       const claim = await this.opts.store.latestClaim(r.key);
       if (!claim || claim.build_id !== r.id) continue;
       // Whoever creates the next attempt's claim takes the build over; another server trying too loses.
@@ -391,6 +404,7 @@ export class BuildProxy {
         const failed: BuildRecord = { ...r, state: "failed", finished_at: nowIso(), error: `interrupted ${ran} times (its server stopped mid-build each time); not run again` };
         delete failed.runner;
         await this.opts.store.writeBuild(failed);
+        await this.opts.store.setActive(r.id, false);
         this.note(`build ${r.id} failed: ${failed.error}`);
         continue;
       }
@@ -486,5 +500,3 @@ export class BuildProxy {
     }
   }
 }
-
-export type { LogWriter };
