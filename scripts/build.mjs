@@ -23,8 +23,8 @@ const serverEntry = {
     }));
   },
 };
-await build({
-  entryPoints: { "artifacts-server": "src/artifacts/server/index.ts" },
+/** What both bundles share. */
+const bundleOptions = {
   absWorkingDir: new URL("..", import.meta.url).pathname,
   bundle: true,
   format: "cjs",
@@ -32,24 +32,6 @@ await build({
   platform: "node",
   target: "node20",
   outdir: next,
-  external: ["@aws-sdk/*"],
-  define: { "import.meta.url": "__togo_url" },
-  banner: { js: "const __togo_url = require('node:url').pathToFileURL(__filename).href;" },
-  minify: true,
-  keepNames: true,
-  logLevel: "warning",
-});
-await build({
-  entryPoints: { togo: "bin/cli.ts" },
-  plugins: [serverEntry],
-  absWorkingDir: new URL("..", import.meta.url).pathname,
-  bundle: true,
-  format: "cjs",
-  outExtension: { ".js": ".cjs" },
-  platform: "node",
-  target: "node20",
-  outdir: next,
-  external: ["cdktf", "constructs", "@cdktf/*", "cdktf-cli", "@aws-sdk/*"],
   // The sources are ES modules; in the bundle import.meta.url is the bundle's own URL.
   define: { "import.meta.url": "__togo_url" },
   banner: { js: "const __togo_url = require('node:url').pathToFileURL(__filename).href;" },
@@ -57,6 +39,13 @@ await build({
   // Names stay readable in stack traces (TOGO_DEBUG=1).
   keepNames: true,
   logLevel: "warning",
+};
+await build({ ...bundleOptions, entryPoints: { "artifacts-server": "src/artifacts/server/index.ts" }, external: ["@aws-sdk/*"] });
+await build({
+  ...bundleOptions,
+  entryPoints: { togo: "bin/cli.ts" },
+  plugins: [serverEntry],
+  external: ["cdktf", "constructs", "@cdktf/*", "cdktf-cli", "@aws-sdk/*"],
 });
 // togo.yaml's JSON Schema beside the bundle, for editors (`togo init` points togo.yaml at it).
 const schemaBundle = await build({

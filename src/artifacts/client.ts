@@ -6,17 +6,10 @@ import { createHash } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { OperationError, UsageError } from "../core/errors.js";
+import type { Coordinates } from "./key.js";
 
-/** `{remote}/{owner}/{repo}/{os}/{arch}/{version}`: what a user asks the proxy for. */
-export interface BuildCoordinates {
-  remote: string;
-  owner: string;
-  repo: string;
-  os: string;
-  arch: string;
-  /** A tag, a branch or a full commit id. */
-  version: string;
-}
+/** What a user asks the proxy for: the coordinates of the build proxy's paths. */
+export type BuildCoordinates = Coordinates;
 
 /** POST → 202: a build was queued (or joined). */
 export interface BuildAccepted {
