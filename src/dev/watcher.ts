@@ -68,35 +68,20 @@ export function watchPlan(dir: string, watch: string[], ignore: string[]): Watch
       tests.push((rel) => rel === e || rel.startsWith(`${e}/`));
     }
   }
-  return {
-    roots: [...new Set(roots)],
-    includes: (rel) => tests.some((t) => t(rel)),
-    ignored: ignoreTest(ignore),
-  };
-}
-
-/** dev.ignore as a test of a project-relative, `/`-separated path (it, or a folder above it, matches). */
-function ignoreTest(ignore: string[]): (rel: string) => boolean {
   const ignores = ignore.map(clean).map((p) => {
     // Without a `/`: a name at any depth; with one (a leading one too, as in .gitignore): a path from the project.
     const anchored = p.includes("/");
     const re = globToRegExp(p.replace(/^\/+/, ""));
     return anchored ? (segs: string[]) => segs.some((_, i) => re.test(segs.slice(0, i + 1).join("/"))) : (segs: string[]) => segs.some((s) => re.test(s));
   });
-  return (rel) => {
-    if (rel === "" || rel === ".") return false;
-    const segs = rel.split("/");
-    return ignores.some((m) => m(segs));
-  };
-}
-
-/** dev.ignore as a test of an absolute path (nothing outside the project is ignored): every reloader's one meaning of it. */
-export function ignoreMatcher(dir: string, ignore: string[]): (path: string) => boolean {
-  const test = ignoreTest(ignore);
-  return (path) => {
-    const r = relative(dir, path);
-    if (r === "" || r === ".." || r.startsWith(`..${sep}`) || isAbsolute(r)) return false;
-    return test(sep === "/" ? r : r.split(sep).join("/"));
+  return {
+    roots: [...new Set(roots)],
+    includes: (rel) => tests.some((t) => t(rel)),
+    ignored: (rel) => {
+      if (rel === "" || rel === ".") return false;
+      const segs = rel.split("/");
+      return ignores.some((m) => m(segs));
+    },
   };
 }
 

@@ -56,9 +56,14 @@ export const CHANNEL_SCRIPT = [
 /** Over this many bytes of script and input a command takes its own session (the shell reads a line a byte at a time). */
 export const CHANNEL_MAX_REQUEST = 64 * 1024;
 
-/** A request for the channel, or undefined when `script` cannot travel in one (a NUL byte, a line equal to the marker). */
+/** Whether `script` can travel in a request ended by `marker` (no NUL byte, no line equal to the marker). */
+function travels(script: string, marker: string): boolean {
+  return !script.includes("\0") && !script.split("\n").includes(marker);
+}
+
+/** A request for the channel, or undefined when `script` cannot travel in one (see travels). */
 export function encodeRequest(script: string, input: string, marker: string, runId = "-"): string | undefined {
-  if (script.includes("\0") || script.split("\n").includes(marker)) return undefined;
+  if (!travels(script, marker)) return undefined;
   if (!/^[A-Za-z0-9-]+$/.test(runId)) throw new Error(`a run id is letters, digits and dashes: ${runId}`);
   const body = script.endsWith("\n") ? script : `${script}\n`;
   return `${marker} ${runId}\n${Buffer.from(input).toString("base64")}\n${body}${marker}\n`;
@@ -135,7 +140,7 @@ export class CommandChannel {
 
   /** Whether `script` and `input` can travel in this channel (see encodeRequest and CHANNEL_MAX_REQUEST). */
   carries(script: string, input: string): boolean {
-    return script.length + input.length <= CHANNEL_MAX_REQUEST && encodeRequest(script, input, this.marker) !== undefined;
+    return script.length + input.length <= CHANNEL_MAX_REQUEST && travels(script, this.marker);
   }
 
   /**

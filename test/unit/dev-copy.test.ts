@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { join } from "node:path";
 import { execa } from "execa";
 import { ReloaderStatusError } from "../../src/dev/reloader.js";
-import { ignoreMatcher } from "../../src/dev/watcher.js";
+import { watchPlan } from "../../src/dev/watcher.js";
 import { readDevState, writeDevState } from "../../src/dev/state-file.js";
 import { devAppDir, devArtifactPath, devCopy } from "../../src/ship/dev-copy.js";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
@@ -69,21 +69,20 @@ test("restart starts the copy on its port with its .env, and stops the one befor
 });
 
 test("the watcher ignores dev.ignore entries as path segments, and paths with a slash as prefixes", () => {
-  const ignored = ignoreMatcher("/p", ["node_modules", ".git", "build/out", "./dist/", "*.log"]);
+  const { ignored } = watchPlan("/p", [], ["node_modules", ".git", "build/out", "./dist/", "*.log"]);
   // Globs mean what they mean for the process reloader: one matcher for every type.
-  expect(ignored("/p/app.log")).toBe(true);
-  expect(ignored("/p/logs/today.log")).toBe(true);
-  expect(ignored("/p/app.log.ts")).toBe(false);
-  expect(ignored("/elsewhere/node_modules/x")).toBe(false);
-  expect(ignored("/p/node_modules/x/index.js")).toBe(true);
-  expect(ignored("/p/packages/a/node_modules/y.js")).toBe(true);
-  expect(ignored("/p/.git/HEAD")).toBe(true);
-  expect(ignored("/p/build/out/a.js")).toBe(true);
-  expect(ignored("/p/dist/server.js")).toBe(true);
-  expect(ignored("/p/build/other.js")).toBe(false);
-  expect(ignored("/p/src/node_modules_not.ts")).toBe(false);
-  expect(ignored("/p/server.js")).toBe(false);
-  expect(ignored("/p")).toBe(false);
+  expect(ignored("app.log")).toBe(true);
+  expect(ignored("logs/today.log")).toBe(true);
+  expect(ignored("app.log.ts")).toBe(false);
+  expect(ignored("node_modules/x/index.js")).toBe(true);
+  expect(ignored("packages/a/node_modules/y.js")).toBe(true);
+  expect(ignored(".git/HEAD")).toBe(true);
+  expect(ignored("build/out/a.js")).toBe(true);
+  expect(ignored("dist/server.js")).toBe(true);
+  expect(ignored("build/other.js")).toBe(false);
+  expect(ignored("src/node_modules_not.ts")).toBe(false);
+  expect(ignored("server.js")).toBe(false);
+  expect(ignored(".")).toBe(false);
 });
 
 test("the state file: missing or written by a process that is gone reads as not running; garbage is a status error", () => {

@@ -7,7 +7,7 @@ import { createReporter } from "../../src/core/log.js";
 import { workspaceOf } from "../../src/core/workspace.js";
 import * as C from "../../src/dev/docker-commands.js";
 import { DockerReloader, reloadPlan, type Change } from "../../src/dev/docker.js";
-import { ignoreMatcher } from "../../src/dev/watcher.js";
+import { watchPlan } from "../../src/dev/watcher.js";
 import { cleanupTempDirs, tempDir, writeFiles } from "../helpers/index.js";
 
 afterAll(() => cleanupTempDirs());
@@ -94,10 +94,10 @@ describe("reloadPlan", () => {
   });
 });
 
-test("ignoreMatcher: an entry, anything under it, a segment of that name; an anchored state dir", () => {
-  const ignored = ignoreMatcher("/srv/p", ["node_modules", "build/out", "/.togo"]);
-  expect(["/srv/p/node_modules", "/srv/p/a/node_modules/x.js", "/srv/p/build/out/x", "/srv/p/.togo/dev/hello.json"].filter(ignored)).toHaveLength(4);
-  expect(["/srv/p", "/srv/p/src/a.js", "/srv/p/build/x", "/srv/p/node_modules2/x"].filter(ignored)).toEqual([]);
+test("the watch plan's ignore: an entry, anything under it, a segment of that name; an anchored state dir", () => {
+  const { ignored } = watchPlan("/srv/p", [], ["node_modules", "build/out", "/.togo"]);
+  expect(["node_modules", "a/node_modules/x.js", "build/out/x", ".togo/dev/hello.json"].filter(ignored)).toHaveLength(4);
+  expect([".", "src/a.js", "build/x", "node_modules2/x"].filter(ignored)).toEqual([]);
 });
 
 describe("validate", () => {
