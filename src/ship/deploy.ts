@@ -22,6 +22,7 @@ import type { PipelineRun, Stage } from "../pipeline/pipeline.js";
 import { workspaceOf } from "../core/workspace.js";
 import { artifactName, defaultVersion, gitVersion, hashArtifact, type ArtifactDigest } from "./artifact.js";
 import { formatDotenv } from "./dotenv.js";
+import { runBatch } from "../exec/batch.js";
 import { eachHost, inBatches, onEveryHost, type HostWork } from "./fleet.js";
 import { waitSettled } from "./settle.js";
 import { lockEveryHost } from "./lock.js";
@@ -80,6 +81,8 @@ export interface HostDeploy extends HostWork {
   /** Blue-green: the port of the new release, and of what served before (undefined: restart-style on app_port, or nothing). */
   port?: number;
   livePort?: number;
+  /** The sha256 of the release folder of this deploy's version already on the host ("" when there is none). */
+  installed?: string;
   /** Switched and settled, not yet final (blue-green: the old one still runs). */
   switched?: boolean;
   live?: LiveInput;
@@ -156,6 +159,7 @@ export async function lastLogLines(t: OpenTarget, version: string, n = 20): Prom
   return text ? `\n--- last ${n} lines of logs/${version}.log ---\n${text}` : " (the app wrote no log output)";
 }
 
+const stoppingCandidate = (t: OpenTarget) => `stopping the unverified release on ${t.name}`;
 const serving = (h: HostDeploy) => (h.previous ? `${h.previous} keeps serving` : "nothing was switched");
 const FAILED_RECORD = "recording the failed release";
 const LIVE_RECORD = "recording the live release";
@@ -199,7 +203,8 @@ export function deployStages(): Stage<DeployContext>[] {
             if (waited > 0) ctx.log.info(`${h.t.name}: waited ${waited}s for its first boot (cloud-init) to finish`);
           }
           await h.t.service();
-          h.previous = (await h.t.transport.run(h.t.dir.current(), { signal: run.signal })).stdout.trim() || undefined;
+          // What serves is read again under the lock; read here only for hooks that run before it.
+          if (Object.keys(ctx.spec.hooks).length > 0) h.previous = (await h.t.transport.run(h.t.dir.current(), { signal: run.signal })).stdout.trim() || undefined;
           if (run.signal.aborted) return;
           h.strategy = h.report.strategy = await chooseStrategy(ctx.spec, ctx.front, h.t);
         });
@@ -240,18 +245,20 @@ export function deployStages(): Stage<DeployContext>[] {
             waitSeconds: ctx.opts.lockWait,
             parallel: ctx.spec.parallel,
             log: ctx.log,
-            prepare: (t) => t.transport.run(t.dir.layout(), { signal: run.signal }),
+            before: (t) => [t.dir.layout()],
+            // Under the lock no other deploy runs: a candidate still there was left by a dead one.
+            // And what serves is settled: read it again.
+            after: async (t) => {
+              const stale = t.dir.candidateStop();
+              return [{ ...stale, script: script(stale.script, (await t.service()).stopStale().script) }, t.dir.current()];
+            },
+            locked: (h, [, current]) => {
+              const host = h as HostDeploy;
+              host.previous = host.report.previous = current.stdout.trim() || undefined;
+            },
           },
           run,
         );
-        await onHosts(ctx, run, "lock", async (h) => {
-          const { t } = h;
-          // Under the lock no other deploy runs: a candidate still there was left by a dead one.
-          const stale = t.dir.candidateStop();
-          await t.transport.run({ ...stale, script: script(stale.script, (await t.service()).stopStale().script) }, { signal: run.signal });
-          // Under the lock, what serves is settled: read it again.
-          h.previous = h.report.previous = (await t.transport.run(t.dir.current())).stdout.trim() || undefined;
-        });
         ctx.report.previous = ctx.hosts[0]?.previous;
       },
     },
@@ -260,8 +267,20 @@ export function deployStages(): Stage<DeployContext>[] {
       run: (ctx, run) =>
         onHosts(ctx, run, "upload", async (h) => {
           const { t, report } = h;
-          const sha256 = ctx.sha256;
-          const answer = (await t.transport.run(t.dir.hasUpload(sha256), { signal: run.signal })).stdout;
+          const { sha256 } = ctx;
+          const version = ctx.version!;
+          const [, has, installed] = await runBatch(
+            t.transport,
+            [t.dir.writeEnvNext(formatDotenv({ ...ctx.spec.env, ...ctx.secrets })), t.dir.hasUpload(sha256), t.dir.releaseSha(version)],
+            { signal: run.signal },
+          );
+          h.installed = installed.stdout.trim();
+          if (h.installed !== "" && h.installed !== sha256 && version === h.previous) {
+            throw new UsageError(
+              `release ${version} is live with a different artifact; deploy the change under a new version (--version, or commit it so git describe changes)`,
+            );
+          }
+          const answer = has.stdout;
           if (answer.split("\n")[0].trim() !== "yes") {
             const { source } = shipped(ctx);
             // A directory is built from the previous release's upload: only what changed is sent.
@@ -272,11 +291,8 @@ export function deployStages(): Stage<DeployContext>[] {
             report.bytes = sent.bytes;
             report.files = sent.files;
             if (sent.linked) report.base = bases[0];
-            // The store's artifact is checked by the host too: what it stores is what the store built.
-            await t.transport.run(ctx.fetched ? t.dir.storeVerifiedUpload(sha256, ctx.fetched.unpack) : t.dir.storeUpload(sha256), { signal: run.signal });
             report.uploaded = true;
           }
-          await t.transport.run(t.dir.writeEnvNext(formatDotenv({ ...ctx.spec.env, ...ctx.secrets })), { signal: run.signal });
         }),
     },
     {
@@ -284,16 +300,18 @@ export function deployStages(): Stage<DeployContext>[] {
       run: (ctx, run) =>
         onHosts(ctx, run, "install", async (h) => {
           const { t } = h;
+          const { sha256 } = ctx;
           const version = ctx.version!;
-          const installed = (await t.transport.run(t.dir.releaseSha(version), { signal: run.signal })).stdout.trim();
-          if (installed !== ctx.sha256) {
-            if (installed !== "" && version === h.previous) {
-              throw new UsageError(
-                `release ${version} is live with a different artifact; deploy the change under a new version (--version, or commit it so git describe changes)`,
-              );
-            }
-            await t.transport.run(t.dir.install(version, ctx.sha256, shipped(ctx).name), { signal: run.signal });
-          }
+          await runBatch(
+            t.transport,
+            [
+              // Sent beside its final name: stored (the store's artifact checked by the host too: what it
+              // stores is what the store built), then installed, in one round trip.
+              ...(h.report.uploaded ? [ctx.fetched ? t.dir.storeVerifiedUpload(sha256, ctx.fetched.unpack) : t.dir.storeUpload(sha256)] : []),
+              ...(h.installed !== sha256 ? [t.dir.install(version, sha256, shipped(ctx).name)] : []),
+            ],
+            { signal: run.signal },
+          );
           // From here on, a release that does not go live is recorded as failed (kept for inspection).
           run.onFailure(`${FAILED_RECORD} on ${t.name}`, () => t.transport.run(t.dir.recordFailed(version), { check: false }));
         }),
@@ -326,7 +344,7 @@ export function deployStages(): Stage<DeployContext>[] {
           const service = await t.service();
           const blueGreen = h.strategy === "blue-green";
           const stopCandidate = blueGreen ? service.stopSlot(port) : t.dir.candidateStop();
-          const stopping = `stopping the unverified release on ${t.name}`;
+          const stopping = stoppingCandidate(t);
           run.onFailure(stopping, () => t.transport.run(stopCandidate, { check: false }));
           await t.transport.run(blueGreen ? service.startSlot(version, port, "envNext") : t.dir.candidateStart(version, requireRun(spec), port), { signal: run.signal });
           const health = await waitSettled({
@@ -337,12 +355,8 @@ export function deployStages(): Stage<DeployContext>[] {
             owner: blueGreen ? service.slotOwns(port) : t.dir.candidateOwns(port),
             signal: run.signal,
           });
-          if (blueGreen) {
-            h.port = h.report.port = port;
-          } else {
-            await t.transport.run(t.dir.candidateStop(), { check: false });
-            run.forget(stopping);
-          }
+          // Blue-green keeps it as the new live instance; restart-style stops it in the switch's own command.
+          if (blueGreen) h.port = h.report.port = port;
           if (run.signal.aborted) return;
           if (!health.ok) {
             throw new OperationError(
@@ -376,7 +390,12 @@ export function deployStages(): Stage<DeployContext>[] {
         });
         await inBatches(ctx.hosts, ctx.spec.rolling, ctx.log, async (batch) =>
           eachHost(batch, { parallel: ctx.spec.parallel, log: ctx.log, what: "switch", signal: run.signal }, async (h) => {
-            const outcome = h.strategy === "blue-green" ? await frontSwitch(liveInput(ctx, h)) : await switchRelease({ spec: ctx.spec, t: h.t, version, previous: h.previous, takeNextEnv: true, signal: run.signal });
+            const outcome =
+              h.strategy === "blue-green"
+                ? await frontSwitch(liveInput(ctx, h))
+                : await switchRelease({ spec: ctx.spec, t: h.t, version, previous: h.previous, takeNextEnv: true, stopFirst: h.t.dir.candidateStop(), signal: run.signal }).finally(() =>
+                    run.forget(stoppingCandidate(h.t)),
+                  );
             if (!outcome.ok) {
               const port = h.strategy === "blue-green" ? `port ${h.port} behind Caddy` : `port ${ctx.spec.appPort}`;
               throw new OperationError(
@@ -413,9 +432,8 @@ export function deployStages(): Stage<DeployContext>[] {
       name: "prune",
       run: (ctx, run) =>
         onHosts(ctx, run, "prune", async (h) => {
-          const r = await h.t.transport.run(h.t.dir.prune(ctx.spec.versionsToKeep));
+          const [r] = await runBatch(h.t.transport, [h.t.dir.prune(ctx.spec.versionsToKeep), h.t.dir.pruneUploads()]);
           h.report.pruned = r.stdout.split("\n").filter(Boolean);
-          await h.t.transport.run(h.t.dir.pruneUploads());
         }),
     },
   ];

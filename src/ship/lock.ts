@@ -6,6 +6,9 @@ import { LockHeldError, OperationError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
 import { eachHost, inLockOrder, type HostWork } from "./fleet.js";
 import { LOCK_HELD } from "./scripts.js";
+import { runBatch } from "../exec/batch.js";
+import { checkResult } from "../exec/local.js";
+import type { Command, CommandResult } from "../exec/transport.js";
 import type { OpenTarget } from "./target.js";
 
 /** A lock stays valid this long; an older one is reported as stale with how to break it. */
@@ -16,13 +19,26 @@ export interface HeldLock {
   text: string;
 }
 
-export async function acquireLock(t: OpenTarget, app: string, version: string, waitSeconds: number, signal?: AbortSignal): Promise<HeldLock> {
+/** Work that travels in the lock's round trip: `before` the first ask, `after` it once the lock is taken. */
+export interface AroundLock {
+  before?: Command[];
+  after?: Command[];
+}
+
+export async function acquireLock(t: OpenTarget, app: string, version: string, waitSeconds: number, signal?: AbortSignal, around: AroundLock = {}): Promise<HeldLock & { after: CommandResult[] }> {
   const token = `${userInfo().username}@${hostname()}:${process.pid}:${Date.now()}`;
   const text = `holder=${token} time=${new Date().toISOString()} version=${version} app=${app}`;
   const deadline = Date.now() + waitSeconds * 1000;
+  let before = around.before ?? [];
+  const after = around.after ?? [];
   for (;;) {
-    const r = await t.transport.run(t.dir.lockAcquire(text), { check: false, signal });
-    if (r.code === 0) return { token, text };
+    const results = await runBatch(t.transport, [...before, t.dir.lockAcquire(text), ...after], { check: false, signal });
+    // What must come first is checked as if it had run alone (the batch stopped there if it failed).
+    before.forEach((c, i) => checkResult(results[i] ?? { code: 1, stdout: "", stderr: "did not run" }, t.name, c, {}));
+    const r = results[before.length] ?? { code: 1, stdout: "", stderr: "the lock was not asked for" };
+    const taken = results.slice(before.length + 1);
+    before = [];
+    if (r.code === 0) return { token, text, after: taken };
     if (r.code !== LOCK_HELD) throw new OperationError(`could not take the deploy lock on ${t.name}: ${r.stderr.trim()}`);
     if (Date.now() >= deadline || signal?.aborted) {
       const held = r.stdout.trim();
@@ -70,8 +86,14 @@ export interface LockEveryHost {
   waitSeconds: number;
   parallel?: number;
   log: Reporter;
-  /** Runs on a host before its lock is first asked for (the deploy makes the layout). */
-  prepare?: (t: OpenTarget) => Promise<unknown>;
+  /** Runs on a host before its lock is first asked for, in the same round trip (the deploy makes the layout). */
+  before?: (t: OpenTarget) => Command[];
+  /**
+   * Runs on a host as soon as its lock is taken, in the same round trip (work that needs the lock);
+   * each result is checked as if it had run alone, then handed to `locked`.
+   */
+  after?: (t: OpenTarget) => Promise<Command[]>;
+  locked?: (h: HostWork & { t: OpenTarget }, results: CommandResult[]) => void;
 }
 
 /**
@@ -84,37 +106,52 @@ export interface LockEveryHost {
 export async function lockEveryHost<H extends HostWork & { t: OpenTarget }>(hosts: H[], o: LockEveryHost, run: LockRun): Promise<void> {
   const prepared = new Set<H>();
   const releasing = (h: H) => `releasing the lock on ${h.t.name}`;
-  const take = async (h: H, wait: number): Promise<HeldLock> => {
-    if (o.prepare && !prepared.has(h)) await o.prepare(h.t);
+  const locked = (h: H, after: Command[], results: CommandResult[]) => {
+    after.forEach((c, i) => checkResult(results[i] ?? { code: 1, stdout: "", stderr: "did not run" }, h.t.name, c, {}));
+    o.locked?.(h, results);
+  };
+  // One host: its `after` work rides in the lock's round trip. A fleet changes nothing anywhere
+  // before every lock is held: `after` runs on every host once they all are.
+  const take = async (h: H, wait: number, after: Command[] = []): Promise<HeldLock> => {
+    const before = prepared.has(h) ? [] : (o.before?.(h.t) ?? []);
+    const lock = await acquireLock(h.t, o.app, o.version, wait, run.signal, { before, after });
     prepared.add(h);
-    const lock = await acquireLock(h.t, o.app, o.version, wait, run.signal);
     run.finally(releasing(h), () => releaseLock(h.t, lock));
+    if (after.length > 0) locked(h, after, lock.after);
     return lock;
   };
-  if (hosts.length > 1) {
-    const taken: { h: H; lock: HeldLock }[] = [];
-    const refused: unknown[] = [];
-    const failed: unknown[] = [];
-    try {
-      await eachHost(hosts, { parallel: o.parallel, log: o.log, what: "lock", signal: run.signal }, async (h) => {
-        try {
-          taken.push({ h, lock: await take(h, 0) });
-        } catch (err) {
-          (err instanceof LockHeldError ? refused : failed).push(err);
-          throw err;
-        }
-      });
-      return;
-    } catch (err) {
-      if (failed.length > 0 || refused.length === 0 || run.signal.aborted) throw failed[0] ?? err;
-    }
-    await Promise.all(
-      taken.map(async ({ h, lock }) => {
-        await releaseLock(h.t, lock);
-        run.forget(releasing(h));
-      }),
-    );
-    o.log.info(`a lock is held: taking the locks one host after the other${o.waitSeconds > 0 ? `, waiting up to ${o.waitSeconds}s each` : ""}`);
+  if (hosts.length === 1) {
+    await take(hosts[0], o.waitSeconds, (await o.after?.(hosts[0].t)) ?? []);
+    return;
   }
+  const afterEveryLock = () =>
+    eachHost(hosts, { parallel: o.parallel, log: o.log, what: "locked", signal: run.signal }, async (h) => {
+      const after = (await o.after?.(h.t)) ?? [];
+      if (after.length > 0) locked(h, after, await runBatch(h.t.transport, after, { check: false, signal: run.signal }));
+    });
+  const taken: { h: H; lock: HeldLock }[] = [];
+  const refused: unknown[] = [];
+  const failed: unknown[] = [];
+  try {
+    await eachHost(hosts, { parallel: o.parallel, log: o.log, what: "lock", signal: run.signal }, async (h) => {
+      try {
+        taken.push({ h, lock: await take(h, 0) });
+      } catch (err) {
+        (err instanceof LockHeldError ? refused : failed).push(err);
+        throw err;
+      }
+    });
+    return await afterEveryLock();
+  } catch (err) {
+    if (taken.length === hosts.length || failed.length > 0 || refused.length === 0 || run.signal.aborted) throw failed[0] ?? err;
+  }
+  await Promise.all(
+    taken.map(async ({ h, lock }) => {
+      await releaseLock(h.t, lock);
+      run.forget(releasing(h));
+    }),
+  );
+  o.log.info(`a lock is held: taking the locks one host after the other${o.waitSeconds > 0 ? `, waiting up to ${o.waitSeconds}s each` : ""}`);
   for (const h of inLockOrder(hosts)) await take(h, o.waitSeconds);
+  await afterEveryLock();
 }

@@ -3,6 +3,7 @@
 // probes from a real HTTP server on 127.0.0.1 whose answer per target port the test decides.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { joinBatch, type Batch } from "../../src/exec/batch.js";
 import { checkResult } from "../../src/exec/local.js";
 import type { Command, CommandResult, HostFacts, RunOptions, Transport, UploadOptions, UploadResult } from "../../src/exec/transport.js";
 
@@ -18,6 +19,8 @@ export class FakeTransport implements Transport {
   readonly target = "deploy@fake:22";
   readonly stats = { commands: 0, bytesUploaded: 0, connections: 1, sessions: 0 };
   readonly calls: Call[] = [];
+  /** The ops of each batch, in order (a batch is one round trip). */
+  readonly batches: string[][] = [];
   readonly stopped: string[] = [];
   private readonly answers = new Map<string, Answer>();
   private readonly counts = new Map<string, number>();
@@ -41,15 +44,28 @@ export class FakeTransport implements Transport {
     return this.calls.filter((c) => c.op === op);
   }
 
+  /** One round trip: a batch's parts are recorded and answered one by one, and it stops at the first that fails. */
   async run(cmd: Command, opts: RunOptions = {}): Promise<CommandResult> {
     this.stats.commands++;
+    const batch = (cmd as { batch?: Batch }).batch;
+    if (!batch) return checkResult(await this.answer(cmd), this.target, cmd, opts);
+    this.batches.push(batch.parts.map((p) => p.op));
+    const results: CommandResult[] = [];
+    for (const part of batch.parts) {
+      const r = await this.answer(part);
+      results.push(r);
+      if (r.code !== 0) break;
+    }
+    return checkResult(joinBatch(batch, results), this.target, cmd, opts);
+  }
+
+  private async answer(cmd: Command): Promise<CommandResult> {
     this.calls.push({ op: cmd.op, script: cmd.script, ...(cmd.input === undefined ? {} : { input: cmd.input }) });
     const nth = this.counts.get(cmd.op) ?? 0;
     this.counts.set(cmd.op, nth + 1);
     const a = this.answers.get(cmd.op);
     const r = typeof a === "function" ? await a(cmd, nth) : (a ?? {});
-    const result = { code: r.code ?? 0, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-    return checkResult(result, this.target, cmd, opts);
+    return { code: r.code ?? 0, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   }
 
   async interactive(cmd: Command): Promise<number> {

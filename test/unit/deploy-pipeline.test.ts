@@ -80,23 +80,21 @@ describe("deploy", () => {
     const r = await shipping(f).deploy(spec, targets(spec));
     expect(r.message).toBe("deployed hello 2 (10 bytes uploaded)");
     expect(f.ops()).toEqual([
-      "current",
       "host.facts",
       "layout",
       "lock.acquire",
       "candidate.stop",
       "current",
+      "env.next",
       "upload.has",
+      "release.sha",
       "upload",
       "upload.store",
-      "env.next",
-      "release.sha",
       "release.install",
       "port.free",
       "candidate.start",
       "candidate.owns",
       "candidate.owns",
-      "candidate.stop",
       "front.own.stop",
       "switch",
       "service.owns",
@@ -108,6 +106,16 @@ describe("deploy", () => {
     ]);
     expect(f.of("env.next")[0].input).toBe("");
     expect(restartedTo(f)).toEqual(["2"]);
+    // The verified candidate is stopped in the switch's own command, before the restart.
+    expect(f.of("switch")[0].script).toMatch(/candidate\.pid[\s\S]*ln -s v2/);
+    // Adjacent small scripts share a round trip: 22 commands in 15.
+    expect(f.batches).toEqual([
+      ["layout", "lock.acquire", "candidate.stop", "current"],
+      ["env.next", "upload.has", "release.sha"],
+      ["upload.store", "release.install"],
+      ["prune", "prune.uploads"],
+    ]);
+    expect((r.raw as { hosts: { roundTrips: number }[] }).hosts[0].roundTrips).toBe(15);
   });
 
   test("a failed cutover is undone: the previous release and its env come back, the new one is recorded as failed", async () => {
@@ -285,7 +293,9 @@ describe("deploy", () => {
     const spec = project();
     const f = host();
     await shipping(f).deploy(spec, targets(spec));
-    expect(f.ops().slice(2, 5)).toEqual(["layout", "lock.acquire", "candidate.stop"]);
+    expect(f.ops().slice(1, 4)).toEqual(["layout", "lock.acquire", "candidate.stop"]);
+    // In the lock's own round trip, with what serves read again under the lock.
+    expect(f.batches[0]).toEqual(["layout", "lock.acquire", "candidate.stop", "current"]);
   });
 
   describe("hosts that set themselves up at first boot (cloud-init)", () => {
@@ -305,7 +315,7 @@ describe("deploy", () => {
       const f = host().on("boot.wait", { stdout: "7\n" });
       const said = { text: "" };
       await firstBoot(f, said).deploy(spec, targets(spec));
-      expect(f.ops().slice(0, 3)).toEqual(["boot.wait", "current", "host.facts"]);
+      expect(f.ops().slice(0, 2)).toEqual(["boot.wait", "host.facts"]);
       expect(f.of("boot.wait")).toHaveLength(1);
       expect(f.of("boot.wait")[0].script).toContain("/var/lib/cloud/instance/boot-finished");
       expect(said.text).toContain("deploy@fake:22: waited 7s for its first boot (cloud-init) to finish");
@@ -333,10 +343,10 @@ describe("deploy", () => {
     const spec = project();
     const f = host();
     const ctl = new AbortController();
-    f.on("current", () => (ctl.abort("SIGINT"), { stdout: "1\n" }));
+    f.on("host.facts", () => (ctl.abort("SIGINT"), {}));
     await expect(shipping(f, {}, ctl.signal).deploy(spec, targets(spec))).rejects.toBeInstanceOf(InterruptedError);
     // what serves is read (and said) after the failure; nothing else ran
-    expect(f.ops()).toEqual(["current", "current"]);
+    expect(f.ops()).toEqual(["host.facts", "current"]);
   });
 });
 
