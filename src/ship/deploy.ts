@@ -253,8 +253,7 @@ export function deployStages(): Stage<DeployContext>[] {
               return [{ ...stale, script: script(stale.script, (await t.service()).stopStale().script) }, t.dir.current()];
             },
             locked: (h, [, current]) => {
-              const host = h as HostDeploy;
-              host.previous = host.report.previous = current.stdout.trim() || undefined;
+              h.previous = h.report.previous = current.stdout.trim() || undefined;
             },
           },
           run,

@@ -80,7 +80,7 @@ export interface LockRun {
   forget(what: string): void;
 }
 
-export interface LockEveryHost {
+export interface LockEveryHost<H> {
   app: string;
   version: string;
   waitSeconds: number;
@@ -93,7 +93,7 @@ export interface LockEveryHost {
    * each result is checked as if it had run alone, then handed to `locked`.
    */
   after?: (t: OpenTarget) => Promise<Command[]>;
-  locked?: (h: HostWork & { t: OpenTarget }, results: CommandResult[]) => void;
+  locked?: (h: H, results: CommandResult[]) => void;
 }
 
 /**
@@ -103,7 +103,7 @@ export interface LockEveryHost {
  * the other in a fixed order, waiting up to `waitSeconds` each: two fleet deploys never hold half
  * each, and the first host refusing refuses the deploy with its holder named.
  */
-export async function lockEveryHost<H extends HostWork & { t: OpenTarget }>(hosts: H[], o: LockEveryHost, run: LockRun): Promise<void> {
+export async function lockEveryHost<H extends HostWork & { t: OpenTarget }>(hosts: H[], o: LockEveryHost<H>, run: LockRun): Promise<void> {
   const prepared = new Set<H>();
   const releasing = (h: H) => `releasing the lock on ${h.t.name}`;
   const locked = (h: H, after: Command[], results: CommandResult[]) => {
