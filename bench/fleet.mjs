@@ -15,6 +15,10 @@
 // CPUs as togo here, unlike on a real fleet. So the CPU time of each side is measured too, from two
 // cgroups (cgroup2 `cpu.stat`): the client (togo and its ssh processes) and the hosts (every sshd
 // and what its sessions start).
+// BENCH_APP=c ships a tiny C server (compiled here with cc, the version baked in) instead of
+// examples/hello's node app: a node boot costs each host about 0.1 CPU-seconds, twice a deploy (the
+// candidate, then the restart), which on this machine's two shared cores is the hosts' work more
+// than togo's; the C app starts in about a millisecond, so what is left is togo and its remote work.
 // BENCH_RUNS (default 5), BENCH_HOSTS (default 10); BENCH_NODE_ARGS adds node flags to the deploys
 // (e.g. `--cpu-prof --cpu-prof-dir=DIR`). Needs root (useradd, ip netns) and openssh-server.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -28,6 +32,33 @@ import { BIN, ROOT, benchEnv, machine, median, report, tempDir } from "./lib.mjs
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 10);
 const SUBNET = "10.232";
+const APP = process.env.BENCH_APP === "c" ? "c" : "node";
+
+/** A minimal HTTP/1.0-style server: every request gets 200 and `hello from <VERSION>`, then the connection closes. */
+const C_SERVER = `#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void) {
+  const char *p = getenv("PORT");
+  int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(p ? atoi(p) : 3000) };
+  a.sin_addr.s_addr = inet_addr("127.0.0.1");
+  if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 64)) { perror("listen"); return 1; }
+  char req[4096], res[256];
+  int n = snprintf(res, sizeof res, "HTTP/1.1 200 OK\\r\\nContent-Length: %zu\\r\\nConnection: close\\r\\n\\r\\nhello from %s\\n", strlen(VERSION) + 12, VERSION);
+  for (;;) {
+    int c = accept(s, 0, 0);
+    if (c < 0) continue;
+    if (read(c, req, sizeof req) > 0) write(c, res, n);
+    close(c);
+  }
+}
+`;
 
 const sh = (file, args, opts = {}) => execFileSync(file, args, { encoding: "utf8", ...opts });
 
@@ -151,20 +182,26 @@ async function startHosts(n) {
 
 function project(fleet, app, hostIps, appPort) {
   const dir = tempDir(`togo-bench-${app}-`);
-  cpSync(join(ROOT, "examples", "hello", "server.js"), join(dir, "server.js"));
+  if (APP === "c") writeFileSync(join(dir, "server.c"), C_SERVER);
+  else cpSync(join(ROOT, "examples", "hello", "server.js"), join(dir, "server.js"));
+  const [binary, run] = APP === "c" ? ["server", "./server"] : ["server.js", "node server.js"];
   const where = hostIps.length === 1 ? `  host: ${hostIps[0]}\n` : `  hosts: [${hostIps.join(", ")}]\n`;
   writeFileSync(
     join(dir, "togo.yaml"),
     `app: ${app}\ndeploy:\n  provider: vps\n${where}  user: ${fleet.user}\n  identity_file: ${fleet.identityFile}\n  known_hosts: ${fleet.knownHosts}\n  ssh_config: ${fleet.sshConfig}\n` +
-      `  binary: server.js\n  run: node server.js\n  app_port: ${appPort}\n  healthcheck: { path: /up, timeout: 20, interval: 0.05, settle: 0 }\n  options: { service: process }\n`,
+      `  binary: ${binary}\n  run: ${run}\n  app_port: ${appPort}\n  healthcheck: { path: /up, timeout: 20, interval: 0.05, settle: 0 }\n  options: { service: process }\n`,
   );
   return dir;
 }
 
 /** `togo deploy --json` of a changed artifact (in the client cgroup); wall seconds, CPU seconds of each side, the report. */
 function deploy(cpu, dir, version) {
-  const file = join(dir, "server.js");
-  writeFileSync(file, `${readFileSync(file, "utf8").replace(/\n\/\/ build .*\n$/, "\n")}// build ${version}\n`);
+  if (APP === "c") {
+    execFileSync("cc", ["-O2", "-o", join(dir, "server"), `-DVERSION="${version}"`, join(dir, "server.c")]);
+  } else {
+    const file = join(dir, "server.js");
+    writeFileSync(file, `${readFileSync(file, "utf8").replace(/\n\/\/ build .*\n$/, "\n")}// build ${version}\n`);
+  }
   const args = [...(process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean), BIN, "deploy", "--version", String(version), "--json"];
   const before = { client: cpuSeconds(cpu?.client), hosts: cpuSeconds(cpu?.hosts) };
   const start = process.hrtime.bigint();
@@ -186,7 +223,7 @@ function stages(stderr) {
 const fleet = await startHosts(HOSTS);
 const projects = [];
 try {
-  console.log(`machine: ${machine()}\ndate: ${new Date().toISOString()}\nhosts: ${HOSTS} network namespaces, sshd each`);
+  console.log(`machine: ${machine()}\ndate: ${new Date().toISOString()}\nhosts: ${HOSTS} network namespaces, sshd each; app: ${APP === "c" ? "a tiny C server (BENCH_APP=c)" : "examples/hello (node)"}`);
   const ips = fleet.hosts.map((h) => h.ip);
   const one = project(fleet, "one", ips.slice(0, 1), 3001);
   const few = project(fleet, "few", ips.slice(0, 3), 3003);
