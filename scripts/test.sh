@@ -10,6 +10,7 @@ cd "${BASH_SOURCE[0]%/*}/.."
 DEPS=(
   sshd:openssh-server rsync:rsync caddy:caddy docker-registry:docker-registry skopeo:skopeo
   dockerd:docker.io ip:iproute2 debootstrap:debootstrap zstd:zstd systemd-nspawn:systemd-container
+  git:git
 )
 # sshd, dockerd and ip live in sbin, which a user's PATH often lacks.
 sbin=${TOGO_SBIN_DIRS-/usr/local/sbin:/usr/sbin:/sbin}

@@ -118,11 +118,19 @@ export function renderTogoYaml(a: InitAnswers): string {
     kv("app_port", String(a.appPort)),
     kv("healthcheck", "{ path: /up, timeout: 30 }", "must answer 2xx before a release goes live"),
     kv("versions_to_keep", "5"),
-    "  env:",
-    "    NODE_ENV: production",
+    // NODE_ENV only where Node runs the app: elsewhere it means nothing, or something else.
+    ...(a.kind === "node" ? ["  env:", "    NODE_ENV: production"] : [`${"  # env: { LOG_LEVEL: info }".padEnd(40)} # the app's environment (togo sets PORT)`]),
     "  # secrets: { DATABASE_URL: env:DATABASE_URL }   # read at deploy time, never written to logs",
     "# stages:                                   # npx togo deploy --stage staging",
     "#   staging: { deploy: { app_port: 3001 } }",
+    "# CI needs remote state: the local state (terraform.*.tfstate, gitignored) is gone after each CI run,",
+    "# so every pull request's plan would show everything as new and each push to main would provision",
+    "# from empty state. Before the workflow deploys, keep the state in S3 (README: Remote state):",
+    "# state:",
+    "#   backend: s3",
+    "#   bucket: my-terraform-state",
+    `#   key: togo/${a.app}.tfstate                # each stage gets its own key`,
+    "#   region: eu-west-1",
     "",
   );
   return l.join("\n");

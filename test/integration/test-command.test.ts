@@ -7,7 +7,7 @@ import { cleanupTempDirs, ROOT, tempDir } from "../helpers/index.js";
 
 afterAll(cleanupTempDirs);
 
-const PACKAGES = ["openssh-server", "rsync", "caddy", "docker-registry", "skopeo", "docker.io", "iproute2", "debootstrap", "zstd", "systemd-container"];
+const PACKAGES = ["openssh-server", "rsync", "caddy", "docker-registry", "skopeo", "docker.io", "iproute2", "debootstrap", "zstd", "systemd-container", "git"];
 
 test("with the test servers hidden from PATH it names every missing package and the install command, and runs nothing", async () => {
   // A copy of the script in a project of its own: were the check to pass, nothing of the repo is touched.

@@ -425,6 +425,15 @@ describe("user hooks", () => {
     }
   });
 
+  test("with a stage selected (TOGO_STAGE) every hook is told its name, and runs with the stage's config", async () => {
+    const out = tempDir("togo-hooks-");
+    const hooks = ["pre_build", "pre_deploy", "post_deploy"].map((h) => `  ${h}: ${JSON.stringify(dump(out, h))}`).join("\n");
+    const spec = project(`hooks:\n${hooks}\nstages:\n  staging:\n    deploy: { app_port: 3998 }\n`, { TOGO_STAGE: "staging" });
+    expect({ stage: spec.stage, port: spec.appPort }).toEqual({ stage: "staging", port: 3998 });
+    await shipping(host()).deploy(spec, targets(spec));
+    for (const h of ["pre_build", "pre_deploy", "post_deploy"]) expect({ h, env: read(out, h) }).toMatchObject({ h, env: { TOGO_STAGE: "staging", TOGO_APP: "hello", TOGO_COMMAND: "deploy" } });
+  });
+
   test("a failing pre_deploy stops the deploy before anything changes on the target; on_failure gets TOGO_ERROR", async () => {
     const { spec, out } = hooked({ pre_deploy: "echo not today >&2; exit 3", on_failure: "true" });
     spec.hooks.on_failure = dump(out, "on_failure");

@@ -414,3 +414,38 @@ describe("the user's hooks around a docker deploy and rollback (no daemon, no re
     expect(read(out, "on_failure")).toMatchObject({ TOGO_COMMAND: "rollback", TOGO_VERSION: "0.9.0" });
   });
 });
+
+describe("a stage (staging) on the docker driver", () => {
+  /** hello with a staging stage, selected as --stage would; the registry a closed port on this machine. */
+  async function staged() {
+    const dir = tempDir("togo-docker-stage-");
+    const out = tempDir("togo-docker-stage-hooks-");
+    const registry = `127.0.0.1:${await freePort()}`;
+    const s = parseConfig(
+      `app: hello\ndeploy:\n  provider: docker\n  image: ${registry}/team/hello\n  options: { source: 'oci:build/image', insecure_registry: true }\n` +
+        `hooks:\n  on_failure: ${JSON.stringify(`env | grep '^TOGO_' | sort > ${join(out, "on_failure.env")}`)}\nstages:\n  staging:\n    deploy: { app_port: 8081 }\n`,
+      join(dir, "togo.yaml"),
+      {},
+      "staging",
+    );
+    writeOciLayout(join(dir, "build", "image"), { files: { "/srv/hello.txt": { content: "hello\n" } } });
+    return { s, out, registry };
+  }
+
+  test("the synthesized stack names the container and network <app>-<stage>", async () => {
+    const { s } = await staged();
+    const json = synth(dockerStackProps(s, release));
+    expect(json).toHaveResourceWithProperties(Container, { name: "hello-staging", env: ["PORT=8081", "TOGO_VERSION=1.2.0"] });
+    expect(json).toHaveResourceWithProperties(Network, { name: "hello-staging" });
+    expect((JSON.parse(json) as { output: Record<string, { value: unknown }> }).output.container_name.value).toBe("hello-staging");
+  });
+
+  test("the deploy pushes the tag <stage>-<version>, never the bare version another stage may use", async () => {
+    const { s, out, registry } = await staged();
+    const driver = new DockerDriver({ log: createReporter({ quiet: true }), opts: { force: false, yes: false, lockWait: 0, json: false, version: "1.0.0" } });
+    const err = await driver.deploy(s).catch((e: unknown) => e);
+    // The push reads the destination tag first; the registry refuses, so the message names it.
+    expect((err as Error).message).toMatch(new RegExp(`^could not read ${registry.replaceAll(".", "\\.")}/team/hello:staging-1\\.0\\.0 from the registry`));
+    expect(readFileSync(join(out, "on_failure.env"), "utf8")).toContain("TOGO_STAGE=staging\n");
+  });
+});

@@ -1,4 +1,5 @@
 import type { CommandModule } from "yargs";
+import { localStateInCi } from "../../infra/backend.js";
 import { changeLines, countChanges, renderDeployPlanText, renderPlanMarkdown, renderPlanText } from "../../infra/plan-report.js";
 import { plan, type PlanResult } from "../../infra/runner.js";
 import { stageNames } from "../../config/load.js";
@@ -46,6 +47,8 @@ export const diff: CommandModule<GlobalArgs, Args> = {
     // Every stage is opened (validated) before any is planned: a bad stage plans nothing.
     const opened = [];
     for (const stage of stages) opened.push(await open({ ...args, stage }, log));
+    const lost = opened.map((o) => localStateInCi(o.spec)).find(Boolean);
+    if (lost) log.warn(lost);
     // One comment per stage (its own marker), or one for all of them.
     const { spec } = opened[0];
     const perStage: { plans: PlanResult[]; deploy: DeployPlan }[] = [];

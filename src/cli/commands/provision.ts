@@ -1,4 +1,5 @@
 import type { CommandModule } from "yargs";
+import { localStateInCi } from "../../infra/backend.js";
 import { confirm, open, print, reporter, run, type GlobalArgs } from "../common.js";
 
 interface Args extends GlobalArgs {
@@ -17,6 +18,8 @@ export const provision: CommandModule<GlobalArgs, Args> = {
   handler: run(async (args: Args) => {
     const log = reporter(args);
     const { spec, driver } = await open(args, log, { yes: args.yes, force: args.force });
+    const lost = localStateInCi(spec);
+    if (lost) log.warn(lost);
     await confirm(`Apply the ${driver.name} stack of ${spec.app}?`, args.yes, false);
     const result = await driver.provision(spec);
     print(args, result, () => [result.message, result.url].filter(Boolean).join("\n"));
