@@ -2,7 +2,7 @@
 // Everything synchronizes on HTTP answers, togo dev's own lines and its state file; processes are
 // stopped by PID; every failed check prints togo dev's stderr.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, cleanupTempDirs, freePort, tempDir, testEnv, togo, writeFiles } from "../helpers/index.js";
 
@@ -364,5 +364,79 @@ dev: { type: echo, env: { ECHO_OUT: ${join(dir, "echo.json")} } }
     } finally {
       taken.close();
     }
+  });
+});
+
+describe("togo dev: a watched folder that does not exist yet", () => {
+  test("is watched once it appears (made later by a build or a clone): the first file written in it reloads", async () => {
+    const dir = tempDir("togo-dev-later-");
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    // The app answers with gen/deep/body.txt as it was when it started ("none" before it exists).
+    writeFiles(dir, {
+      "togo.yaml": `app: later
+deploy:
+  provider: local
+  binary: server.js
+  run: node server.js
+  app_port: ${port}
+  healthcheck: { path: /, timeout: 15 }
+dev:
+  watch: [gen/deep]
+`,
+      "server.js": `const { existsSync, readFileSync } = require("node:fs");
+const body = existsSync("gen/deep/body.txt") ? readFileSync("gen/deep/body.txt", "utf8").trim() : "none";
+require("node:http").createServer((q, s) => s.end(body)).listen(Number(process.env.PORT), "127.0.0.1");
+`,
+    });
+    const dev = startDev(dir);
+    await eventually("the first answer", () => get(`${url}/`), (r) => r.body === "none", dev);
+    await eventually("the watcher ready (the start line)", () => dev.err(), (e) => /watching gen\/deep/.test(e), dev);
+    // gen/ and gen/deep/ appear only now, two levels below the nearest folder that existed.
+    mkdirSync(join(dir, "gen", "deep"), { recursive: true });
+    writeFileSync(join(dir, "gen", "deep", "body.txt"), "made\n");
+    await eventually("the new file served", () => get(`${url}/`), (r) => r.body === "made", dev);
+    if (!/↻ gen\/deep\/body\.txt changed → served in \d/.test(dev.err())) fail("no reload line naming gen/deep/body.txt", dev);
+    // A file beside the watched folder is not watched.
+    writeFileSync(join(dir, "gen", "other.txt"), "x\n");
+    writeFileSync(join(dir, "gen", "deep", "body.txt"), "again\n");
+    await eventually("the next edit served", () => get(`${url}/`), (r) => r.body === "again", dev);
+    if (/gen\/other\.txt/.test(dev.err())) fail("gen/other.txt is outside dev.watch and was reported", dev);
+    dev.child.kill("SIGINT");
+    if ((await dev.exited) !== 130) fail("togo dev should exit 130 on Ctrl-C", dev);
+  });
+});
+
+describe("togo dev: SIGTERM", () => {
+  test("exits 143 and leaves no process, no listener and no state file behind", async () => {
+    const dir = tempDir("togo-dev-term-");
+    const outside = tempDir("togo-dev-term-pids-");
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    writeFiles(dir, {
+      "togo.yaml": `app: term
+deploy:
+  provider: local
+  binary: server.js
+  run: node server.js
+  app_port: ${port}
+  healthcheck: { path: /up, timeout: 15 }
+dev:
+  env: { PIDS: ${join(outside, "pids")}, CRASH_FLAG: ${join(outside, "crash")} }
+`,
+    });
+    writeFileSync(join(dir, "server.js"), app("t1"));
+    const dev = startDev(dir);
+    await eventually("the first answer", () => get(`${url}/`), (r) => r.body.startsWith("t1 "), dev);
+    if (!existsSync(join(dir, ".togo", "dev", "term.json"))) fail("no state file while running", dev);
+    const pids = readFileSync(join(outside, "pids"), "utf8").trim().split("\n").map(Number);
+    if (pids.length !== 2 || !pids.every(alive)) fail(`expected the app and its child running: ${pids.join(", ")}`, dev);
+    dev.child.kill("SIGTERM");
+    const code = await dev.exited;
+    if (code !== 143) fail(`togo dev exited ${code} on SIGTERM, expected 143`, dev);
+    const left = pids.filter(alive);
+    if (left.length) fail(`still running after SIGTERM: ${left.join(", ")}`, dev);
+    if ((await get(`${url}/`)).status !== 0) fail("dev.port still answers after SIGTERM", dev);
+    if (existsSync(join(dir, ".togo", "dev", "term.json"))) fail("the state file is left after SIGTERM", dev);
   });
 });

@@ -1,5 +1,5 @@
 // dev.watch / dev.ignore as togo dev reads them, and the process reloader's pure pieces.
-import { globToRegExp, watchPlan } from "../../src/dev/watcher.js";
+import { existingAncestor, globToRegExp, watchPlan } from "../../src/dev/watcher.js";
 import { backoffMs, describeChanges, errorLine, FAILED_AFTER } from "../../src/dev/process.js";
 import { newReloader, reloaderTypes, registerReloader, unregisterReloader, UnknownReloaderError } from "../../src/dev/reloader.js";
 import { registerBuiltinReloaders } from "../../src/dev/index.js";
@@ -87,5 +87,18 @@ describe("the reloader registry", () => {
     } finally {
       unregisterReloader("unit-echo");
     }
+  });
+});
+
+describe("existingAncestor (a watch root missing at start is watched from here)", () => {
+  const present = new Set(["/", "/p", "/p/src"]);
+  const exists = (p: string) => present.has(p);
+  test.each([
+    ["/p/src", "/p/src"],
+    ["/p/gen", "/p"],
+    ["/p/gen/deep/er", "/p"],
+    ["/elsewhere/x", "/"],
+  ])("%s → %s", (path, expected) => {
+    expect(existingAncestor(path, exists)).toBe(expected);
   });
 });
