@@ -10,6 +10,8 @@ interface Dev {
   child: ChildProcess;
   out: () => string;
   err: () => string;
+  /** When (Date.now()) stderr first held a match of `re`, looking from its character `from` on. */
+  errAt: (re: RegExp, from?: number) => number | undefined;
   exited: Promise<number | null>;
 }
 
@@ -20,9 +22,14 @@ function startDev(cwd: string, args: string[] = [], env: Record<string, string> 
   let out = "";
   let err = "";
   child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (err += d));
+  const arrivals: { at: number; end: number }[] = [];
+  child.stderr!.on("data", (d) => {
+    err += d;
+    arrivals.push({ at: Date.now(), end: err.length });
+  });
+  const errAt = (re: RegExp, from = 0) => arrivals.find((a) => re.test(err.slice(from, a.end)))?.at;
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))));
-  const dev = { child, out: () => out, err: () => err, exited };
+  const dev = { child, out: () => out, err: () => err, errAt, exited };
   running.push(dev);
   return dev;
 }
@@ -80,6 +87,7 @@ const app = (body: string, opts: { checkFlag?: boolean; broken?: boolean } = {})
 const { appendFileSync, existsSync } = require("node:fs");
 const { spawn } = require("node:child_process");
 appendFileSync(process.env.PIDS, process.pid + "\\n");
+if (process.env.STARTS) appendFileSync(process.env.STARTS, Date.now() + "\\n");
 const kid = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
 appendFileSync(process.env.PIDS, kid.pid + "\\n");
 if (${opts.checkFlag ? "true" : "false"} && existsSync(process.env.CRASH_FLAG)) {
@@ -110,6 +118,9 @@ describe("togo dev (process)", () => {
     }
   };
   const edit = (body: string, opts: { checkFlag?: boolean; broken?: boolean } = {}) => writeFileSync(join(dir, "server.js"), app(body, opts));
+  /** The first time (the app's own Date.now()) the app started after `t`. */
+  const startAfter = (t: number | undefined) =>
+    t === undefined ? undefined : readFileSync(join(outside, "starts"), "utf8").trim().split("\n").map(Number).find((x) => x > t);
 
   beforeAll(async () => {
     dir = tempDir("togo-dev-");
@@ -128,7 +139,7 @@ deploy:
   secrets: { TOKEN: env:DEV_TEST_TOKEN }
 dev:
   port: ${port}
-  env: { GREETING: from-dev, PIDS: ${join(outside, "pids")}, CRASH_FLAG: ${join(outside, "crash")} }
+  env: { GREETING: from-dev, PIDS: ${join(outside, "pids")}, STARTS: ${join(outside, "starts")}, CRASH_FLAG: ${join(outside, "crash")} }
 `,
     });
     edit("v1", { checkFlag: true });
@@ -162,18 +173,28 @@ dev:
     await eventually("the fixed app", () => status(), (st) => st.reloads === 2, dev);
   });
 
-  test("a crash is restarted", async () => {
+  test("a crash is restarted (not before the 1 s backoff)", async () => {
+    const from = dev.err().length;
     await get(`${url}/crash`);
     await eventually("a restart", () => status(), (s) => s.restarts === 1 && s.state === "ready", dev);
     const r = await get(`${url}/`);
     if (!r.body.startsWith("v2 ")) fail(`after the restart: ${JSON.stringify(r)}`, dev);
+    // A lower bound only: the restart waited about as long as announced.
+    const announced = dev.errAt(/restarting in 1\.00s or on the next change/, from);
+    const restarted = startAfter(announced);
+    if (announced === undefined || restarted === undefined || restarted - announced < 900) fail(`the app started again ${restarted! - announced!} ms after the 1 s wait was announced`, dev);
   });
 
   test("repeated crashes → failed (the port says why), then a fix → ready", async () => {
     writeFileSync(join(outside, "crash"), "");
     await get(`${url}/crash`);
+    const from = dev.err().length;
     const s = await eventually("failed", () => status(), (st) => st.state === "failed", dev);
     if (s.exitCode !== 3 || !/crashes in a row/.test(s.message)) fail(`status: ${JSON.stringify(s)}`, dev);
+    // Lower bound only: the failed restart came at least ~2 s after the crash that announced it.
+    const twoSeconds = dev.errAt(/restarting in 2\.00s or on the next change/, from);
+    const restarted = startAfter(twoSeconds);
+    if (twoSeconds === undefined || restarted === undefined || restarted - twoSeconds < 1800) fail(`the app started again ${restarted! - twoSeconds!} ms after the 2 s wait was announced`, dev);
     const r = await get(`${url}/`);
     if (r.status !== 503 || !/crashes in a row/.test(r.body)) fail(`while failed: ${JSON.stringify(r)}`, dev);
     edit("v4");
