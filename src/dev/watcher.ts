@@ -94,6 +94,8 @@ export function existingAncestor(path: string, exists: (p: string) => boolean = 
 }
 
 export interface Watcher {
+  /** The folders the watcher looks at (absolute): what a watch costs. */
+  folders(): string[];
   close(): Promise<void>;
 }
 
@@ -128,5 +130,5 @@ export async function startWatcher(dir: string, plan: WatchPlan, onChange: (rel:
     w.once("ready", () => resolve());
     w.once("error", (err) => reject(err instanceof Error ? err : new Error(String(err))));
   });
-  return { close: () => w.close() };
+  return { folders: () => Object.keys(w.getWatched()).sort(), close: () => w.close() };
 }
