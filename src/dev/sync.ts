@@ -223,7 +223,7 @@ export class SyncReloader implements Manager {
 
       // Restart on crash: the copy stopped while no reload was under way.
       while (!signal.aborted) {
-        await sleep(retryAt === undefined ? CRASH_CHECK_MS : Math.max(0, retryAt - performance.now()), signal);
+        await sleep(retryAt === undefined ? CRASH_CHECK_MS : Math.max(10, retryAt - performance.now()), signal);
         if (signal.aborted || running || ours) continue;
         if (retryAt !== undefined) {
           if (performance.now() < retryAt) continue;
