@@ -116,6 +116,8 @@ class DockerDevSession {
   private imageId?: string;
   private workdir?: string;
   private readonly queue = new ChangeQueue(150);
+  /** The daemon answered: there may be something of togo dev's to remove. */
+  private reached = false;
 
   constructor(
     private readonly config: DevConfig,
@@ -142,6 +144,7 @@ class DockerDevSession {
     if (version.code !== 0) {
       throw new ReloaderTargetNotFoundError(`no Docker daemon answers at ${d.daemon.url} (docker version: ${lastLines(version.stderr, 1)}); start Docker or point DOCKER_HOST at the dev daemon`);
     }
+    this.reached = true;
     await this.removeOwnContainer();
     const net = await runCommand(C.inspectNetwork(d), { what: `inspecting network ${d.network}`, check: false });
     if (net.code !== 0) await this.run(C.createNetwork(d), `creating network ${d.network}`);
@@ -230,6 +233,9 @@ class DockerDevSession {
     let iid: string;
     try {
       const file = join(tmp, "iid");
+      if (!existsSync(d.dockerfile)) {
+        throw new OperationError(`${d.dockerfile} does not exist; togo dev --type docker builds the dev image from it and does not run deploy.build_cmd: generate it first, or set deploy.options.source: dockerfile:PATH`);
+      }
       const built = await runCommand(C.buildImage(d, file), { what: "docker build", check: false, signal: this.signal });
       if (this.signal.aborted) return;
       if (built.code !== 0) {
@@ -258,6 +264,8 @@ class DockerDevSession {
   async cleanup(): Promise<void> {
     const { d } = this;
     try {
+      // No daemon answered: nothing was made, and asking it again would only hide why togo dev stopped.
+      if (!this.reached) return;
       const c = await inspect(d);
       if (c && c.Config?.Labels?.[LABEL_DEV] === d.app) await runCommand(C.removeContainer(d, c.Id), { what: `removing ${d.container}` });
       const net = await runCommand(C.inspectNetwork(d), { what: `inspecting network ${d.network}`, check: false });
@@ -276,7 +284,8 @@ export class DockerReloader implements Manager {
     const daemon = C.devDaemon();
     if (!daemon) problems.push({ path: "DOCKER_HOST", value: process.env.DOCKER_HOST, expected: `expected ${DOCKER_HOST_FORMS}: the dev daemon togo dev --type docker builds and runs on` });
     const d = C.devDocker(config.spec, daemon ?? { kind: "unix", url: "", hostname: "127.0.0.1" });
-    if (!existsSync(d.dockerfile)) {
+    // A Dockerfile build_cmd generates is not there yet: the first build says so if it never appears.
+    if (!existsSync(d.dockerfile) && !config.spec.buildCmd) {
       problems.push({
         path: "dev.type",
         value: "docker",

@@ -13,11 +13,10 @@ import { registerReloader, ReloaderRunError, type DevConfig, type DevState, type
 import { pidAlive, pidZombie, processStartTime } from "../core/pid.js";
 import { readDevState, recordedDevState, removeDevState, writeDevState } from "./state-file.js";
 import { startWatcher, watchPlan, type Watcher } from "./watcher.js";
+import { backoffMs, countCrash, FAILED_AFTER } from "./crashes.js";
 
-/** Crashes in a row (none serving 30 s in between) after which the state is `failed`. */
-export const FAILED_AFTER = 3;
-/** A process that served this long before crashing starts the count again. */
-const STABLE_MS = 30_000;
+export { backoffMs, FAILED_AFTER } from "./crashes.js";
+
 /** Events this close together are one change (an editor's save, a checkout). */
 const DEBOUNCE_MS = 15;
 
@@ -40,11 +39,6 @@ async function stopLeftApp(left: Record<string, unknown>, log: DevConfig["log"])
   for (const end = Date.now() + 5000; Date.now() < end && processStartTime(pid) === left.appStart && !pidZombie(pid); ) await new Promise((r) => setTimeout(r, 25));
   signal("SIGKILL");
   log.info(`stopped the app (pid ${pid}) an earlier togo dev left running when it was killed`);
-}
-
-/** Wait before restart number `n` (1, 2, 4, … 30 s). */
-export function backoffMs(n: number): number {
-  return Math.min(30_000, 1000 * 2 ** Math.max(0, n - 1));
 }
 
 /** `server.js`, `a.ts, b.ts`, `a.ts, b.ts, c.ts and 4 more`. */
@@ -330,7 +324,7 @@ class Supervisor {
     this.proxy.point(undefined, `${why}; restarting`);
     await live.group.stop();
     this.proxy.drop(live.port);
-    this.crashes = performance.now() - live.healthyAt >= STABLE_MS ? 1 : this.crashes + 1;
+    this.crashes = countCrash(this.crashes, live.healthyAt, performance.now());
     this.scheduleRetry(why);
   }
 

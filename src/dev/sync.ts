@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { isAbsolute, join } from "node:path";
 import { execa } from "execa";
 import { OperationError } from "../core/errors.js";
+import { formatMs } from "../core/log.js";
 import type { ConfigProblem } from "../core/errors.js";
 import { SshTransport } from "../exec/ssh.js";
 import { devArtifactPath, devCopy, devTarget, DEV_PORTS } from "../ship/dev-copy.js";
@@ -19,6 +20,7 @@ import { transportFor } from "../ship/target.js";
 import {
   registerReloader, ReloaderRunError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus, type Manager,
 } from "./reloader.js";
+import { backoffMs, countCrash, FAILED_AFTER } from "./crashes.js";
 import { readDevState, writeDevState } from "./state-file.js";
 import { startWatcher, watchPlan, type Watcher } from "./watcher.js";
 
@@ -119,7 +121,14 @@ export class SyncReloader implements Manager {
       };
       const local = isAbsolute(spec.binary!) ? spec.binary! : join(spec.dir, spec.binary!);
       let ours = false; // we stopped it on purpose (a reload): not a crash
-      const startCopy = async (why: string): Promise<boolean> => {
+      // Crashes in a row, as the process reloader counts them: restarts wait 1 s, 2 s, … 30 s, and
+      // after FAILED_AFTER the state is `failed` (restarts go on; a change is tried at once).
+      let crashes = 0;
+      let healthyAt: number | undefined;
+      let retryAt: number | undefined;
+      let startFailure = "";
+      /** Restarts the copy and waits for its health check; a restart after a crash reports its own failure. */
+      const startCopy = async (why: string, afterCrash = false): Promise<boolean> => {
         ours = true;
         try {
           await transport.run(copy.restart(spec.run!, remotePort), { signal });
@@ -131,10 +140,13 @@ export class SyncReloader implements Manager {
           });
           if (signal.aborted) return false;
           if (!h.ok) {
+            startFailure = `it did not answer ${spec.healthcheck.path} (${h.detail})`;
+            if (afterCrash) return false;
             save({ state: "failed", message: `${why}: the copy did not answer ${spec.healthcheck.path} (${h.detail}); fix and save again` });
             log.warn(state.message);
             return false;
           }
+          healthyAt = performance.now();
           save({ state: "ready", message: `serving (${why})`, lastReload: new Date().toISOString() });
           return true;
         } finally {
@@ -157,6 +169,9 @@ export class SyncReloader implements Manager {
           again = true;
           return running;
         }
+        // A change is a fresh attempt: the crash count and a pending restart start over.
+        crashes = 0;
+        retryAt = undefined;
         running = (async () => {
           do {
             again = false;
@@ -197,17 +212,37 @@ export class SyncReloader implements Manager {
       save({ message: `${state.message}; watching` });
       if (again) void reload();
 
+      const scheduleRestart = (why: string) => {
+        const delay = backoffMs(crashes);
+        const failed = crashes >= FAILED_AFTER;
+        const line = `${why}; ${failed ? `failed: ${crashes} crashes in a row; ` : ""}restarting in ${formatMs(delay)} or on the next change`;
+        log.warn(line);
+        save({ state: failed ? "failed" : "not-ready", message: line });
+        retryAt = performance.now() + delay;
+      };
+
       // Restart on crash: the copy stopped while no reload was under way.
       while (!signal.aborted) {
-        await sleep(CRASH_CHECK_MS, signal);
-        // A copy that failed to start waits for the next change, rather than being restarted in a loop.
-        if (signal.aborted || running || ours || state.state !== "ready") continue;
+        await sleep(retryAt === undefined ? CRASH_CHECK_MS : Math.max(10, retryAt - performance.now()), signal);
+        if (signal.aborted || running || ours) continue;
+        if (retryAt !== undefined) {
+          if (performance.now() < retryAt) continue;
+          retryAt = undefined;
+          state.restarts = (state.restarts ?? 0) + 1;
+          log.warn(`restarting the development copy (restart ${state.restarts})`);
+          const ok = await startCopy("restart after a crash", true).catch((e: Error) => ((startFailure = e.message), false));
+          if (!ok && !signal.aborted && !running) {
+            crashes++;
+            scheduleRestart(`the development copy's restart failed: ${startFailure}`);
+          }
+          continue;
+        }
+        // A copy that failed a reload waits for the next change, rather than being restarted in a loop.
+        if (state.state !== "ready") continue;
         const r = await transport.run(copy.status(), { check: false }).catch(() => undefined);
         if (!r || signal.aborted || running || ours || r.stdout.startsWith("running")) continue;
-        state.restarts = (state.restarts ?? 0) + 1;
-        log.warn(`the development copy exited; restarting it (restart ${state.restarts})`);
-        save({ state: "not-ready", message: "restarting after a crash" });
-        await startCopy("restart after a crash").catch((e: Error) => save({ state: "failed", message: e.message }));
+        crashes = countCrash(crashes, healthyAt, performance.now());
+        scheduleRestart("the development copy exited");
       }
       clearTimeout(timer);
       await running;

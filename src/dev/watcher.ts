@@ -3,7 +3,8 @@
 // depth (as in .gitignore: `node_modules` anywhere, `*.log` anywhere); one with a `/` (`/out`,
 // `build/out`) is anchored at the project.
 // A path ignored also ignores everything under it.
-import { isAbsolute, join, relative, sep } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
 
 const GLOB_CHARS = /[*?[{]/;
 
@@ -85,7 +86,16 @@ export function watchPlan(dir: string, watch: string[], ignore: string[]): Watch
   };
 }
 
+/** The path itself when it exists, else the nearest folder above it that does. */
+export function existingAncestor(path: string, exists: (p: string) => boolean = existsSync): string {
+  let p = path;
+  while (!exists(p) && dirname(p) !== p) p = dirname(p);
+  return p;
+}
+
 export interface Watcher {
+  /** The folders the watcher looks at (absolute): what a watch costs. */
+  folders(): string[];
   close(): Promise<void>;
 }
 
@@ -103,7 +113,14 @@ export async function startWatcher(dir: string, plan: WatchPlan, onChange: (rel:
     const r = relative(dir, isAbsolute(p) ? p : join(dir, p));
     return sep === "/" ? r : r.split(sep).join("/");
   };
-  const w = watch(plan.roots, { ignoreInitial: true, ignored: (p: string) => plan.ignored(rel(p)) });
+  // chokidar reports nothing under a root that is missing when it starts, even once it appears
+  // (a folder build_cmd or a clone makes later): such a root is watched from its nearest existing
+  // folder, and there only the folders on the way to a root are looked at.
+  const abs = (p: string) => (isAbsolute(p) ? p : join(dir, p));
+  const within = (p: string) => (p.endsWith(sep) ? p : p + sep);
+  const related = (p: string) => plan.roots.some((r) => p === r || p.startsWith(within(r)) || r.startsWith(within(p)));
+  const watched = [...new Set(plan.roots.map((r) => existingAncestor(r)))];
+  const w = watch(watched, { ignoreInitial: true, ignored: (p: string) => !related(abs(p)) || plan.ignored(rel(p)) });
   w.on("all", (event, path) => {
     if (!folders && (event === "addDir" || event === "unlinkDir")) return;
     const r = rel(path);
@@ -113,5 +130,5 @@ export async function startWatcher(dir: string, plan: WatchPlan, onChange: (rel:
     w.once("ready", () => resolve());
     w.once("error", (err) => reject(err instanceof Error ? err : new Error(String(err))));
   });
-  return { close: () => w.close() };
+  return { folders: () => Object.keys(w.getWatched()).sort(), close: () => w.close() };
 }

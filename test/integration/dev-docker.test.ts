@@ -312,6 +312,35 @@ test("a dev container that never answers its health check is failed, with its la
   writeFiles(dir, { "version.txt": "v3\n" });
 });
 
+test("a Dockerfile that build_cmd generates: validate passes without it, the first build says it is missing, and once it appears the app answers", async () => {
+  const gen = tempDir("togo-dev-docker-gen-");
+  const text = yaml(false).replace("  app_port: 3000\n", "  app_port: 3000\n  build_cmd: ./make-dockerfile.sh\n");
+  writeFiles(gen, { "togo.yaml": text, "server.js": SERVER, "version.txt": "gen1\n" });
+  const spec = parseConfig(text, join(gen, "togo.yaml"), {});
+  const config: DevConfig = {
+    spec,
+    log: createReporter({ stream: { write: (s: string) => (log.push(s), true) }, color: false }),
+    stateFile: workspaceOf(spec).devStateFile,
+    env: { ...spec.env, ...spec.dev.env, PORT: String(spec.dev.port) },
+  };
+  expect(manager.validate(config)).toEqual([]);
+  const ac = new AbortController();
+  const running = start(config, ac);
+  try {
+    const failed = await stateIs(config, (x) => x.state === "failed");
+    expect(failed.message).toContain(`${join(gen, "Dockerfile")} does not exist`);
+    expect(failed.message).toContain("does not run deploy.build_cmd");
+    // Generated now (as build_cmd run by hand or a clone would): the change builds and serves it.
+    writeFiles(gen, { Dockerfile: DOCKERFILE });
+    await answers("gen1 dev\n");
+    await stateIs(config, (x) => x.state === "ready");
+  } finally {
+    ac.abort();
+    await running;
+  }
+  expect(await devContainers()).toEqual([]);
+});
+
 test("through the CLI: togo dev (dev.type: docker) serves an edit, togo dev status says so, Ctrl-C removes the dev container", async () => {
   writeFiles(dir, { "version.txt": "cli1\n", Dockerfile: DOCKERFILE });
   devConfig(false); // writes togo.yaml

@@ -2,7 +2,7 @@
 // Everything synchronizes on HTTP answers, togo dev's own lines and its state file; processes are
 // stopped by PID; every failed check prints togo dev's stderr.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, cleanupTempDirs, freePort, tempDir, testEnv, togo, writeFiles } from "../helpers/index.js";
 
@@ -10,6 +10,8 @@ interface Dev {
   child: ChildProcess;
   out: () => string;
   err: () => string;
+  /** When (Date.now()) stderr first held a match of `re`, looking from its character `from` on. */
+  errAt: (re: RegExp, from?: number) => number | undefined;
   exited: Promise<number | null>;
 }
 
@@ -20,9 +22,14 @@ function startDev(cwd: string, args: string[] = [], env: Record<string, string> 
   let out = "";
   let err = "";
   child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (err += d));
+  const arrivals: { at: number; end: number }[] = [];
+  child.stderr!.on("data", (d) => {
+    err += d;
+    arrivals.push({ at: Date.now(), end: err.length });
+  });
+  const errAt = (re: RegExp, from = 0) => arrivals.find((a) => re.test(err.slice(from, a.end)))?.at;
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))));
-  const dev = { child, out: () => out, err: () => err, exited };
+  const dev = { child, out: () => out, err: () => err, errAt, exited };
   running.push(dev);
   return dev;
 }
@@ -80,6 +87,7 @@ const app = (body: string, opts: { checkFlag?: boolean; broken?: boolean } = {})
 const { appendFileSync, existsSync } = require("node:fs");
 const { spawn } = require("node:child_process");
 appendFileSync(process.env.PIDS, process.pid + "\\n");
+if (process.env.STARTS) appendFileSync(process.env.STARTS, Date.now() + "\\n");
 const kid = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
 appendFileSync(process.env.PIDS, kid.pid + "\\n");
 if (${opts.checkFlag ? "true" : "false"} && existsSync(process.env.CRASH_FLAG)) {
@@ -110,6 +118,9 @@ describe("togo dev (process)", () => {
     }
   };
   const edit = (body: string, opts: { checkFlag?: boolean; broken?: boolean } = {}) => writeFileSync(join(dir, "server.js"), app(body, opts));
+  /** The first time (the app's own Date.now()) the app started after `t`. */
+  const startAfter = (t: number | undefined) =>
+    t === undefined ? undefined : readFileSync(join(outside, "starts"), "utf8").trim().split("\n").map(Number).find((x) => x > t);
 
   beforeAll(async () => {
     dir = tempDir("togo-dev-");
@@ -128,7 +139,7 @@ deploy:
   secrets: { TOKEN: env:DEV_TEST_TOKEN }
 dev:
   port: ${port}
-  env: { GREETING: from-dev, PIDS: ${join(outside, "pids")}, CRASH_FLAG: ${join(outside, "crash")} }
+  env: { GREETING: from-dev, PIDS: ${join(outside, "pids")}, STARTS: ${join(outside, "starts")}, CRASH_FLAG: ${join(outside, "crash")} }
 `,
     });
     edit("v1", { checkFlag: true });
@@ -162,18 +173,28 @@ dev:
     await eventually("the fixed app", () => status(), (st) => st.reloads === 2, dev);
   });
 
-  test("a crash is restarted", async () => {
+  test("a crash is restarted (not before the 1 s backoff)", async () => {
+    const from = dev.err().length;
     await get(`${url}/crash`);
     await eventually("a restart", () => status(), (s) => s.restarts === 1 && s.state === "ready", dev);
     const r = await get(`${url}/`);
     if (!r.body.startsWith("v2 ")) fail(`after the restart: ${JSON.stringify(r)}`, dev);
+    // A lower bound only: the restart waited about as long as announced.
+    const announced = dev.errAt(/restarting in 1\.00s or on the next change/, from);
+    const restarted = startAfter(announced);
+    if (announced === undefined || restarted === undefined || restarted - announced < 900) fail(`the app started again ${restarted! - announced!} ms after the 1 s wait was announced`, dev);
   });
 
   test("repeated crashes → failed (the port says why), then a fix → ready", async () => {
     writeFileSync(join(outside, "crash"), "");
     await get(`${url}/crash`);
+    const from = dev.err().length;
     const s = await eventually("failed", () => status(), (st) => st.state === "failed", dev);
     if (s.exitCode !== 3 || !/crashes in a row/.test(s.message)) fail(`status: ${JSON.stringify(s)}`, dev);
+    // Lower bound only: the failed restart came at least ~2 s after the crash that announced it.
+    const twoSeconds = dev.errAt(/restarting in 2\.00s or on the next change/, from);
+    const restarted = startAfter(twoSeconds);
+    if (twoSeconds === undefined || restarted === undefined || restarted - twoSeconds < 1800) fail(`the app started again ${restarted! - twoSeconds!} ms after the 2 s wait was announced`, dev);
     const r = await get(`${url}/`);
     if (r.status !== 503 || !/crashes in a row/.test(r.body)) fail(`while failed: ${JSON.stringify(r)}`, dev);
     edit("v4");
@@ -364,5 +385,79 @@ dev: { type: echo, env: { ECHO_OUT: ${join(dir, "echo.json")} } }
     } finally {
       taken.close();
     }
+  });
+});
+
+describe("togo dev: a watched folder that does not exist yet", () => {
+  test("is watched once it appears (made later by a build or a clone): the first file written in it reloads", async () => {
+    const dir = tempDir("togo-dev-later-");
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    // The app answers with gen/deep/body.txt as it was when it started ("none" before it exists).
+    writeFiles(dir, {
+      "togo.yaml": `app: later
+deploy:
+  provider: local
+  binary: server.js
+  run: node server.js
+  app_port: ${port}
+  healthcheck: { path: /, timeout: 15 }
+dev:
+  watch: [gen/deep]
+`,
+      "server.js": `const { existsSync, readFileSync } = require("node:fs");
+const body = existsSync("gen/deep/body.txt") ? readFileSync("gen/deep/body.txt", "utf8").trim() : "none";
+require("node:http").createServer((q, s) => s.end(body)).listen(Number(process.env.PORT), "127.0.0.1");
+`,
+    });
+    const dev = startDev(dir);
+    await eventually("the first answer", () => get(`${url}/`), (r) => r.body === "none", dev);
+    await eventually("the watcher ready (the start line)", () => dev.err(), (e) => /watching gen\/deep/.test(e), dev);
+    // gen/ and gen/deep/ appear only now, two levels below the nearest folder that existed.
+    mkdirSync(join(dir, "gen", "deep"), { recursive: true });
+    writeFileSync(join(dir, "gen", "deep", "body.txt"), "made\n");
+    await eventually("the new file served", () => get(`${url}/`), (r) => r.body === "made", dev);
+    if (!/↻ gen\/deep\/body\.txt changed → served in \d/.test(dev.err())) fail("no reload line naming gen/deep/body.txt", dev);
+    // A file beside the watched folder is not watched.
+    writeFileSync(join(dir, "gen", "other.txt"), "x\n");
+    writeFileSync(join(dir, "gen", "deep", "body.txt"), "again\n");
+    await eventually("the next edit served", () => get(`${url}/`), (r) => r.body === "again", dev);
+    if (/gen\/other\.txt/.test(dev.err())) fail("gen/other.txt is outside dev.watch and was reported", dev);
+    dev.child.kill("SIGINT");
+    if ((await dev.exited) !== 130) fail("togo dev should exit 130 on Ctrl-C", dev);
+  });
+});
+
+describe("togo dev: SIGTERM", () => {
+  test("exits 143 and leaves no process, no listener and no state file behind", async () => {
+    const dir = tempDir("togo-dev-term-");
+    const outside = tempDir("togo-dev-term-pids-");
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    writeFiles(dir, {
+      "togo.yaml": `app: term
+deploy:
+  provider: local
+  binary: server.js
+  run: node server.js
+  app_port: ${port}
+  healthcheck: { path: /up, timeout: 15 }
+dev:
+  env: { PIDS: ${join(outside, "pids")}, CRASH_FLAG: ${join(outside, "crash")} }
+`,
+    });
+    writeFileSync(join(dir, "server.js"), app("t1"));
+    const dev = startDev(dir);
+    await eventually("the first answer", () => get(`${url}/`), (r) => r.body.startsWith("t1 "), dev);
+    if (!existsSync(join(dir, ".togo", "dev", "term.json"))) fail("no state file while running", dev);
+    const pids = readFileSync(join(outside, "pids"), "utf8").trim().split("\n").map(Number);
+    if (pids.length !== 2 || !pids.every(alive)) fail(`expected the app and its child running: ${pids.join(", ")}`, dev);
+    dev.child.kill("SIGTERM");
+    const code = await dev.exited;
+    if (code !== 143) fail(`togo dev exited ${code} on SIGTERM, expected 143`, dev);
+    const left = pids.filter(alive);
+    if (left.length) fail(`still running after SIGTERM: ${left.join(", ")}`, dev);
+    if ((await get(`${url}/`)).status !== 0) fail("dev.port still answers after SIGTERM", dev);
+    if (existsSync(join(dir, ".togo", "dev", "term.json"))) fail("the state file is left after SIGTERM", dev);
   });
 });

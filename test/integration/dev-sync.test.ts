@@ -4,7 +4,7 @@
 // restarted, and the abort removes the copy; the live release's version and process never change.
 // An unreachable host is ReloaderTargetNotFoundError.
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
-import { existsSync, readFileSync, readlinkSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer, get } from "node:http";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load.js";
@@ -13,7 +13,7 @@ import { workspaceOf } from "../../src/core/workspace.js";
 import { newReloader, ReloaderRunError, ReloaderTargetNotFoundError, type DevConfig, type DevStatus } from "../../src/dev/reloader.js";
 import "../../src/dev/sync.js";
 import { execa } from "execa";
-import { BIN, cleanupTempDirs, EXAMPLE, freePort, helloProject, testEnv, togo } from "../helpers/index.js";
+import { BIN, cleanupTempDirs, EXAMPLE, freePort, helloProject, tempDir, testEnv, togo } from "../helpers/index.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
 
 let sshd: Sshd;
@@ -87,7 +87,7 @@ afterAll(async () => {
   cleanupTempDirs();
 }, 60_000);
 
-test("an edit is served through dev.port; a crash is restarted; the abort removes the copy; the live release is untouched", async () => {
+test("an edit is served through dev.port; a crash is restarted; the abort removes the copy; the live release is untouched; one SSH connection", async () => {
   const live = await fetchText(`http://127.0.0.1:${appPort}/`);
   expect(live.body).toBe("live from 1\n");
   const pidBefore = livePid();
@@ -96,6 +96,7 @@ test("an edit is served through dev.port; a crash is restarted; the abort remove
   const config = devConfig(yaml(), lines);
   const manager = await newReloader("sync");
   expect(manager.validate(config)).toEqual([]);
+  const acceptedBefore = sshd.accepted();
   const stop = new AbortController();
   let ended = false;
   const running = manager.run(config, stop.signal).finally(() => (ended = true));
@@ -149,6 +150,9 @@ test("an edit is served through dev.port; a crash is restarted; the abort remove
     await running;
   }
   expect(existsSync(devDir())).toBe(false);
+  // Layout, uploads (rsync), restarts, status checks, the log follower, the forward and the removal
+  // all went over one SSH connection: sshd accepted exactly one login for the whole session.
+  expect(sshd.accepted() - acceptedBefore).toBe(1);
   expect(state(config)).toMatchObject({ state: "not-deployed" });
   expect((await manager.status(config)).state).toBe("not-deployed");
   expect((await fetchText(`http://127.0.0.1:${devPort}/`)).status).toBe(0); // the forward is gone
@@ -186,6 +190,42 @@ test("through the CLI: togo dev (dev.type: sync) serves an edit, togo dev status
   expect(livePid()).toBe(pidBefore);
   expect((await fetchText(`http://127.0.0.1:${appPort}/`)).body).toBe("live from 1\n");
 }, 180_000);
+
+test("through the CLI: SIGTERM stops togo dev (exit 143) and removes the copy; the live release is untouched", async () => {
+  writeFileSync(join(dir, "server.js"), readFileSync(join(EXAMPLE, "server.js")));
+  const pidBefore = livePid();
+  const dev = execa(process.execPath, [BIN, "dev"], { cwd: dir, env: testEnv(), extendEnv: false, reject: false });
+  let said = "";
+  dev.stderr?.on("data", (d) => (said += d));
+  dev.stdout?.on("data", (d) => (said += d));
+  const diag = () => `--- togo dev said\n${said}`;
+  try {
+    await until("the copy to serve through dev.port", () => fetchText(`http://127.0.0.1:${devPort}/`), (r) => r.body === "dev from dev\n" || dev.exitCode !== null, 60_000, diag);
+    expect(existsSync(join(devDir(), "vdev", "server.js"))).toBe(true);
+  } finally {
+    dev.kill("SIGTERM");
+    await dev; // a failed wait above must not leave togo dev holding dev.port for the next test
+  }
+  const r = await dev;
+  expect({ code: r.exitCode, said }).toMatchObject({ code: 143 });
+  expect(existsSync(devDir())).toBe(false);
+  expect((await fetchText(`http://127.0.0.1:${devPort}/`)).status).toBe(0);
+  const st = await togo(["dev", "status", "--json"], { cwd: dir });
+  expect({ code: st.exitCode, out: st.stdout }).toMatchObject({ code: 3, out: expect.stringContaining('"state": "not-deployed"') });
+  const cmdlines = sshd.userPids().map((p) => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8"); } catch { return ""; } });
+  expect(cmdlines.filter((c) => c.includes("hello-dev"))).toEqual([]);
+  expect(livePid()).toBe(pidBefore);
+}, 180_000);
+
+test("through the CLI: an unreachable host exits 1 naming the host and what to check; status says not-deployed", async () => {
+  const closed = await freePort();
+  writeFileSync(join(dir, "unreachable.yaml"), yaml(closed));
+  const r = await togo(["dev", "-c", "unreachable.yaml"], { cwd: dir, timeout: 60_000 });
+  expect({ code: r.exitCode, stderr: r.stderr }).toMatchObject({ code: 1, stderr: expect.stringContaining(`127.0.0.1:${closed}`) });
+  expect(r.stderr).toContain("unreachable or not provisioned (run togo provision, check deploy.host/user/port)");
+  const st = await togo(["dev", "status", "--json", "-c", "unreachable.yaml"], { cwd: dir });
+  expect({ code: st.exitCode, out: st.stdout }).toMatchObject({ code: 3, out: expect.stringContaining('"state": "not-deployed"') });
+}, 60_000);
 
 test("an unreachable host is ReloaderTargetNotFoundError, saying which host and what to check", async () => {
   const closed = await freePort();
@@ -250,3 +290,56 @@ test("validate: sync needs a vps/aws host, deploy.run and deploy.binary", async 
   const bare = devConfig(yaml().replace("  binary: server.js\n", "").replace("  run: node server.js\n", ""));
   expect(manager.validate(bare).map((p) => p.path)).toEqual(["deploy.run", "deploy.binary"]);
 });
+
+test("repeated crashes of the copy: restarts back off (1 s, 2 s), then failed; an edit that fixes it → ready", async () => {
+  const flagDir = tempDir("togo-dev-sync-flag-");
+  chmodSync(flagDir, 0o755); // the sshd's user looks for the flag
+  const flag = join(flagDir, "crash");
+  // Exits at start while the flag file exists (the host is this machine: the path is the same there).
+  const flagged = (body: string, check: boolean) => `import { createServer } from "node:http";
+import { existsSync } from "node:fs";
+if (${check} && existsSync(process.env.CRASH_FLAG)) { console.error("Error: the crash flag is set"); process.exit(3); }
+createServer((req, res) => res.end(req.url === "/up" ? "ok\\n" : "${body} " + process.env.GREETING + "\\n")).listen(Number(process.env.PORT), "127.0.0.1");
+`;
+  writeFileSync(join(dir, "server.js"), flagged("flagged", true));
+  const lines: string[] = [];
+  const at: number[] = [];
+  const config = devConfig(yaml().replace("env: { GREETING: dev }", `env: { GREETING: dev, CRASH_FLAG: ${flag} }`), lines);
+  const stream = { write: (s: string) => (lines.push(s), at.push(Date.now()), true) };
+  config.log = createReporter({ stream, progress: false, color: false });
+  const manager = await newReloader("sync");
+  const stop = new AbortController();
+  let ended = false;
+  const running = manager.run(config, stop.signal).finally(() => (ended = true));
+  const diag = () => `--- togo dev output\n${lines.join("")}\n--- state\n${existsSync(config.stateFile) ? readFileSync(config.stateFile, "utf8") : "none"}`;
+  const url = `http://127.0.0.1:${devPort}/`;
+  try {
+    await until("the copy to serve", () => fetchText(url), (r) => r.body === "flagged dev\n" || ended, 60_000, diag);
+    await until("state ready and watching", () => state(config), (s) => s.state === "ready" && s.message.includes("watching"), 30_000, diag);
+    writeFileSync(flag, "");
+    const devPid = readFileSync(join(devDir(), "run", "dev.pid"), "utf8").trim();
+    process.kill(-Number(devPid), "SIGKILL");
+    const failed = await until("failed after crashes in a row", () => state(config), (s) => s.state === "failed", 60_000, diag);
+    expect({ message: failed.message, out: diag() }).toMatchObject({ message: expect.stringContaining("3 crashes in a row") });
+    await until("the copy's error in the streamed log", () => lines.join(""), (t) => t.includes("[hello] Error: the crash flag is set"), 30_000, diag);
+    expect(failed.restarts).toBe(2);
+    // The waits grow: the crash, then two failed restarts, each announcing the next wait.
+    const waits = lines.filter((l) => /restarting in \S+ or on the next change/.test(l)).map((l) => l.match(/restarting in (\S+) or/)![1]);
+    expect({ waits: waits.slice(0, 3), out: diag() }).toMatchObject({ waits: ["1.00s", "2.00s", "4.00s"] });
+    // Lower bounds only: the restarts wait at least about as long as announced.
+    const restartTimes = lines.map((l, i) => (/restarting the development copy \(restart \d+\)/.test(l) ? at[i] : -1)).filter((t) => t >= 0);
+    const announced = lines.map((l, i) => (/restarting in \S+ or on the next change/.test(l) ? at[i] : -1)).filter((t) => t >= 0);
+    expect(restartTimes[0] - announced[0]).toBeGreaterThanOrEqual(900);
+    expect(restartTimes[1] - announced[1]).toBeGreaterThanOrEqual(1800);
+    // Still watching: an edit that no longer exits on the flag is served at once.
+    writeFileSync(join(dir, "server.js"), flagged("fixed", false));
+    await until("the fix to be served", () => fetchText(url), (r) => r.body === "fixed dev\n", 60_000, diag);
+    await until("state ready again", () => state(config), (s) => s.state === "ready", 30_000, diag);
+  } finally {
+    stop.abort();
+    await running;
+    rmSync(flag, { force: true });
+    writeFileSync(join(dir, "server.js"), readFileSync(join(EXAMPLE, "server.js")));
+  }
+  expect(existsSync(devDir())).toBe(false);
+}, 240_000);

@@ -106,8 +106,8 @@ describe("validate", () => {
     if (saved === undefined) delete process.env.DOCKER_HOST;
     else process.env.DOCKER_HOST = saved;
   });
-  const config = (dir: string) => {
-    const s = spec(dir);
+  const config = (dir: string, extra: string[] = []) => {
+    const s = spec(dir, extra);
     return { spec: s, log: createReporter({ quiet: true }), stateFile: workspaceOf(s).devStateFile, env: {} };
   };
 
@@ -126,5 +126,11 @@ describe("validate", () => {
     writeFiles(dir, { Dockerfile: "FROM scratch\n" });
     delete process.env.DOCKER_HOST;
     expect(new DockerReloader().validate(config(dir))).toEqual([]);
+  });
+
+  test("a missing Dockerfile is no problem when build_cmd is set (it may generate it)", () => {
+    const dir = tempDir("togo-dev-docker-unit-");
+    delete process.env.DOCKER_HOST;
+    expect(new DockerReloader().validate(config(dir, ["  build_cmd: ./gen-dockerfile.sh"]))).toEqual([]);
   });
 });

@@ -1,5 +1,8 @@
 // dev.watch / dev.ignore as togo dev reads them, and the process reloader's pure pieces.
-import { globToRegExp, watchPlan } from "../../src/dev/watcher.js";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { existingAncestor, globToRegExp, startWatcher, watchPlan } from "../../src/dev/watcher.js";
+import { cleanupTempDirs, tempDir, writeFiles } from "../helpers/index.js";
 import { backoffMs, describeChanges, errorLine, FAILED_AFTER } from "../../src/dev/process.js";
 import { newReloader, reloaderTypes, registerReloader, unregisterReloader, UnknownReloaderError } from "../../src/dev/reloader.js";
 import { registerBuiltinReloaders } from "../../src/dev/index.js";
@@ -88,4 +91,41 @@ describe("the reloader registry", () => {
       unregisterReloader("unit-echo");
     }
   });
+});
+
+describe("existingAncestor (a watch root missing at start is watched from here)", () => {
+  const present = new Set(["/", "/p", "/p/src"]);
+  const exists = (p: string) => present.has(p);
+  test.each([
+    ["/p/src", "/p/src"],
+    ["/p/gen", "/p"],
+    ["/p/gen/deep/er", "/p"],
+    ["/elsewhere/x", "/"],
+  ])("%s → %s", (path, expected) => {
+    expect(existingAncestor(path, exists)).toBe(expected);
+  });
+});
+
+describe("startWatcher with a root that does not exist yet (real files, chokidar)", () => {
+  afterAll(() => cleanupTempDirs());
+  test("looks only at the folders on the way to it, and reports the files once it appears", async () => {
+    const dir = tempDir("togo-watch-later-");
+    writeFiles(dir, { "src/a.js": "", "node_modules/x/index.js": "", "gen/other/b.txt": "" });
+    const seen: string[] = [];
+    const w = await startWatcher(dir, watchPlan(dir, ["gen/deep"], []), (rel) => seen.push(rel));
+    try {
+      // The project folder and gen/ are looked at (gen/deep may appear in them); src, node_modules
+      // and gen/other are not scanned.
+      expect(w.folders().filter((f) => f.startsWith(dir))).toEqual([dir, join(dir, "gen")]);
+      mkdirSync(join(dir, "gen", "deep", "er"), { recursive: true });
+      writeFileSync(join(dir, "gen", "deep", "er", "c.txt"), "made");
+      writeFileSync(join(dir, "src", "a.js"), "changed");
+      const deadline = Date.now() + 30_000;
+      while (!seen.includes("gen/deep/er/c.txt") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      expect(seen).toContain("gen/deep/er/c.txt");
+      expect(seen.filter((s) => !s.startsWith("gen/deep/"))).toEqual([]);
+    } finally {
+      await w.close();
+    }
+  }, 60_000);
 });
