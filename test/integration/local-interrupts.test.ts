@@ -144,6 +144,9 @@ test.each(CASES)("%s, interrupted with %s: status says what serves, no process o
   run.stderr?.on("data", (d) => (err += d));
   const marker = new RegExp(`✓ ${after}\\s`);
   while (!marker.test(err) && run.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+  // In verify, only once the candidate runs (so stopping it is what is checked).
+  const candidateRuns = () => groups(app, ["candidate"]).some((g) => g > 1 && existsSync(`/proc/${g}`));
+  if (stage === "verify") while (!candidateRuns() && run.exitCode === null) await new Promise((r) => setTimeout(r, 5));
   // The upload case is only one once rsync really runs.
   if (sync) while (!existsSync(join(fakeBin, "rsync.pid")) && run.exitCode === null) await new Promise((r) => setTimeout(r, 5));
   const rsyncPid = sync ? Number(readFileSync(join(fakeBin, "rsync.pid"), "utf8").trim()) : 0;
