@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { OperationError } from "../core/errors.js";
 import { expandHome } from "../core/home.js";
+import { q } from "../core/shell.js";
 import { hostFactsCommand, parseHostFacts } from "./facts.js";
 import { trackedScript } from "./tracked.js";
 import type { Command, CommandResult, HostFacts, RunOptions, Transport, UploadOptions, UploadResult } from "./transport.js";
@@ -115,7 +116,18 @@ export class LocalTransport implements Transport {
     let sent: UploadResult | undefined;
     // With an earlier version of a directory at hand, rsync hard-links what did not change.
     if (isDir && opts.linkDest?.length && (this.rsync ??= (await execa("rsync", ["--version"], { reject: false })).exitCode === 0)) {
-      const r = await execa("rsync", localRsyncArgs(localPath, dest, true, opts.linkDest), { reject: false, all: true, ...(opts.signal ? { cancelSignal: opts.signal } : {}) });
+      // Like a stage's command: its own process group that dies with togo (even after kill -9)
+      // and that an interrupt stops whole.
+      const rsync = ["rsync", ...localRsyncArgs(localPath, dest, true, opts.linkDest)].map(q).join(" ");
+      const proc = execa("sh", ["-c", trackedScript(rsync, { watch: process.pid })], { reject: false, all: true, detached: true });
+      const stop = () => {
+        killGroup(proc.pid, "SIGTERM");
+        this.stopped.push("the upload (rsync)");
+        setTimeout(() => killGroup(proc.pid, "SIGKILL"), 5000).unref();
+      };
+      opts.signal?.addEventListener("abort", stop, { once: true });
+      const r = await proc.finally(() => opts.signal?.removeEventListener("abort", stop));
+      if (opts.signal?.aborted) throw new OperationError(`copying ${localPath} to ${dest} was interrupted`);
       if (r.exitCode !== 0) throw new OperationError(`copying ${localPath} to ${dest} with rsync failed (exit ${r.exitCode}):\n${String(r.all ?? "").trim().split("\n").slice(-6).join("\n")}`);
       const [bytes, files] = [parseRsyncBytes(String(r.all ?? "")), parseRsyncFiles(String(r.all ?? ""))];
       if (bytes !== undefined && files !== undefined) sent = { bytes, files, linked: true };

@@ -415,6 +415,8 @@ export function deployStages(): Stage<DeployContext>[] {
         // It is live: from here on a failure must not call it failed, and it must be on record.
         for (const h of ctx.hosts) {
           run.forget(`${FAILED_RECORD} on ${h.t.name}`);
+          // Blue-green: the verified instance is the live one now; an interrupt must not stop it.
+          run.forget(stoppingCandidate(h.t));
           run.onFailure(`${LIVE_RECORD} on ${h.t.name}`, () => h.t.transport.run(h.t.dir.record(version), { check: false }));
         }
       },

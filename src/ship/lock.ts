@@ -33,9 +33,12 @@ export async function acquireLock(t: OpenTarget, app: string, version: string, w
   const after = around.after ?? [];
   for (;;) {
     const results = await runBatch(t.transport, [...before, t.dir.lockAcquire(text), ...after], { check: false, signal });
+    const r = results[before.length] ?? { code: 1, stdout: "", stderr: "the lock was not asked for" };
+    // Neither taken nor held by another: cut off (an interrupt, a lost connection), the lock may have
+    // been taken before the command stopped. Given back if it is this deploy's (its token), else kept.
+    if (r.code !== 0 && r.code !== LOCK_HELD) await releaseLock(t, { token, text }).catch(() => undefined);
     // What must come first is checked as if it had run alone (the batch stopped there if it failed).
     before.forEach((c, i) => checkResult(results[i] ?? { code: 1, stdout: "", stderr: "did not run" }, t.name, c, {}));
-    const r = results[before.length] ?? { code: 1, stdout: "", stderr: "the lock was not asked for" };
     const taken = results.slice(before.length + 1);
     before = [];
     if (r.code === 0) return { token, text, after: taken };

@@ -304,6 +304,11 @@ test("SIGINT right after the switch (#6): the live release is recorded, status s
   await check(live === version, `the switched-to release ${version} serves, not ${live}`, r);
   await check((await sh(`head -n 1 ${APP_DIR}/.versions`)) === version, `.versions starts with ${version}`, r);
   await check(!(await sh(`cat ${APP_DIR}/.failed 2>/dev/null`)).split("\n").includes(version), `${version} is not recorded as failed`, r);
+  // It is not called unverified while it serves, and rollback knows it is the one it rolls back from.
+  await check(!r.stderr.includes("stopping the unverified release"), "togo does not say it stops the unverified release that serves", r);
+  const back = await cli(["rollback"]);
+  await check(back.exitCode === 0 && `${back.stdout}${back.stderr}`.includes(`from ${version} to `) && !`${back.stdout}${back.stderr}`.includes("from nothing"), `rollback says "from ${version}"`, back);
+  await consistent("rollback after SIGINT after switch");
   await nextDeploy("SIGINT after switch", false);
   await consistent("the deploy after SIGINT after switch");
 }, 120_000);

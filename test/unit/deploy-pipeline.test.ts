@@ -339,6 +339,20 @@ describe("deploy", () => {
     });
   });
 
+  test("an interrupt that cuts the lock's round trip short gives back the lock it may have taken, only if it is its own", async () => {
+    const spec = project();
+    const f = host();
+    const ctl = new AbortController();
+    // The remote command was stopped after mkdir of the lock, before its part could say so.
+    f.on("lock.acquire", () => (ctl.abort("SIGINT"), { code: 130, stderr: "interrupted" }));
+    const err = await shipping(f, {}, ctl.signal).deploy(spec, targets(spec)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InterruptedError);
+    const release = f.of("lock.release");
+    expect(release).toHaveLength(1);
+    expect(release[0].script).toMatch(/^if grep -qF '?[^' ]+:\d+:\d+'? \S+\/\.lock\/info/);
+    expect(f.ops()).not.toContain("upload.store");
+  });
+
   test("an interrupt before the lock touches nothing on the target", async () => {
     const spec = project();
     const f = host();
@@ -454,6 +468,18 @@ describe("user hooks", () => {
     const env = read(out, "on_failure");
     expect(env.TOGO_ERROR).toMatch(/^release 2 failed its health check/);
     expect(env.TOGO_COMMAND).toBe("deploy");
+  });
+
+  test("on_failure runs after an automatic switch-back, and TOGO_ERROR says it switched back", async () => {
+    const { spec, out } = hooked({ on_failure: "true" });
+    spec.hooks.on_failure = dump(out, "on_failure");
+    const f = host();
+    f.health = (port) => (port === APP_PORT ? 500 : 200);
+    await expect(shipping(f).deploy(spec, targets(spec))).rejects.toThrow(/switched back to 1/);
+    expect(f.ops()).toContain("switch.restore");
+    const env = read(out, "on_failure");
+    expect(env.TOGO_ERROR).toMatch(/^release 2 passed verification but failed on port 3999 \(500\); switched back to 1/);
+    expect(env).toMatchObject({ TOGO_COMMAND: "deploy", TOGO_VERSION: "2", TOGO_PREVIOUS_VERSION: "1" });
   });
 
   test("a failing post_deploy fails the command but says the deploy stands", async () => {
