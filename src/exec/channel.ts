@@ -3,8 +3,11 @@
 // not a local `ssh` client (a fork of togo's whole process) and a new sshd session; on a fleet,
 // that fork per command per host was most of togo's CPU.
 //
-// A request travels as lines only the shell's builtins read, replies as base64, so any bytes
-// (scripts, secrets on stdin, binary output) cross a protocol POSIX sh and coreutils can speak.
+// A request is a header line the shell's `read` takes, then the script's and the input's bytes,
+// counted, which `head -c` copies in blocks (sh reads a line one byte per system call: a deploy's
+// scripts read that way cost the host more CPU than everything they run), then an end line that
+// proves the request arrived whole. Replies come back as base64, so any bytes (scripts, secrets on
+// stdin, binary output) cross a protocol POSIX sh and coreutils can speak.
 // Each command runs in a session of its own (setsid), so an interrupt can stop its whole process
 // group, as over a plain session. The loop itself does what a tracked command's wrapper does over a
 // plain session (see tracked.ts), once for the channel instead of once a command: it records the
@@ -15,17 +18,20 @@ import type { ResultPromise } from "execa";
 import { RUNS_DIR } from "./tracked.js";
 import type { CommandResult } from "./transport.js";
 
-const READY = "togo-channel 2";
+const READY = "togo-channel 3";
 const UNAVAILABLE = "togo-channel-unavailable";
 
 /**
- * The loop on the host. A request is a line with its end marker and run id (`-` for none), a line
- * with the input (base64, empty for none), the script's lines, and the marker. Files are named for
- * the request: a process a command left in the background keeps writing to its own output, never
- * to a later command's. Empty outputs are not encoded; `base64 -w0` where coreutils has it.
+ * The loop on the host. A request is a line `<end marker> <run id or -> <script bytes> <input
+ * bytes>`, the script, the input, and a line with the marker. Files are named for the request: a
+ * process a command left in the background keeps writing to its own output, never to a later
+ * command's. Empty outputs are not encoded; `base64 -w0` where coreutils has it. A `head` that reads
+ * past its count (stdio's buffering, as busybox's does) would eat the next request: such a host
+ * gets no channel.
  */
 export const CHANNEL_SCRIPT = [
-  `for c in base64 setsid mktemp; do command -v $c >/dev/null 2>&1 || { echo ${UNAVAILABLE}; exit 0; }; done`,
+  `for c in base64 setsid mktemp head; do command -v $c >/dev/null 2>&1 || { echo ${UNAVAILABLE}; exit 0; }; done`,
+  `[ "$(printf 'ab\\ncd\\n' | { head -c 1 >/dev/null; IFS= read -r x; printf '%s' "$x"; })" = b ] || { echo ${UNAVAILABLE}; exit 0; }`,
   `t=$(mktemp -d "\${TMPDIR:-/tmp}/togo-ch.XXXXXX") || { echo ${UNAVAILABLE}; exit 0; }`,
   // The command in flight, as "<run id> <group>", where stopTrackedScript finds it.
   `r=${RUNS_DIR}/ch-\${t##*.}; { mkdir -p ${RUNS_DIR} && : > "$r"; } 2>/dev/null || { rm -rf "$t"; echo ${UNAVAILABLE}; exit 0; }`,
@@ -38,35 +44,30 @@ export const CHANNEL_SCRIPT = [
   `if [ "$(printf x | base64 -w0 2>/dev/null)" = eA== ]; then enc() { base64 -w0 < "$1"; }; else enc() { base64 < "$1" | tr -d '\\n'; }; fi`,
   `echo '${READY}'`,
   `n=0`,
-  `while IFS=' ' read -r e id && IFS= read -r i; do`,
-  `  n=$((n+1)); f=/dev/null; rc=0`,
-  `  while IFS= read -r l && [ "$l" != "$e" ]; do printf '%s\\n' "$l"; done > "$t/$n.s"`,
-  `  if [ -n "$i" ]; then f="$t/$n.i"; printf '%s' "$i" | base64 -d > "$f" || rc=255; fi`,
-  `  if [ $rc = 0 ]; then`,
-  `    setsid sh "$t/$n.s" < "$f" > "$t/$n.o" 2> "$t/$n.e" & c=$!`,
-  `    printf '%s %s\\n' "$id" "$c" > "$r"; wait $c; rc=$?; : > "$r"`,
-  `  else`,
-  `    echo "togo: the command channel could not decode the input" > "$t/$n.e"`,
-  `  fi`,
+  `while IFS=' ' read -r e id ns ni; do`,
+  `  n=$((n+1)); f=/dev/null`,
+  // A header that is not one ends the channel (the client then sees it end): never guess at bytes.
+  `  case "$ns:$ni" in *[!0-9:]*|:*|*:) exit 1;; esac`,
+  `  head -c "$ns" > "$t/$n.s"`,
+  `  if [ "$ni" -gt 0 ]; then f="$t/$n.i"; head -c "$ni" > "$f"; fi`,
+  // Only a request that arrived whole runs: a cut-off script must not.
+  `  IFS= read -r l && [ "$l" = "$e" ] || exit 1`,
+  `  setsid sh "$t/$n.s" < "$f" > "$t/$n.o" 2> "$t/$n.e" & c=$!`,
+  `  printf '%s %s\\n' "$id" "$c" > "$r"; wait $c; rc=$?; : > "$r"`,
   `  printf 'R %s ' "$rc"; [ -s "$t/$n.o" ] && enc "$t/$n.o"; printf ' '; [ -s "$t/$n.e" ] && enc "$t/$n.e"; echo`,
   `  [ $((n % 64)) != 0 ] || rm -f "$t"/*`,
   `done`,
 ].join("\n");
 
-/** Over this many bytes of script and input a command takes its own session (the shell reads a line a byte at a time). */
+/** Over this many bytes of script and input a command takes its own session. */
 export const CHANNEL_MAX_REQUEST = 64 * 1024;
 
-/** Whether `script` can travel in a request ended by `marker` (no NUL byte, no line equal to the marker). */
-function travels(script: string, marker: string): boolean {
-  return !script.includes("\0") && !script.split("\n").includes(marker);
-}
-
-/** A request for the channel, or undefined when `script` cannot travel in one (see travels). */
-export function encodeRequest(script: string, input: string, marker: string, runId = "-"): string | undefined {
-  if (!travels(script, marker)) return undefined;
+/** A request for the channel: the header, the script's and the input's bytes, the end line. */
+export function encodeRequest(script: string, input: string, marker: string, runId = "-"): Buffer {
   if (!/^[A-Za-z0-9-]+$/.test(runId)) throw new Error(`a run id is letters, digits and dashes: ${runId}`);
-  const body = script.endsWith("\n") ? script : `${script}\n`;
-  return `${marker} ${runId}\n${Buffer.from(input).toString("base64")}\n${body}${marker}\n`;
+  const body = Buffer.from(script);
+  const stdin = Buffer.from(input);
+  return Buffer.concat([Buffer.from(`${marker} ${runId} ${body.length} ${stdin.length}\n`), body, stdin, Buffer.from(`${marker}\n`)]);
 }
 
 /** A reply line (`R <code> <stdout> <stderr>`, base64), or undefined for anything else. */
@@ -138,9 +139,9 @@ export class CommandChannel {
     return this.ended;
   }
 
-  /** Whether `script` and `input` can travel in this channel (see encodeRequest and CHANNEL_MAX_REQUEST). */
+  /** Whether `script` and `input` can travel in this channel (CHANNEL_MAX_REQUEST; a NUL byte ends a shell script early). */
   carries(script: string, input: string): boolean {
-    return script.length + input.length <= CHANNEL_MAX_REQUEST && travels(script, this.marker);
+    return Buffer.byteLength(script) + Buffer.byteLength(input) <= CHANNEL_MAX_REQUEST && !script.includes("\0");
   }
 
   /**
@@ -150,8 +151,8 @@ export class CommandChannel {
   run(script: string, input: string, runId?: string): Promise<CommandResult> {
     if (this.ended) return Promise.resolve(this.lost());
     if (this.pending) throw new Error("the command channel is busy");
+    if (!this.carries(script, input)) throw new Error("the command cannot travel in the command channel");
     const request = encodeRequest(script, input, this.marker, runId);
-    if (request === undefined) throw new Error("the command cannot travel in the command channel");
     return new Promise((resolve) => {
       this.pending = { resolve };
       this.proc.stdin!.write(request);

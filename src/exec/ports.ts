@@ -12,3 +12,16 @@ export function freeLocalPort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Runs `use` on a free local port; when it fails (the port was taken between the kernel's answer
+ * and the caller's bind) it tries again on another, `attempts` times in all. Returns the last try.
+ */
+export async function onFreeLocalPort<R extends { ok: boolean }>(use: (port: number) => Promise<R>, attempts = 3, pick: () => Promise<number> = freeLocalPort): Promise<R & { port: number }> {
+  let last: (R & { port: number }) | undefined;
+  for (let i = 0; i < attempts && !last?.ok; i++) {
+    const port = await pick();
+    last = { ...(await use(port)), port };
+  }
+  return last!;
+}

@@ -16,7 +16,7 @@ import { q } from "../core/shell.js";
 import { checkResult, linkFrom, parseRsyncBytes, parseRsyncFiles, treeSize } from "./local.js";
 import { CHANNEL_SCRIPT, CommandChannel } from "./channel.js";
 import { hostFactsCommand, parseHostFacts } from "./facts.js";
-import { freeLocalPort } from "./ports.js";
+import { onFreeLocalPort } from "./ports.js";
 import { MASTER_WATCHDOG, stopTrackedScript, trackedScript } from "./tracked.js";
 import { command, type Command, type CommandResult, type HostFacts, type RunOptions, type Transport, type UploadOptions, type UploadResult } from "./transport.js";
 
@@ -506,12 +506,17 @@ export class SshTransport implements Transport {
     await this.connect();
     const known = this.forwards.get(port);
     if (known) return known;
-    const local = await freeLocalPort();
-    const r = await execa("ssh", forwardArgs(this.conn, this.controlPath, local, port), { reject: false });
-    if (r.exitCode !== 0) {
-      throw new OperationError(`could not forward a local port to port ${port} on ${this.target} (is AllowTcpForwarding off in sshd_config?): ${String(r.stderr).trim()}`);
+    // The kernel's free port is free only until something binds it: between our close and the
+    // master's bind an outgoing connection can take it as its source port (a fleet's probes open
+    // many). The master then refuses the forward; another port is asked for.
+    const r = await onFreeLocalPort(async (local) => {
+      const f = await execa("ssh", forwardArgs(this.conn, this.controlPath, local, port), { reject: false });
+      return { ok: f.exitCode === 0, stderr: String(f.stderr) };
+    });
+    if (!r.ok) {
+      throw new OperationError(`could not forward a local port to port ${port} on ${this.target} (is AllowTcpForwarding off in sshd_config?): ${r.stderr.trim()}`);
     }
-    const url = `http://127.0.0.1:${local}`;
+    const url = `http://127.0.0.1:${r.port}`;
     this.forwards.set(port, url);
     return url;
   }

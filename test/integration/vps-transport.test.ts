@@ -111,7 +111,8 @@ describe("SshTransport", () => {
 
   test("an interruptible command in the channel dies with the connection (togo killed, the network gone)", async () => {
     const t = new SshTransport(target());
-    const marker = `togo-channel-${process.pid}-${Date.now()}`;
+    // The sleep's own argument marks it: in the channel a script runs from a file, so its text is on no command line.
+    const marker = `300.${process.pid}${Date.now() % 100000}`;
     const running = () =>
       sshd.userPids().filter((p) => {
         try {
@@ -122,8 +123,8 @@ describe("SshTransport", () => {
       });
     try {
       await t.run(command("t", "true"));
-      const inFlight = t.run(command("t", `sleep 300; : ${marker}`), { signal: new AbortController().signal, check: false });
-      await until(() => running().length > 0, 30_000);
+      const inFlight = t.run(command("t", `sleep ${marker}`), { signal: new AbortController().signal, check: false });
+      if (!(await until(() => running().length > 0, 30_000))) throw new Error("the command never showed up on the host");
       expect(t.stats.sessions).toBe(1); // it runs in the channel
       // The connection's sshd processes go (as when the network or togo's master is gone); the shells they started stay.
       const conn = sshd.sessions().filter((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim() === "sshd");

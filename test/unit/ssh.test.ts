@@ -21,6 +21,8 @@ import {
   type SshTarget,
 } from "../../src/exec/ssh.js";
 import { hostFactsCommand, parseHostFacts } from "../../src/exec/facts.js";
+import { onFreeLocalPort } from "../../src/exec/ports.js";
+import { createServer } from "node:net";
 import { cleanupTempDirs, tempDir } from "../helpers/index.js";
 
 afterAll(cleanupTempDirs);
@@ -150,5 +152,29 @@ describe("known_hosts lookup", () => {
     expect(knownHostKeys(hashed, "127.0.0.1", 2222)).toEqual([ED]);
     expect(knownHostKeys(hashed, "example.com", 22)).toEqual([EC]);
     expect(knownHostKeys(hashed, "127.0.0.1", 22)).toEqual([]);
+  });
+});
+
+describe("a local port for a forward", () => {
+  test("a port taken before the forward binds it is given up for another; three tries in all", async () => {
+    const picked = [41001, 41002, 41003, 41004];
+    const pick = async () => picked.shift()!;
+    const tried: number[] = [];
+    const second = await onFreeLocalPort(async (port) => (tried.push(port), { ok: port === 41002 }), 3, pick);
+    expect(second).toEqual({ ok: true, port: 41002 });
+    expect(tried).toEqual([41001, 41002]);
+    const never = await onFreeLocalPort(async (port) => (tried.push(port), { ok: false, why: `taken: ${port}` }), 3, async () => 42000 + tried.length);
+    expect(never).toEqual({ ok: false, why: "taken: 42004", port: 42004 });
+    expect(tried).toHaveLength(5);
+  });
+
+  test("the port it asks for is one the kernel calls free on 127.0.0.1", async () => {
+    const r = await onFreeLocalPort(async (port) => {
+      const srv = createServer();
+      const ok = await new Promise<boolean>((resolve) => srv.once("error", () => resolve(false)).listen(port, "127.0.0.1", () => resolve(true)));
+      await new Promise((resolve) => srv.close(resolve));
+      return { ok };
+    });
+    expect(r.ok).toBe(true);
   });
 });
