@@ -37,7 +37,8 @@ export function freePort(): Promise<number> {
 export function testEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith("TOGO_") || k === "DEPLOY_PROVIDER" || k === "NODE_OPTIONS") continue;
+    // CI too: togo warns about local state under CI, and a test says CI itself when it means it.
+    if (v === undefined || k.startsWith("TOGO_") || k === "DEPLOY_PROVIDER" || k === "NODE_OPTIONS" || k === "CI") continue;
     env[k] = v;
   }
   return { ...env, NO_COLOR: "1", CHECKPOINT_DISABLE: "1", ...extra };

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { execa } from "execa";
 import { BIN, cleanupTempDirs, EXAMPLE, freePort, killPidFile, tempDir, testEnv, togo, type CliResult } from "../helpers/index.js";
+import { describeProc, pgid } from "../helpers/procs.js";
 
 let dir: string;
 let holdDir: string;
@@ -41,21 +42,6 @@ const serving = async (port: number): Promise<string | undefined> => {
     return /^hello from (\S+)$/.exec((await (await fetch(`http://127.0.0.1:${port}/`)).text()).trim())?.[1];
   } catch {
     return undefined;
-  }
-};
-const pgid = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-  } catch {
-    return -1;
-  }
-};
-const describeProc = (pid: number) => {
-  try {
-    return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ")}`;
-  } catch {
-    return `${pid}: (gone)`;
   }
 };
 /** The process groups of what togo runs on purpose: the app, and a candidate a killed deploy left. */

@@ -2,16 +2,16 @@
 // site directory (what the bootstrap sets up as root on a server), the deploy user writes the site
 // and reloads Caddy over SSH, and the app answers through Caddy. A site Caddy rejects fails the
 // deploy before the switch, restores the previous site file and keeps the old release serving.
-import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, cpSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import { cleanupTempDirs, EXAMPLE, freePort, tempDir, togo } from "../helpers/index.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
+import { startSiteCaddy, type SiteCaddy } from "../helpers/caddy.js";
 
 let sshd: Sshd;
-let caddy: ChildProcess;
+let caddy: SiteCaddy | undefined;
 let dir: string;
 let sites: string;
 let httpPort: number;
@@ -50,39 +50,16 @@ ${extra}`;
 
 beforeAll(async () => {
   sshd = await startSshd();
-  [httpPort, appPort] = [await freePort(), await freePort()];
-  const adminPort = await freePort();
-  const root = tempDir("togo-caddy-");
-  chmodSync(root, 0o755);
-  sites = join(root, "togo.d");
-  mkdirSync(sites);
-  chownSync(sites, sshd.uid, sshd.uid); // what the bootstrap does as root on a real server
-  const caddyfile = join(root, "Caddyfile");
-  writeFileSync(caddyfile, `{\n\tauto_https off\n\tadmin 127.0.0.1:${adminPort}\n\thttp_port ${httpPort}\n}\n\nimport ${sites}/*.caddy\n`);
-  chmodSync(caddyfile, 0o644);
-  const xdg = tempDir("togo-caddy-xdg-");
-  caddy = spawn("caddy", ["run", "--config", caddyfile, "--adapter", "caddyfile"], {
-    env: { ...process.env, XDG_CONFIG_HOME: xdg, XDG_DATA_HOME: xdg, HOME: xdg },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let log = "";
-  caddy.stderr?.on("data", (d) => (log += d));
-  for (let i = 0; i < 200; i++) {
-    const up = await fetch(`http://127.0.0.1:${adminPort}/config/`).then(() => true, () => false);
-    if (up) break;
-    if (caddy.exitCode !== null) throw new Error(`caddy exited: ${log}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  appPort = await freePort();
+  caddy = await startSiteCaddy(sshd.uid);
+  ({ httpPort, sites } = caddy);
   dir = tempDir("togo-vps-caddy-");
   cpSync(join(EXAMPLE, "server.js"), join(dir, "server.js"));
   writeFileSync(join(dir, "togo.yaml"), yaml());
 });
 
 afterAll(async () => {
-  if (caddy?.pid && caddy.exitCode === null) {
-    process.kill(caddy.pid, "SIGTERM");
-    await new Promise((r) => caddy.once("exit", r));
-  }
+  await caddy?.stop();
   await sshd?.stop();
   cleanupTempDirs();
 });

@@ -3,14 +3,15 @@
 // process of togo's is left on either side (the SSH master dies with togo even after kill -9, and
 // remote commands die with their session), and the next deploy succeeds — after `togo lock
 // release` when the holder was killed, which the lock message says.
-import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { execa } from "execa";
 import { BIN, cleanupTempDirs, EXAMPLE, freePort, tempDir, testEnv, togo, type CliResult } from "../helpers/index.js";
 import { startSshd, type Sshd } from "../helpers/sshd.js";
+import { describeProc, pgid } from "../helpers/procs.js";
+import { startSiteCaddy, type SiteCaddy } from "../helpers/caddy.js";
 
 let sshd: Sshd;
 let dir: string;
@@ -54,21 +55,6 @@ const groups = (names: string[]) =>
       return [];
     }
   });
-const pgid = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-  } catch {
-    return -1;
-  }
-};
-const describeProc = (pid: number) => {
-  try {
-    return `${pid}: ${readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ")}`;
-  } catch {
-    return `${pid}: (gone)`;
-  }
-};
 /** The host's processes of the deploy user that belong to none of `allowed`'s groups. */
 const strays = (allowed: string[]) => {
   const ok = new Set(groups(allowed));
@@ -212,7 +198,7 @@ test.each(CASES)("%s, interrupted with %s: status says what serves, no process l
 // Blue-green behind a real Caddy (the site written over SSH, Caddy reloaded as the deploy user): the
 // stages where the instances and the front move. Each release runs on its own port (run/slot-PORT.pid).
 describe("blue-green behind Caddy", () => {
-  let caddy: ChildProcess;
+  let caddy: SiteCaddy | undefined;
   let httpPort: number;
   let sites: string;
   const bgDir = () => join(sshd.home, "apps", "intrbg");
@@ -240,25 +226,9 @@ describe("blue-green behind Caddy", () => {
   };
 
   beforeAll(async () => {
-    [httpPort] = [await freePort()];
-    const adminPort = await freePort();
-    const root = tempDir("togo-intr-caddy-");
-    chmodSync(root, 0o755);
-    sites = join(root, "togo.d");
-    mkdirSync(sites);
-    chownSync(sites, sshd.uid, sshd.uid); // what the bootstrap does as root on a real server
-    const caddyfile = join(root, "Caddyfile");
-    writeFileSync(caddyfile, `{\n\tauto_https off\n\tadmin 127.0.0.1:${adminPort}\n\thttp_port ${httpPort}\n}\n\nimport ${sites}/*.caddy\n`);
-    chmodSync(caddyfile, 0o644);
-    const xdg = tempDir("togo-intr-caddy-xdg-");
-    caddy = spawn("caddy", ["run", "--config", caddyfile, "--adapter", "caddyfile"], { env: { ...process.env, XDG_CONFIG_HOME: xdg, XDG_DATA_HOME: xdg, HOME: xdg }, stdio: ["ignore", "ignore", "pipe"] });
-    let log = "";
-    caddy.stderr?.on("data", (d) => (log += d));
-    for (let i = 0; i < 400; i++) {
-      if (await fetch(`http://127.0.0.1:${adminPort}/config/`).then(() => true, () => false)) break;
-      if (caddy.exitCode !== null) throw new Error(`caddy exited: ${log}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    caddy = await startSiteCaddy(sshd.uid);
+    ({ httpPort, sites } = caddy);
+    const { caddyfile } = caddy;
     const bg = `${yaml().replace("app: intr", "app: intrbg").replace("app_dir: ~/apps/intr", "app_dir: ~/apps/intrbg").replace(`app_port: ${appPort}`, `app_port: ${await freePort()}`)}  domain: intrbg.localhost
   strategy: blue-green
   drain: 1
@@ -269,12 +239,7 @@ describe("blue-green behind Caddy", () => {
     expect(await viaCaddy()).toBe("1");
   }, 120_000);
 
-  afterAll(async () => {
-    if (caddy?.pid && caddy.exitCode === null) {
-      process.kill(caddy.pid, "SIGTERM");
-      await new Promise((r) => caddy.once("exit", r));
-    }
-  });
+  afterAll(() => caddy?.stop());
 
   const BG = (["verify", "switch", "record"] as const).flatMap((stage) => (["SIGINT", "SIGKILL"] as const).map((signal) => [stage, signal] as const));
   const before = { verify: "release", switch: "verify", record: "switch" } as const;
