@@ -32,7 +32,12 @@ const UNAVAILABLE = "togo-channel-unavailable";
 export const CHANNEL_SCRIPT = [
   `for c in base64 setsid mktemp head; do command -v $c >/dev/null 2>&1 || { echo ${UNAVAILABLE}; exit 0; }; done`,
   `[ "$(printf 'ab\\ncd\\n' | { head -c 1 >/dev/null; IFS= read -r x; printf '%s' "$x"; })" = b ] || { echo ${UNAVAILABLE}; exit 0; }`,
-  `t=$(mktemp -d "\${TMPDIR:-/tmp}/togo-ch.XXXXXX") || { echo ${UNAVAILABLE}; exit 0; }`,
+  // A loop killed outright (SIGKILL: its connection's processes killed, the OOM killer) could not
+  // remove its folder and record: the next loop of this user removes those whose loop is gone.
+  // Gone: no such process, or a zombie its new parent has not reaped yet.
+  `gone() { ! kill -0 "$1" || { read -r s < "/proc/$1/stat" && set -- \${s##*")"} && [ "$1" = Z ]; }; }`,
+  `for d in "\${TMPDIR:-/tmp}"/togo-ch.*; do [ -O "$d" ] && read -r o < "$d/pid" && gone "$o" && rm -rf "$d" ${RUNS_DIR}/ch-"\${d##*.}"; done 2>/dev/null`,
+  `t=$(mktemp -d "\${TMPDIR:-/tmp}/togo-ch.XXXXXX") && echo $$ > "$t/pid" || { echo ${UNAVAILABLE}; exit 0; }`,
   // The command in flight, as "<run id> <group>", where stopTrackedScript finds it.
   `r=${RUNS_DIR}/ch-\${t##*.}; { mkdir -p ${RUNS_DIR} && : > "$r"; } 2>/dev/null || { rm -rf "$t"; echo ${UNAVAILABLE}; exit 0; }`,
   // The parent of this session's leader (the shell sshd started) is the connection's sshd process.
@@ -40,7 +45,9 @@ export const CHANNEL_SCRIPT = [
   // The watcher's sleep is waited for, so stopping the watcher stops its sleep too (no straggler).
   `(trap 'kill $z 2>/dev/null; exit 0' TERM; while [ -d /proc/$p ]; do sleep 1 & z=$!; wait $z; done; read -r x g < "$r" && [ -n "$g" ] && kill -TERM "-$g") </dev/null >/dev/null 2>&1 & w=$!`,
   `trap 'kill $w 2>/dev/null; rm -rf "$t" "$r"' EXIT`,
-  `trap 'exit 129' HUP`,
+  // Ended by a signal, the shell would skip its EXIT trap and leave its folder behind: a lost
+  // connection shows as SIGPIPE at the next reply, or as HUP or TERM.
+  `trap 'exit 129' HUP; trap 'exit 141' PIPE; trap 'exit 143' TERM`,
   `if [ "$(printf x | base64 -w0 2>/dev/null)" = eA== ]; then enc() { base64 -w0 < "$1"; }; else enc() { base64 < "$1" | tr -d '\\n'; }; fi`,
   `echo '${READY}'`,
   `n=0`,
@@ -55,7 +62,7 @@ export const CHANNEL_SCRIPT = [
   `  setsid sh "$t/$n.s" < "$f" > "$t/$n.o" 2> "$t/$n.e" & c=$!`,
   `  printf '%s %s\\n' "$id" "$c" > "$r"; wait $c; rc=$?; : > "$r"`,
   `  printf 'R %s ' "$rc"; [ -s "$t/$n.o" ] && enc "$t/$n.o"; printf ' '; [ -s "$t/$n.e" ] && enc "$t/$n.e"; echo`,
-  `  [ $((n % 64)) != 0 ] || rm -f "$t"/*`,
+  `  [ $((n % 64)) != 0 ] || rm -f "$t"/[0-9]*`,
   `done`,
 ].join("\n");
 

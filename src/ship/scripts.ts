@@ -430,6 +430,9 @@ export function switchScript(appDir: string, version: string, takeNextEnv = true
  */
 export function toTheEnd(body: string): string {
   return script(
+    // A switch whose session was killed leaves its output folder: those older than any switch takes
+    // are removed by the next one.
+    `find "\${TMPDIR:-/tmp}" -maxdepth 1 -name 'togo-switch.*' -user "$(id -u)" -mmin +60 -exec rm -rf {} + 2>/dev/null`,
     `o=$(mktemp -d "\${TMPDIR:-/tmp}/togo-switch.XXXXXX") || exit 1`,
     `setsid sh -c ${q(body)} >"$o/out" 2>"$o/err" </dev/null & wait $!; rc=$?`,
     `cat "$o/out"; cat "$o/err" >&2; rm -rf "$o"; exit $rc`,

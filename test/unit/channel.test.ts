@@ -1,7 +1,7 @@
 // The command channel's loop under a real sh on this machine (the protocol; over a real sshd it is
 // tested in vps-transport): counted bytes copied by `head -c`, a request that runs only when it
 // arrived whole, and no channel on a host whose `head` reads past its count.
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { CHANNEL_SCRIPT, CommandChannel, encodeRequest } from "../../src/exec/channel.js";
@@ -11,7 +11,7 @@ afterAll(cleanupTempDirs);
 
 /** The loop on this machine, with a home of its own (it records commands under ~/.cache/togo/runs). */
 function loop(env: Record<string, string> = {}) {
-  const home = tempDir("togo-channel-");
+  const home = env.HOME ?? tempDir("togo-channel-");
   return { home, proc: execa("sh", ["-c", CHANNEL_SCRIPT], { stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, reject: false, env: { HOME: home, ...env } }) };
 }
 
@@ -53,6 +53,37 @@ describe("the command channel's loop", () => {
     const r = await proc;
     expect(r.exitCode).toBe(1);
     expect(existsSync(ran)).toBe(false);
+  });
+
+  test("a loop killed outright leaves its folder; the next loop of the user removes it, not a live one's", async () => {
+    const tmp = tempDir("togo-channel-tmp-");
+    const folders = () => readdirSync(tmp).filter((f) => f.startsWith("togo-ch.")).sort();
+    const home = tempDir("togo-channel-home-");
+    const start = async () => {
+      const { proc } = loop({ TMPDIR: tmp, HOME: home });
+      const channel = await CommandChannel.open(() => proc);
+      if (!(channel instanceof CommandChannel)) throw new Error(`no channel: ${String(channel)}`);
+      return { proc, channel };
+    };
+    const killed = await start();
+    const live = await start();
+    const a = folders();
+    expect(a).toHaveLength(2);
+    killed.proc.kill("SIGKILL");
+    await killed.proc;
+    expect(folders()).toEqual(a);
+    const next = await start();
+    try {
+      const now = folders();
+      expect(now).toHaveLength(2);
+      const gone = a.filter((f) => !now.includes(f));
+      expect(gone).toHaveLength(1);
+      expect(readFileSync(join(tmp, now.find((f) => a.includes(f))!, "pid"), "utf8").trim()).toBe(String(live.proc.pid));
+    } finally {
+      await live.channel.close();
+      await next.channel.close();
+    }
+    expect(folders()).toEqual([]);
   });
 
   test("a host whose head reads past its count (stdio buffering) gets no channel: commands take sessions of their own", async () => {

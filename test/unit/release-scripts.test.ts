@@ -121,12 +121,22 @@ describe("scripts as data", () => {
     try {
       await sh(`touch ${d}/hold`);
       // Its own process group, as sshd gives a session: killing the group is what losing the session does.
-      const run = execa("sh", ["-c", S.toTheEnd(`touch ${d}/started; while [ -e ${d}/hold ]; do sleep 0.05; done; touch ${d}/done`)], { detached: true, reject: false });
+      // Its output folder goes in a temp dir of this test's own (TMPDIR).
+      await sh(`mkdir ${d}/tmp`);
+      const env = { ...process.env, TMPDIR: `${dir}/tmp` };
+      const run = execa("sh", ["-c", S.toTheEnd(`touch ${d}/started; while [ -e ${d}/hold ]; do sleep 0.05; done; touch ${d}/done`)], { detached: true, reject: false, env });
       expect(await until("started")).toBe(true);
       process.kill(-run.pid!, "SIGKILL");
       await run;
       await sh(`rm -f ${d}/hold`);
       expect(await until("done")).toBe(true);
+      // The killed switch left its output folder; a later switch removes it once it is older than any
+      // switch takes (an hour), and leaves a recent one (a switch still running) alone.
+      const left = (await sh(`ls ${d}/tmp`)).stdout.split("\n").filter(Boolean);
+      expect(left).toHaveLength(1);
+      await sh(`mkdir ${d}/tmp/togo-switch.recent && touch -d '2 hours ago' ${d}/tmp/${left[0]}`);
+      expect((await execa("sh", ["-c", S.toTheEnd("true")], { env, reject: false })).exitCode).toBe(0);
+      expect((await sh(`ls ${d}/tmp`)).stdout.split("\n").filter(Boolean)).toEqual(["togo-switch.recent"]);
     } finally {
       await sh(`rm -rf ${d}`);
     }
