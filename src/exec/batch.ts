@@ -78,6 +78,11 @@ function pieces(marker: string, text: string): { text: string; code?: number }[]
   return found;
 }
 
+/** Checks each part's result as if it had run alone; a part the batch never reached counts as failed. */
+export function checkParts(target: string, parts: Command[], results: CommandResult[]): void {
+  parts.forEach((c, i) => checkResult(results[i] ?? { code: 1, stdout: "", stderr: "did not run" }, target, c, {}));
+}
+
 /**
  * Runs `parts` as one round trip and returns each part's result (fewer when one failed: the batch
  * stops there). With `check` (the default) a failed part throws as it would have alone.

@@ -86,15 +86,20 @@ export class LocalTransport implements Transport {
       detached: tracked,
       ...(opts.inherit ? { stdout: "inherit", stderr: "inherit" } : {}),
     });
-    const stop = () => {
-      killGroup(proc.pid, "SIGTERM");
-      this.stopped.push(cmd.what ?? cmd.op);
-      setTimeout(() => killGroup(proc.pid, "SIGKILL"), 5000).unref();
-    };
-    opts.signal?.addEventListener("abort", stop, { once: true });
-    const r = await proc.finally(() => opts.signal?.removeEventListener("abort", stop));
+    const r = await this.stoppable(proc, cmd.what ?? cmd.op, opts.signal);
     const result = { code: r.exitCode ?? 1, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
     return checkResult(result, this.target, cmd, opts);
+  }
+
+  /** Waits for `proc`; an abort stops its whole group (TERM, KILL after 5 s) and notes `what` as stopped. */
+  private async stoppable<R>(proc: Promise<R> & { pid?: number }, what: string, signal?: AbortSignal): Promise<R> {
+    const stop = () => {
+      killGroup(proc.pid, "SIGTERM");
+      this.stopped.push(what);
+      setTimeout(() => killGroup(proc.pid, "SIGKILL"), 5000).unref();
+    };
+    signal?.addEventListener("abort", stop, { once: true });
+    return await proc.finally(() => signal?.removeEventListener("abort", stop));
   }
 
   async interactive(cmd: Command): Promise<number> {
@@ -120,13 +125,7 @@ export class LocalTransport implements Transport {
       // and that an interrupt stops whole.
       const rsync = ["rsync", ...localRsyncArgs(localPath, dest, true, opts.linkDest)].map(q).join(" ");
       const proc = execa("sh", ["-c", trackedScript(rsync, { watch: process.pid })], { reject: false, all: true, detached: true });
-      const stop = () => {
-        killGroup(proc.pid, "SIGTERM");
-        this.stopped.push("the upload (rsync)");
-        setTimeout(() => killGroup(proc.pid, "SIGKILL"), 5000).unref();
-      };
-      opts.signal?.addEventListener("abort", stop, { once: true });
-      const r = await proc.finally(() => opts.signal?.removeEventListener("abort", stop));
+      const r = await this.stoppable(proc, "the upload (rsync)", opts.signal);
       if (opts.signal?.aborted) throw new OperationError(`copying ${localPath} to ${dest} was interrupted`);
       if (r.exitCode !== 0) throw new OperationError(`copying ${localPath} to ${dest} with rsync failed (exit ${r.exitCode}):\n${String(r.all ?? "").trim().split("\n").slice(-6).join("\n")}`);
       const [bytes, files] = [parseRsyncBytes(String(r.all ?? "")), parseRsyncFiles(String(r.all ?? ""))];

@@ -6,8 +6,7 @@ import { LockHeldError, OperationError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
 import { eachHost, inLockOrder, type HostWork } from "./fleet.js";
 import { LOCK_HELD } from "./scripts.js";
-import { runBatch } from "../exec/batch.js";
-import { checkResult } from "../exec/local.js";
+import { checkParts, runBatch } from "../exec/batch.js";
 import type { Command, CommandResult } from "../exec/transport.js";
 import type { OpenTarget } from "./target.js";
 
@@ -38,7 +37,7 @@ export async function acquireLock(t: OpenTarget, app: string, version: string, w
     // been taken before the command stopped. Given back if it is this deploy's (its token), else kept.
     if (r.code !== 0 && r.code !== LOCK_HELD) await releaseLock(t, { token, text }).catch(() => undefined);
     // What must come first is checked as if it had run alone (the batch stopped there if it failed).
-    before.forEach((c, i) => checkResult(results[i] ?? { code: 1, stdout: "", stderr: "did not run" }, t.name, c, {}));
+    checkParts(t.name, before, results);
     const taken = results.slice(before.length + 1);
     before = [];
     if (r.code === 0) return { token, text, after: taken };
@@ -110,7 +109,7 @@ export async function lockEveryHost<H extends HostWork & { t: OpenTarget }>(host
   const prepared = new Set<H>();
   const releasing = (h: H) => `releasing the lock on ${h.t.name}`;
   const locked = (h: H, after: Command[], results: CommandResult[]) => {
-    after.forEach((c, i) => checkResult(results[i] ?? { code: 1, stdout: "", stderr: "did not run" }, h.t.name, c, {}));
+    checkParts(h.t.name, after, results);
     o.locked?.(h, results);
   };
   // One host: its `after` work rides in the lock's round trip. A fleet changes nothing anywhere
