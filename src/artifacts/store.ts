@@ -1,9 +1,13 @@
 // The artifact store: immutable blobs with their metadata beside them, and the build proxy's state
 // (claims, build records, logs) so a restarted server, or a second one sharing the store, knows what
-// happened. Two implementations: a directory (fs-store.ts) and S3 (s3-store.ts); both write nothing
-// a reader could see half-done, and create claims and artifacts only if absent (never overwrite).
+// happened. Two built in: a directory (fs-store.ts) and S3 (s3-store.ts); a plugin may register more
+// by URL scheme. The built-ins write nothing a reader could see half-done, and create claims and
+// artifacts only if absent (never overwrite).
 import type { Readable } from "node:stream";
 import { resolve } from "node:path";
+import { TogoError } from "../core/errors.js";
+import { Registry } from "../core/registry.js";
+import { storeScheme } from "../core/spec.js";
 import type { ArtifactKey, Coordinates } from "./key.js";
 
 /** Written beside each blob; its presence means the blob is whole. */
@@ -121,12 +125,60 @@ export function isBuildId(id: string): boolean {
   return BUILD_ID.test(id);
 }
 
-/** Opens the store a location names: `s3://bucket/prefix` (S3 SDK loaded only then) or a directory. */
-export async function openStore(location: string, opts: { endpoint?: string; region?: string; cwd?: string } = {}): Promise<ArtifactStore> {
-  if (location.startsWith("s3://")) {
-    const { S3Store } = await import("./s3-store.js");
-    return S3Store.open(location, opts);
+/** Where a store is and how to reach it: `artifacts.endpoint` (S3-compatible), the project directory. */
+export interface StoreOptions {
+  endpoint?: string;
+  region?: string;
+  /** Relative directories are taken from here (the project directory). */
+  cwd?: string;
+}
+
+/** Opens the store at `location` (`scheme://…`, as written in artifacts.store or --store). */
+export type StoreFactory = (location: string, opts: StoreOptions) => ArtifactStore | Promise<ArtifactStore>;
+
+// Stores by URL scheme; a location without one is a directory. s3 is built in and loads the S3 SDK
+// only when an s3:// store is opened; a plugin adds its own scheme with registerStore.
+const storeRegistry = new Registry<StoreFactory>(
+  "artifact store scheme",
+  (scheme, known, source) =>
+    new TogoError(`${source}: no artifact store handles ${scheme}:// (known: a directory, ${known.map((k) => `${k}://`).join(", ")}); a plugin named under plugins: adds one with registerStore("${scheme}", factory)`, 2),
+);
+storeRegistry.registerLazy("s3", async () => {
+  const { S3Store } = await import("./s3-store.js");
+  storeRegistry.register("s3", (location, opts) => S3Store.open(location, opts));
+});
+
+/** Adds a store for `scheme://…` locations (a plugin's API, beside registerDriver and registerReloader). */
+export function registerStore(scheme: string, factory: StoreFactory): void {
+  storeRegistry.register(scheme, factory);
+}
+
+/** For tests: forget a scheme registered by the test itself. */
+export function unregisterStore(scheme: string): void {
+  storeRegistry.unregister(scheme);
+}
+
+/**
+ * Why no store can open `location` (its scheme is not registered), or undefined when one can: asked
+ * before anything runs, once the plugins are loaded.
+ */
+export function unknownStore(location: string): string | undefined {
+  const scheme = storeScheme(location);
+  if (scheme === undefined || storeRegistry.has(scheme)) return undefined;
+  const known = storeRegistry.names().map((k) => `${k}://`);
+  return `expected a directory, ${known.join(", ")}, or a scheme that a plugin under plugins: registers (registerStore("${scheme}", factory)); no store handles ${scheme}://`;
+}
+
+/**
+ * Opens the store a location names: a directory, `s3://bucket/prefix`, or a plugin's scheme.
+ * `source` names where the location came from, for the error about an unknown scheme.
+ */
+export async function openStore(location: string, opts: StoreOptions = {}, source = "artifacts.store"): Promise<ArtifactStore> {
+  const scheme = storeScheme(location);
+  if (scheme === undefined) {
+    const { FsStore } = await import("./fs-store.js");
+    return new FsStore(resolve(opts.cwd ?? process.cwd(), location));
   }
-  const { FsStore } = await import("./fs-store.js");
-  return new FsStore(resolve(opts.cwd ?? process.cwd(), location));
+  const factory = await storeRegistry.get(scheme, source);
+  return factory(location, opts);
 }

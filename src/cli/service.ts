@@ -5,6 +5,7 @@ import { ConfigError, TogoError } from "../core/errors.js";
 import type { Reporter } from "../core/log.js";
 import { createDriver, loadPlugins, registerDriver } from "../core/registry.js";
 import { newReloader, registerReloader, type DevConfig, type Manager } from "../dev/reloader.js";
+import { registerStore, unknownStore } from "../artifacts/store.js";
 import { resolveSecrets } from "../config/secrets.js";
 import { workspaceOf } from "../core/workspace.js";
 import type { Driver, RunOptions, Spec } from "../core/spec.js";
@@ -16,6 +17,25 @@ export interface Opened {
 
 export const defaultRunOptions: RunOptions = { force: false, yes: false, lockWait: 0, json: false };
 
+/** What a plugin's default export receives. */
+const PLUGIN_API = { registerDriver, registerReloader, registerStore };
+
+/**
+ * Loads the plugins the file names (a missing one is a problem of the file: exit 2 naming it), then
+ * checks what only they could make valid: the artifact store's scheme.
+ */
+export async function loadProjectPlugins(spec: Spec): Promise<void> {
+  try {
+    await loadPlugins(spec.plugins, spec.dir, PLUGIN_API);
+  } catch (e) {
+    if (e instanceof TogoError && e.exitCode === 2) throw new ConfigError(spec.configFile, [{ path: "plugins", expected: e.message }]);
+    throw e;
+  }
+  const store = spec.artifacts.store;
+  const unknown = store === undefined ? undefined : unknownStore(store);
+  if (unknown) throw new ConfigError(spec.configFile, [{ path: "artifacts.store", value: store, expected: unknown }]);
+}
+
 export async function openService(
   configFile: string,
   log: Reporter,
@@ -25,7 +45,7 @@ export async function openService(
   stage?: string,
 ): Promise<Opened> {
   const spec = loadConfig(configFile, { env, stage });
-  // A plugin or driver the file names that cannot be had is a problem of the file: say which file.
+  // A driver the file names that cannot be had is a problem of the file: say which file.
   const inFile = async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -34,7 +54,7 @@ export async function openService(
       throw e;
     }
   };
-  await inFile("plugins", () => loadPlugins(spec.plugins, spec.dir, { registerDriver, registerReloader }));
+  await loadProjectPlugins(spec);
   const source = env.DEPLOY_PROVIDER ? "DEPLOY_PROVIDER" : "deploy.provider";
   const make = () => createDriver(spec.provider, { log, opts: { ...defaultRunOptions, ...opts }, signal }, source);
   const driver = source === "deploy.provider" ? await inFile(source, make) : await make();
@@ -60,12 +80,7 @@ export async function openDev(
   env: Record<string, string | undefined> = process.env,
 ): Promise<OpenedDev> {
   const spec = loadConfig(configFile, { env, stage: opts.stage });
-  try {
-    await loadPlugins(spec.plugins, spec.dir, { registerDriver, registerReloader });
-  } catch (e) {
-    if (e instanceof TogoError && e.exitCode === 2) throw new ConfigError(spec.configFile, [{ path: "plugins", expected: e.message }]);
-    throw e;
-  }
+  await loadProjectPlugins(spec);
   const type = opts.type ?? spec.dev.type;
   const manager = await newReloader(type, opts.type ? "--type" : "dev.type");
   const stateFile = workspaceOf(spec).devStateFile;

@@ -5,7 +5,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { Composer, isAlias, isMap, isScalar, isSeq, LineCounter, Parser, type CST, type Document, type Node } from "yaml";
 import { expandHome, projectPath } from "../core/home.js";
 import { ConfigError, type ConfigProblem } from "../core/errors.js";
-import type { Spec } from "../core/spec.js";
+import { storeScheme, type Spec } from "../core/spec.js";
 import { workspaceOf } from "../core/workspace.js";
 import { configSchema, KNOWN_KEYS, type RawConfig } from "./schema.js";
 import { closest } from "./suggest.js";
@@ -371,8 +371,8 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
     problems.push({ path: "deploy.app_dir", value: d.app_dir, expected: "expected an absolute path or one starting with ~/, of letters, digits, . _ / -" });
   }
   const a = raw.artifacts ?? {};
-  if (a.endpoint !== undefined && !a.store?.startsWith("s3://")) {
-    problems.push({ path: "artifacts.endpoint", value: a.endpoint, expected: "an endpoint is for an s3://bucket/prefix store; set artifacts.store to one or remove the key" });
+  if (a.endpoint !== undefined && (a.store === undefined || storeScheme(a.store) === undefined)) {
+    problems.push({ path: "artifacts.endpoint", value: a.endpoint, expected: "an endpoint is for an s3://bucket/prefix store (or a plugin's scheme://), not a directory; set artifacts.store to one or remove the key" });
   }
   const state = raw.state;
   // Two stages never share a state: the key gets the stage unless the stage names its own.
@@ -436,7 +436,7 @@ function toSpec(raw: RawConfig, file: string, env: Env, problems: ConfigProblem[
     },
     artifact: d.artifact ?? "build",
     artifacts: {
-      store: a.store?.startsWith("s3://") ? a.store : rel(a.store ?? ".togo/artifacts")!,
+      store: a.store !== undefined && storeScheme(a.store) !== undefined ? a.store : rel(a.store ?? ".togo/artifacts")!,
       server: a.server?.replace(/\/+$/, ""),
       tokenFile: rel(a.token_file),
       gitUrl: a.git_url ?? DEFAULT_GIT_URL,

@@ -131,9 +131,10 @@ const GIT_URL_PLACEHOLDERS = ["{remote}", "{owner}", "{repo}"];
 
 /** The artifact store and the build proxy (`togo build`, `togo artifacts serve`, `deploy.artifact: store`). */
 export const artifactsSchema = z.strictObject({
-  store: nonEmpty("a directory or s3://bucket/prefix")
+  // Another scheme:// is a plugin's store (registerStore), checked once the plugins are loaded.
+  store: nonEmpty("a directory, s3://bucket/prefix, or a plugin's scheme://")
     .refine((v) => !v.startsWith("s3:") || S3_STORE.test(v), { error: "expected s3://bucket/prefix (a bucket name of 3-63 lowercase letters, digits, . and -), or a directory" })
-    .refine((v) => !/^[a-z][a-z0-9+.-]*:\/\//.test(v) || v.startsWith("s3://"), { error: "expected a directory or s3://bucket/prefix; for a build proxy set artifacts.server" })
+    .refine((v) => !/^https?:\/\//i.test(v), { error: "expected a directory or s3://bucket/prefix; for a build proxy set artifacts.server" })
     .optional(),
   server: z
     .url({ protocol: /^https?$/, error: "expected the http(s) URL of a build proxy, e.g. http://127.0.0.1:7070" })

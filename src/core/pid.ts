@@ -11,25 +11,25 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-/**
- * When `pid` started (clock ticks since boot, from /proc): with the pid, it names one process, so
- * a pid reused by another process is told apart. Undefined where there is no /proc or no such pid.
- */
-export function processStartTime(pid: number): string | undefined {
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses). */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   } catch {
     return undefined;
   }
 }
 
+/**
+ * When `pid` started (clock ticks since boot, from /proc): with the pid, it names one process, so
+ * a pid reused by another process is told apart. Undefined where there is no /proc or no such pid.
+ */
+export function processStartTime(pid: number): string | undefined {
+  return statFields(pid)?.[19];
+}
+
 /** True when `pid` has exited and waits to be reaped: it holds no port and runs nothing. */
 export function pidZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-  } catch {
-    return false;
-  }
+  return statFields(pid)?.[0] === "Z";
 }

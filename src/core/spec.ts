@@ -62,7 +62,7 @@ export type ArtifactSource = "build" | "store";
 
 /** togo.yaml `artifacts:`: the artifact store and the build proxy. */
 export interface ArtifactSettings {
-  /** An absolute directory, or s3://bucket/prefix. */
+  /** An absolute directory, s3://bucket/prefix, or a plugin's scheme://…. */
   store: string;
   /** A build proxy (`togo artifacts serve`); deploy and build ask it instead of building here. */
   server?: string;
@@ -70,8 +70,13 @@ export interface ArtifactSettings {
   tokenFile?: string;
   /** How `{remote}/{owner}/{repo}` becomes a clone URL. */
   gitUrl: string;
-  /** An S3-compatible endpoint for an s3:// store. */
+  /** An S3-compatible endpoint for an s3:// store (a plugin's store gets it too). */
   endpoint?: string;
+}
+
+/** The URL scheme of an artifact store location (`s3` of s3://…), or undefined for a directory. */
+export function storeScheme(location: string): string | undefined {
+  return /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(location)?.[1].toLowerCase();
 }
 
 export interface Spec {

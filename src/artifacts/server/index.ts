@@ -7,14 +7,15 @@ import { createHash } from "node:crypto";
 import { TogoError } from "../../core/errors.js";
 import { DEFAULT_MAKEFILE } from "../builder.js";
 import { isLoopback } from "../listen.js";
-import { openStore } from "../store.js";
+import { openStore, type ArtifactStore } from "../store.js";
 import { buildProxyApp } from "./http.js";
 import { BuildProxy } from "./proxy.js";
 
 export interface ServeOptions {
   host: string;
   port: number;
-  store: string;
+  /** The store, or where it is (a directory, s3://bucket/prefix). */
+  store: string | ArtifactStore;
   /** S3-compatible endpoint for an s3:// store. */
   endpoint?: string;
   jobs: number;
@@ -38,7 +39,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     throw new TogoError(`--listen ${opts.host}:${opts.port} reaches beyond this machine, and no token is configured: pass --token-file FILE (or artifacts.token_file), or listen on 127.0.0.1`, 2);
   }
   const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
-  const store = await openStore(opts.store, { endpoint: opts.endpoint });
+  const store = typeof opts.store === "string" ? await openStore(opts.store, { endpoint: opts.endpoint }) : opts.store;
   // One work root per store, so a restarted server finds (and removes) what its predecessor left.
   const workRoot = opts.workDir ?? join(tmpdir(), `togo-builds-${createHash("sha256").update(store.location).digest("hex").slice(0, 12)}`);
   const proxy = new BuildProxy({

@@ -27,11 +27,23 @@ interface LsArgs extends GlobalArgs {
   builds?: boolean;
 }
 
-/** artifacts: from togo.yaml when there is one (-c names it, or ./togo.yaml exists); the defaults else. */
+/**
+ * artifacts: from togo.yaml when there is one (-c names it, or ./togo.yaml exists), its plugins
+ * loaded (a store may be a plugin's); the defaults else.
+ */
 async function settings(args: GlobalArgs): Promise<Partial<ArtifactSettings>> {
   if (args.config === "togo.yaml" && !existsSync(resolve(args.config))) return {};
   const { loadConfig } = await import("../../config/load.js");
-  return loadConfig(args.config, { env: process.env, stage: args.stage }).artifacts;
+  const { loadProjectPlugins } = await import("../service.js");
+  const spec = loadConfig(args.config, { env: process.env, stage: args.stage });
+  await loadProjectPlugins(spec);
+  return spec.artifacts;
+}
+
+/** The store --store names (checked as typed), else artifacts.store, else .togo/artifacts. */
+async function storeOf(args: { store?: string; endpoint?: string }, conf: Partial<ArtifactSettings>) {
+  const { openStore } = await import("../../artifacts/store.js");
+  return openStore(args.store ?? conf.store ?? ".togo/artifacts", { endpoint: args.endpoint ?? conf.endpoint }, args.store ? "--store" : "artifacts.store");
 }
 
 /** host:port, [v6]:port, or a bare port (127.0.0.1 then). */
@@ -59,7 +71,7 @@ const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
   builder: (y) =>
     y
       .option("listen", { type: "string", default: "127.0.0.1:7070", requiresArg: true, coerce: once("--listen"), describe: "HOST:PORT to listen on (beyond loopback a token is required)" })
-      .option("store", { type: "string", requiresArg: true, coerce: once("--store"), describe: "a directory or s3://bucket/prefix (default: artifacts.store, else .togo/artifacts)" })
+      .option("store", { type: "string", requiresArg: true, coerce: once("--store"), describe: "a directory, s3://bucket/prefix or a plugin's scheme:// (default: artifacts.store, else .togo/artifacts)" })
       .option("endpoint", { type: "string", requiresArg: true, coerce: once("--endpoint"), describe: "an S3-compatible endpoint for an s3:// store (default: artifacts.endpoint)" })
       .option("jobs", { default: 2, requiresArg: true, coerce: wholeNumber("--jobs", "builds at once"), describe: "builds run at once" })
       .option("build-timeout", { default: 3600, requiresArg: true, coerce: wholeNumber("--build-timeout", "seconds a build may run"), describe: "seconds a build may run before it is stopped and failed" })
@@ -86,8 +98,8 @@ const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
     await serve({
       host,
       port,
-      store: args.store ?? conf.store ?? ".togo/artifacts",
-      endpoint: args.endpoint ?? conf.endpoint,
+      // Opened here, where the plugins are loaded: the server is a bundle of its own.
+      store: await storeOf(args, conf),
       jobs: args.jobs,
       buildTimeout: args["build-timeout"],
       gitUrl: args["git-url"] ?? conf.gitUrl ?? "https://{remote}/{owner}/{repo}.git",
@@ -110,15 +122,14 @@ const lsCommand: CommandModule<GlobalArgs, LsArgs> = {
   describe: "list the artifacts in the store (--builds: the build records, failures included)",
   builder: (y) =>
     y
-      .option("store", { type: "string", requiresArg: true, coerce: once("--store"), describe: "a directory or s3://bucket/prefix (default: artifacts.store, else .togo/artifacts)" })
+      .option("store", { type: "string", requiresArg: true, coerce: once("--store"), describe: "a directory, s3://bucket/prefix or a plugin's scheme:// (default: artifacts.store, else .togo/artifacts)" })
       .option("endpoint", { type: "string", requiresArg: true, coerce: once("--endpoint"), describe: "an S3-compatible endpoint for an s3:// store (default: artifacts.endpoint)" })
       .option("builds", { type: "boolean", describe: "list build records (state, coordinates, commit, error) instead of artifacts" })
       .option("json", { type: "boolean", describe: "print a JSON array" })
       .example("$0 artifacts ls --builds", "every build the store has a record of, failed ones with their error") as never,
   handler: run(async (args: LsArgs) => {
     const conf = await settings(args);
-    const { openStore } = await import("../../artifacts/store.js");
-    const store = await openStore(args.store ?? conf.store ?? ".togo/artifacts", { endpoint: args.endpoint ?? conf.endpoint });
+    const store = await storeOf(args, conf);
     if (args.builds) {
       const builds = (await store.listBuilds()).sort((a, b) => a.created_at.localeCompare(b.created_at));
       print(args, builds, () =>
