@@ -15,6 +15,11 @@ import { TogoError } from "../core/errors.js";
 import { keyPath, type ArtifactKey } from "./key.js";
 import { isBuildId, type ArtifactMeta, type ArtifactStore, type BuildRecord, type ByteRange, type Claim, type LogWriter } from "./store.js";
 
+/** Reads of an object before a body cut off, or JSON cut short, counts as broken. */
+const READ_ATTEMPTS = 5;
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 const S3_LOCATION = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
 
 type Sdk = typeof S3;
@@ -67,19 +72,40 @@ export class S3Store implements ArtifactStore {
   }
 
   private async getBuffer(key: string, range?: string): Promise<Buffer | undefined> {
-    try {
-      const r = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range ? { Range: range } : {}) }));
-      return bodyBuffer(r.Body);
-    } catch (e) {
-      if (status(e) === 404) return undefined;
-      if (status(e) === 416) return Buffer.alloc(0);
-      throw e;
+    for (let attempt = 1; ; attempt++) {
+      let r: S3.GetObjectCommandOutput;
+      try {
+        r = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range ? { Range: range } : {}) }));
+      } catch (e) {
+        if (status(e) === 404) return undefined;
+        if (status(e) === 416) return Buffer.alloc(0);
+        throw e;
+      }
+      // The SDK retries a request that failed, not a body cut off after the answer began.
+      try {
+        return await bodyBuffer(r.Body);
+      } catch (e) {
+        if (attempt >= READ_ATTEMPTS) throw new TogoError(`${this.location}: reading ${key} was cut off ${attempt} times (${(e as Error).message})`, 1);
+        await pause(20 * attempt);
+      }
     }
   }
 
+  /**
+   * A JSON object the store wrote whole. S3 never shows a PUT half-done, but some S3-compatible
+   * servers do (s3rver writes the file in place): JSON cut short is read again, a few times.
+   */
   private async getJson<T>(key: string): Promise<T | undefined> {
-    const b = await this.getBuffer(key);
-    return b ? (JSON.parse(b.toString("utf8")) as T) : undefined;
+    for (let attempt = 1; ; attempt++) {
+      const b = await this.getBuffer(key);
+      if (!b) return undefined;
+      try {
+        return JSON.parse(b.toString("utf8")) as T;
+      } catch (e) {
+        if (!(e instanceof SyntaxError) || attempt >= READ_ATTEMPTS) throw new TogoError(`${this.location}: ${key} is not whole JSON after ${attempt} reads (${(e as Error).message})`, 1);
+        await pause(20 * attempt);
+      }
+    }
   }
 
   /** PUT only if the key does not exist; false when it does (412). */

@@ -123,3 +123,32 @@ test("a second server storing the same artifact finds it stored and keeps it (a 
   expect(await store.claim(key, { attempt: 1, build_id: "0000000000000002" })).toBe(false);
   expect(await store.latestClaim(key)).toEqual({ attempt: 1, build_id: "0000000000000001" });
 });
+
+test("a record read caught mid-write (JSON cut short) or cut off mid-body is read again; one that stays so is an error naming it", async () => {
+  const { S3Store } = await import("../../src/artifacts/s3-store.js");
+  for (const [k, v] of Object.entries(ENV)) process.env[k] = v;
+  const store = await S3Store.open(`s3://${BUCKET}/torn`, { endpoint: s3.endpoint });
+  const commit = "c".repeat(40);
+  const record = {
+    id: "00000000000000aa",
+    state: "running" as const,
+    coordinates: { remote: "r", owner: "o", repo: "p", os: "linux", arch: "amd64", version: "v1" },
+    commit,
+    key: { remote: "r", owner: "o", repo: "p", commit, os: "linux", arch: "amd64", recipe: "x" },
+    attempt: 1,
+    created_at: new Date().toISOString(),
+  };
+  await store.writeBuild(record);
+  const isRecord = (p: string) => p === `/${BUCKET}/torn/builds/00000000000000aa.json`;
+  s3.tear(isRecord, 2);
+  expect(await store.readBuild(record.id)).toEqual(record);
+  expect(s3.log.filter((l) => l === `torn GET /${BUCKET}/torn/builds/00000000000000aa.json`)).toHaveLength(2);
+  s3.tear(isRecord, 5);
+  await expect(store.readBuild(record.id)).rejects.toThrow(/torn\/builds\/00000000000000aa\.json is not whole JSON after 5 reads/);
+  // A body cut off after the answer began (the connection lost mid-body) is read again too.
+  s3.tear(isRecord, 2, "cut");
+  expect(await store.readBuild(record.id)).toEqual(record);
+  expect(s3.log.filter((l) => l === `cut GET /${BUCKET}/torn/builds/00000000000000aa.json`)).toHaveLength(2);
+  s3.tear(isRecord, 5, "cut");
+  await expect(store.readBuild(record.id)).rejects.toThrow(/reading torn\/builds\/00000000000000aa\.json was cut off 5 times/);
+});

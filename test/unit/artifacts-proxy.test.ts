@@ -185,3 +185,21 @@ describe("keys and coordinates", () => {
     expect(pickCommit(out, "v2")).toBeUndefined();
   });
 });
+
+test("GET /builds/{id}/logs: a store read that fails mid-stream ends the log with a line naming the failure", async () => {
+  const { buildProxyApp } = await import("../../src/artifacts/server/http.js");
+  const id = "00000000000000aa";
+  async function* failing(): AsyncGenerator<Buffer> {
+    yield Buffer.from("step 1\n");
+    throw new Error("s3://bucket/p: builds/00000000000000aa.json is not whole JSON after 5 reads");
+  }
+  const proxy = { store: { readBuild: async (b: string) => (b === id ? ({ id, state: "running" } as BuildRecord) : undefined) }, followLog: () => failing() };
+  const app = buildProxyApp({ proxy: proxy as unknown as BuildProxy });
+  try {
+    const r = await app.inject({ method: "GET", url: `/builds/${id}/logs` });
+    expect({ status: r.statusCode, type: r.headers["content-type"] }).toEqual({ status: 200, type: "text/plain; charset=utf-8" });
+    expect(r.body).toBe("step 1\n\ntogo: the build log could not be read from the store: s3://bucket/p: builds/00000000000000aa.json is not whole JSON after 5 reads\n");
+  } finally {
+    await app.close();
+  }
+});

@@ -53,6 +53,18 @@ export function parseRange(header: string, size: number): ByteRange | "unsatisfi
   return { start, end };
 }
 
+/**
+ * The log's bytes; a store read that fails while it streams ends it with a line saying so, where
+ * an error answer would meet the text/plain reply already begun (and say only that).
+ */
+async function* endingWithError(log: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    yield* log;
+  } catch (e) {
+    yield Buffer.from(`\ntogo: the build log could not be read from the store: ${(e as Error).message}\n`);
+  }
+}
+
 export function buildProxyApp(opts: HttpOptions): FastifyInstance {
   const app = Fastify({ logger: false, exposeHeadRoutes: true, routerOptions: { maxParamLength: 500 }, return503OnClosing: true });
   const { proxy } = opts;
@@ -157,7 +169,7 @@ export function buildProxyApp(opts: HttpOptions): FastifyInstance {
     const stop = new AbortController();
     req.raw.on("close", () => stop.abort());
     reply.header("Content-Type", "text/plain; charset=utf-8").header("Cache-Control", "no-store").header("X-Content-Type-Options", "nosniff");
-    return reply.send(Readable.from(proxy.followLog(id, stop.signal)));
+    return reply.send(Readable.from(endingWithError(proxy.followLog(id, stop.signal))));
   });
 
   return app;
