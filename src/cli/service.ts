@@ -31,9 +31,8 @@ export async function loadProjectPlugins(spec: Spec): Promise<void> {
     if (e instanceof TogoError && e.exitCode === 2) throw new ConfigError(spec.configFile, [{ path: "plugins", expected: e.message }]);
     throw e;
   }
-  const store = spec.artifacts.store;
-  const unknown = store === undefined ? undefined : unknownStore(store);
-  if (unknown) throw new ConfigError(spec.configFile, [{ path: "artifacts.store", value: store, expected: unknown }]);
+  const unknown = unknownStore(spec.artifacts.store);
+  if (unknown) throw new ConfigError(spec.configFile, [{ path: "artifacts.store", value: spec.artifacts.store, expected: unknown }]);
 }
 
 export async function openService(

@@ -15,8 +15,6 @@ import { readDevState, recordedDevState, removeDevState, writeDevState } from ".
 import { startWatcher, watchPlan, type Watcher } from "./watcher.js";
 import { backoffMs, countCrash, FAILED_AFTER } from "./crashes.js";
 
-export { backoffMs, FAILED_AFTER } from "./crashes.js";
-
 /** Events this close together are one change (an editor's save, a checkout). */
 const DEBOUNCE_MS = 15;
 

@@ -70,6 +70,21 @@ function devConfig(text: string, lines: string[] = []): DevConfig {
 const livePid = () => readFileSync(join(appDir, "run", "app.pid"), "utf8").trim();
 const devDir = () => `${appDir}-dev`;
 const state = (c: DevConfig): DevStatus => JSON.parse(readFileSync(c.stateFile, "utf8")) as DevStatus;
+/** The deploy user's processes of the development copy, by command line. */
+const copyProcesses = () =>
+  sshd
+    .userPids()
+    .map((p) => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8"); } catch { return ""; } })
+    .filter((c) => c.includes("hello-dev"));
+
+/** `togo dev` through the built CLI in the project; `said()` is everything it printed so far. */
+function startDevCli() {
+  const dev = execa(process.execPath, [BIN, "dev"], { cwd: dir, env: testEnv(), extendEnv: false, reject: false });
+  let text = "";
+  dev.stderr?.on("data", (d) => (text += d));
+  dev.stdout?.on("data", (d) => (text += d));
+  return { dev, said: () => text, diag: () => `--- togo dev said\n${text}` };
+}
 
 beforeAll(async () => {
   sshd = await startSshd();
@@ -160,31 +175,26 @@ test("an edit is served through dev.port; a crash is restarted; the abort remove
   expect(readlinkSync(join(appDir, "current"))).toBe("v1");
   expect((await fetchText(`http://127.0.0.1:${appPort}/`)).body).toBe("live from 1\n");
   // Nothing of the copy runs: only the live release's processes belong to the user.
-  const cmdlines = sshd.userPids().map((p) => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8"); } catch { return ""; } });
-  expect(cmdlines.filter((c) => c.includes("hello-dev"))).toEqual([]);
+  expect(copyProcesses()).toEqual([]);
 }, 240_000);
 
 test("through the CLI: togo dev (dev.type: sync) serves an edit, togo dev status says so, Ctrl-C removes the copy", async () => {
   writeFileSync(join(dir, "server.js"), readFileSync(join(EXAMPLE, "server.js")));
   const pidBefore = livePid();
-  const dev = execa(process.execPath, [BIN, "dev"], { cwd: dir, env: testEnv(), extendEnv: false, reject: false });
-  let said = "";
-  dev.stderr?.on("data", (d) => (said += d));
-  dev.stdout?.on("data", (d) => (said += d));
-  const diag = () => `--- togo dev said\n${said}`;
+  const { dev, said, diag } = startDevCli();
   const url = `http://127.0.0.1:${devPort}/`;
   try {
     await until("the copy to serve through dev.port", () => fetchText(url), (r) => r.body === "dev from dev\n" || dev.exitCode !== null, 60_000, diag);
-    expect({ body: (await fetchText(url)).body, said }).toMatchObject({ body: "dev from dev\n" });
+    expect({ body: (await fetchText(url)).body, said: said() }).toMatchObject({ body: "dev from dev\n" });
     writeFileSync(join(dir, "server.js"), readFileSync(join(EXAMPLE, "server.js"), "utf8").replace("${greeting} from", "${greeting} cli from"));
     await until("the edit to be served", () => fetchText(url), (r) => r.body === "dev cli from dev\n", 60_000, diag);
     const st = await togo(["dev", "status", "--json"], { cwd: dir });
-    expect({ code: st.exitCode, status: JSON.parse(st.stdout || "{}"), said }).toMatchObject({ code: 0, status: { state: "ready", type: "sync" } });
+    expect({ code: st.exitCode, status: JSON.parse(st.stdout || "{}"), said: said() }).toMatchObject({ code: 0, status: { state: "ready", type: "sync" } });
   } finally {
     dev.kill("SIGINT");
   }
   const r = await dev;
-  expect({ code: r.exitCode, said }).toMatchObject({ code: 130 });
+  expect({ code: r.exitCode, said: said() }).toMatchObject({ code: 130 });
   expect(existsSync(devDir())).toBe(false);
   expect((await togo(["dev", "status"], { cwd: dir })).exitCode).toBe(3);
   expect(livePid()).toBe(pidBefore);
@@ -194,11 +204,7 @@ test("through the CLI: togo dev (dev.type: sync) serves an edit, togo dev status
 test("through the CLI: SIGTERM stops togo dev (exit 143) and removes the copy; the live release is untouched", async () => {
   writeFileSync(join(dir, "server.js"), readFileSync(join(EXAMPLE, "server.js")));
   const pidBefore = livePid();
-  const dev = execa(process.execPath, [BIN, "dev"], { cwd: dir, env: testEnv(), extendEnv: false, reject: false });
-  let said = "";
-  dev.stderr?.on("data", (d) => (said += d));
-  dev.stdout?.on("data", (d) => (said += d));
-  const diag = () => `--- togo dev said\n${said}`;
+  const { dev, said, diag } = startDevCli();
   try {
     await until("the copy to serve through dev.port", () => fetchText(`http://127.0.0.1:${devPort}/`), (r) => r.body === "dev from dev\n" || dev.exitCode !== null, 60_000, diag);
     expect(existsSync(join(devDir(), "vdev", "server.js"))).toBe(true);
@@ -207,13 +213,12 @@ test("through the CLI: SIGTERM stops togo dev (exit 143) and removes the copy; t
     await dev; // a failed wait above must not leave togo dev holding dev.port for the next test
   }
   const r = await dev;
-  expect({ code: r.exitCode, said }).toMatchObject({ code: 143 });
+  expect({ code: r.exitCode, said: said() }).toMatchObject({ code: 143 });
   expect(existsSync(devDir())).toBe(false);
   expect((await fetchText(`http://127.0.0.1:${devPort}/`)).status).toBe(0);
   const st = await togo(["dev", "status", "--json"], { cwd: dir });
   expect({ code: st.exitCode, out: st.stdout }).toMatchObject({ code: 3, out: expect.stringContaining('"state": "not-deployed"') });
-  const cmdlines = sshd.userPids().map((p) => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8"); } catch { return ""; } });
-  expect(cmdlines.filter((c) => c.includes("hello-dev"))).toEqual([]);
+  expect(copyProcesses()).toEqual([]);
   expect(livePid()).toBe(pidBefore);
 }, 180_000);
 

@@ -3,7 +3,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { existingAncestor, globToRegExp, startWatcher, watchPlan } from "../../src/dev/watcher.js";
 import { cleanupTempDirs, tempDir, writeFiles } from "../helpers/index.js";
-import { backoffMs, describeChanges, errorLine, FAILED_AFTER } from "../../src/dev/process.js";
+import { describeChanges, errorLine } from "../../src/dev/process.js";
+import { backoffMs, FAILED_AFTER } from "../../src/dev/crashes.js";
 import { newReloader, reloaderTypes, registerReloader, unregisterReloader, UnknownReloaderError } from "../../src/dev/reloader.js";
 import { registerBuiltinReloaders } from "../../src/dev/index.js";
 

@@ -5,6 +5,7 @@ import { TogoError, UsageError } from "../../core/errors.js";
 import type { ArtifactSettings } from "../../core/spec.js";
 import { isLoopback } from "../../artifacts/listen.js";
 import { print, run, type GlobalArgs } from "../common.js";
+import { loadProjectPlugins } from "../service.js";
 import { once, wholeNumber } from "../usage.js";
 
 interface ServeArgs extends GlobalArgs {
@@ -34,7 +35,6 @@ interface LsArgs extends GlobalArgs {
 async function settings(args: GlobalArgs): Promise<Partial<ArtifactSettings>> {
   if (args.config === "togo.yaml" && !existsSync(resolve(args.config))) return {};
   const { loadConfig } = await import("../../config/load.js");
-  const { loadProjectPlugins } = await import("../service.js");
   const spec = loadConfig(args.config, { env: process.env, stage: args.stage });
   await loadProjectPlugins(spec);
   return spec.artifacts;

@@ -3,6 +3,7 @@
 // repository's togo.yaml build_cmd/binary else make) or asked of the build proxy (artifacts.server).
 import type { CommandModule } from "yargs";
 import { print, reporter, run, table, type GlobalArgs } from "../common.js";
+import { loadProjectPlugins } from "../service.js";
 import { once } from "../usage.js";
 
 interface Args extends GlobalArgs {
@@ -28,7 +29,7 @@ export const build: CommandModule<GlobalArgs, Args> = {
     const { buildProject, defaultPlatform } = await import("../build-project.js");
     defaultPlatform(args); // a bad --os/--arch is a usage error before the config is read
     const spec = loadConfig(args.config, { env: process.env, stage: args.stage });
-    await (await import("../service.js")).loadProjectPlugins(spec); // the store may be a plugin's
+    await loadProjectPlugins(spec); // the store may be a plugin's
     const out = await buildProject(spec, { os: args.os, arch: args.arch, version: args.version }, log, (chunk) => process.stderr.write(chunk));
     log.info(out.message);
     print(args, out.data, () =>
